@@ -1,0 +1,131 @@
+"""Run configuration: plain data (nested dicts), loaded from YAML.
+
+A config file only states what differs from `DEFAULTS`; command-line flags
+override the file. The resolved config is written next to the trained model
+(`config.yaml`), and the model itself carries what inference needs (image
+size, normalisation, backbone), so nothing downstream re-reads a config.
+
+Example:
+
+>>> cfg = resolve(None, {"model.backbone": "efficientnet_b0", "train.epochs": 2})
+>>> cfg["model"]["backbone"], cfg["train"]["epochs"], cfg["model"]["pairing"]
+('efficientnet_b0', 2, 'siamese')
+"""
+
+import copy
+import os
+
+import yaml
+
+DEFAULT_CONFIG_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "resnet18.yaml"
+)
+
+DEFAULTS = {
+    "name": "resnet18",
+    "seed": 0,
+    "data": {
+        # A pairs.csv manifest, or a folder holding one. When the folder has
+        # no pairs.csv yet, the synthetic generator renders it there.
+        "path": "data/synth",
+        "synth": {"pairs": 6000, "seed": 0, "image_size": 96, "label_noise": 0.0},
+        "split_fractions": [0.7, 0.15, 0.15],
+        "cache": True,
+    },
+    "model": {
+        "backbone": "resnet18",
+        "pairing": "siamese",
+        "image_size": 64,
+        "weights": "auto",
+        "head_units": 256,
+        "dropout": 0.2,
+    },
+    "train": {
+        "epochs": 8,
+        "batch_size": 32,
+        "learning_rate": 1e-3,
+        "weight_decay": 1e-4,
+        # Pretrained backbones: the head trains alone for `warmup_epochs`,
+        # then everything at `learning_rate * finetune_lr_factor`.
+        "warmup_epochs": 1,
+        "finetune_lr_factor": 0.1,
+        "early_stopping_patience": 3,
+        "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
+        "mixed_precision": False,
+    },
+}
+
+BACKBONES = ("resnet18", "efficientnet_b0", "resnet50")
+PAIRINGS = ("siamese", "stacked")
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message says which key."""
+
+
+def _merge(base, update, where=""):
+    for key, value in update.items():
+        path = f"{where}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown config key '{path}'")
+        if isinstance(base[key], dict) and isinstance(value, dict):
+            _merge(base[key], value, path + ".")
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(path=None):
+    """DEFAULTS updated by the YAML file at `path` (if given)."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if path is None:
+        return cfg
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys to values")
+    try:
+        return _merge(cfg, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def resolve(path=None, overrides=None):
+    """Load a config and apply dotted-key overrides whose value is not None."""
+    cfg = load_config(path)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = cfg
+        for key in parents:
+            node = node[key]
+        if leaf not in node:
+            raise ConfigError(f"unknown config key '{dotted}'")
+        node[leaf] = value
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg):
+    model, train = cfg["model"], cfg["train"]
+    if model["backbone"] not in BACKBONES:
+        raise ConfigError(f"model.backbone must be one of {BACKBONES}, got '{model['backbone']}'")
+    if model["pairing"] not in PAIRINGS:
+        raise ConfigError(f"model.pairing must be one of {PAIRINGS}, got '{model['pairing']}'")
+    if not (isinstance(model["image_size"], int) and 32 <= model["image_size"] <= 1024):
+        raise ConfigError(f"model.image_size must be an integer in 32..1024, got {model['image_size']}")
+    for key in ("epochs", "batch_size"):
+        if not (isinstance(train[key], int) and train[key] >= 1):
+            raise ConfigError(f"train.{key} must be a positive integer, got {train[key]}")
+    if not train["learning_rate"] > 0:
+        raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
+
+
+def dump(cfg):
+    return yaml.safe_dump(cfg, sort_keys=False)

@@ -1,0 +1,154 @@
+"""Pair manifests: CSV files that list (top, bottom, label[, split]) rows.
+
+Format: a header with at least `top`, `bottom`, `label`; optional `split`
+(`train` / `val` / `test`) and any other columns, which are kept (the
+synthetic set adds each garment's main colour). Labels are `harmonious` /
+`clashing` or `1` / `0`. Image paths are relative to the CSV's folder or
+absolute. A UTF-8 BOM and CRLF line ends are accepted.
+
+Without a split column the trainer calls `stratified_split`, which keeps
+the class balance in every split and depends only on the seed.
+
+Example:
+
+>>> import tempfile, pathlib
+>>> from PIL import Image
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> for name in ("a.jpg", "b.jpg"):
+...     Image.new("RGB", (8, 8)).save(d / name)
+>>> _ = (d / "pairs.csv").write_text("top,bottom,label\\na.jpg,b.jpg,harmonious\\n")
+>>> m = read_manifest(d / "pairs.csv")
+>>> len(m), m.labels.tolist(), m.has_split
+(1, [1], False)
+"""
+
+import csv
+import os
+
+import numpy as np
+
+REQUIRED_COLUMNS = ("top", "bottom", "label")
+SPLITS = ("train", "val", "test")
+LABEL_NAMES = ("clashing", "harmonious")  # index = class id
+_LABELS = {"harmonious": 1, "clashing": 0, "1": 1, "0": 0}
+
+
+class ManifestError(ValueError):
+    """A manifest is unusable; the message names the file and row."""
+
+
+class Manifest:
+    """The rows of a pair manifest with absolute image paths.
+
+    Attributes:
+        path: the CSV file.
+        rows: list of dicts (all CSV columns; `top` / `bottom` absolute,
+            `label` an int, `split` a string or None).
+    """
+
+    def __init__(self, path, rows, has_split):
+        self.path = os.fspath(path)
+        self.rows = rows
+        self.has_split = has_split
+
+    def __len__(self):
+        return len(self.rows)
+
+    @property
+    def labels(self):
+        return np.array([r["label"] for r in self.rows], dtype=np.int32)
+
+    def column(self, name):
+        return [r[name] for r in self.rows]
+
+    def subset(self, split):
+        """A new Manifest with the rows of one split (or all, for 'all')."""
+        if split == "all":
+            return self
+        rows = [r for r in self.rows if r["split"] == split]
+        return Manifest(self.path, rows, self.has_split)
+
+    def with_splits(self, splits):
+        rows = [dict(r, split=s) for r, s in zip(self.rows, splits)]
+        return Manifest(self.path, rows, True)
+
+
+def resolve_manifest_path(path):
+    """A CSV path, or a folder holding `pairs.csv`."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return os.path.join(path, "pairs.csv")
+    return path
+
+
+def read_manifest(path, check_files=True):
+    """Read and validate a manifest CSV. Raises ManifestError naming the row."""
+    path = resolve_manifest_path(path)
+    base = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            raw_rows = list(reader)
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not a UTF-8 CSV file") from None
+    if not header:
+        raise ManifestError(f"{path}: empty file (expected a header with {', '.join(REQUIRED_COLUMNS)})")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {', '.join(missing)} (header: {', '.join(header)})")
+    if not raw_rows:
+        raise ManifestError(f"{path}: no pairs (only a header)")
+    has_split = "split" in header
+    rows, seen = [], {}
+    for line, raw in enumerate(raw_rows, start=2):  # line 1 is the header
+        raw = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        where = f"{path}, line {line}"
+        label = _LABELS.get(raw["label"].lower())
+        if label is None:
+            raise ManifestError(f"{where}: unknown label '{raw['label']}' (use harmonious/clashing or 1/0)")
+        row = dict(raw, label=label)
+        for key in ("top", "bottom"):
+            if not raw[key]:
+                raise ManifestError(f"{where}: empty '{key}' path")
+            full = raw[key] if os.path.isabs(raw[key]) else os.path.join(base, raw[key])
+            if check_files and not os.path.isfile(full):
+                raise ManifestError(f"{where}: {key} image not found: {full}")
+            row[key] = os.path.normpath(full)
+        if row["top"] == row["bottom"]:
+            raise ManifestError(f"{where}: the same image is both top and bottom: {row['top']}")
+        if has_split:
+            if raw["split"] not in SPLITS:
+                raise ManifestError(f"{where}: unknown split '{raw['split']}' (use train/val/test)")
+        else:
+            row["split"] = None
+        key = (row["top"], row["bottom"])
+        if key in seen:
+            raise ManifestError(f"{where}: duplicate pair (same as line {seen[key]})")
+        seen[key] = line
+        rows.append(row)
+    return Manifest(path, rows, has_split)
+
+
+def stratified_split(labels, fractions=(0.7, 0.15, 0.15), seed=0):
+    """Assign 'train' / 'val' / 'test' per row, stratified by label.
+
+    Every class is shuffled with the seed and cut by `fractions`; with very
+    few rows per class each split still gets at least one row of each class
+    when the class has 3 or more rows.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    splits = np.empty(len(labels), dtype=object)
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n = len(idx)
+        n_val = max(int(round(fractions[1] * n)), 1 if n >= 3 else 0)
+        n_test = max(int(round(fractions[2] * n)), 1 if n >= 3 else 0)
+        n_train = n - n_val - n_test
+        splits[idx[:n_train]] = "train"
+        splits[idx[n_train : n_train + n_val]] = "val"
+        splits[idx[n_train + n_val :]] = "test"
+    return splits.tolist()

@@ -1,0 +1,117 @@
+"""Image backbones and where their weights come from.
+
+| name              | source                                   | ImageNet weights          |
+|-------------------|------------------------------------------|---------------------------|
+| `resnet18`        | KerasHub `ResNetBackbone`, basic blocks 2-2-2-2 | preset `resnet_18_imagenet` |
+| `efficientnet_b0` | `keras.applications.EfficientNetB0`      | `weights="imagenet"`      |
+| `resnet50`        | `keras.applications.ResNet50`            | `weights="imagenet"`      |
+
+`weights` is one of:
+
+- `"auto"`: ImageNet weights when they can be had (they download once);
+  otherwise one line says why and the backbone starts from random
+  initialisation.
+- `"imagenet"`: ImageNet weights or an error.
+- `"none"`: random initialisation.
+- a path: a backbone `.weights.h5` file (saved with `backbone.save_weights`)
+  or, for `resnet18`, a KerasHub preset folder (`backbone.save_to_preset`).
+
+Every backbone maps a normalised image `[N, H, W, 3]` (any H, W) to a
+feature map; the task model pools it.
+
+Example:
+
+>>> backbone, used = build_backbone("resnet18", weights="none")
+>>> used, backbone.output.shape[-1]
+('none', 512)
+"""
+
+import os
+
+import keras
+
+RESNET18_PRESET = "resnet_18_imagenet"
+
+
+class WeightsError(ValueError):
+    """Requested weights could not be loaded; the message says which and why."""
+
+
+def _resnet18(weights):
+    import keras_hub
+
+    if weights == "imagenet" or os.path.isdir(weights):
+        return keras_hub.models.ResNetBackbone.from_preset(weights if weights != "imagenet" else RESNET18_PRESET)
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[2, 2, 2, 2],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+        use_pre_activation=False,
+        image_shape=(None, None, 3),
+        name="resnet18",
+    )
+
+
+def _applications(constructor, weights):
+    return constructor(
+        include_top=False,
+        weights="imagenet" if weights == "imagenet" else None,
+        input_shape=(None, None, 3),
+    )
+
+
+_BUILDERS = {
+    "resnet18": _resnet18,
+    "efficientnet_b0": lambda w: _applications(keras.applications.EfficientNetB0, w),
+    "resnet50": lambda w: _applications(keras.applications.ResNet50, w),
+}
+
+
+def _build(name, source):
+    """Build `name` with weights from "imagenet", "none" or a folder path."""
+    if name not in _BUILDERS:
+        raise WeightsError(f"unknown backbone '{name}' (choose from {', '.join(_BUILDERS)})")
+    return _BUILDERS[name](source)
+
+
+def build_backbone(name, weights="auto", log=print):
+    """Build a backbone and load its weights.
+
+    Returns:
+        (backbone, weights_used): `weights_used` is a short string recorded
+        in metrics.json: "imagenet", "none", "file:PATH", "preset:PATH" or
+        "none (imagenet unavailable)".
+    """
+    if weights in ("none", None):
+        return _build(name, "none"), "none"
+    if weights in ("imagenet", "auto"):
+        try:
+            return _build(name, "imagenet"), "imagenet"
+        except Exception as e:  # download or cache failures come in many types
+            reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            if weights == "imagenet":
+                raise WeightsError(f"ImageNet weights for {name} could not be loaded: {reason}") from None
+            log(f"ImageNet weights for {name} are unavailable ({type(e).__name__}); "
+                "starting from random initialisation.")
+            return _build(name, "none"), "none (imagenet unavailable)"
+    path = os.path.abspath(os.fspath(weights))
+    if os.path.isdir(path):
+        if name != "resnet18":
+            raise WeightsError(f"{path}: a preset folder works for resnet18 only; pass a .weights.h5 file for {name}")
+        try:
+            return _build(name, path), f"preset:{path}"
+        except Exception as e:
+            raise WeightsError(f"{path}: not a loadable KerasHub preset ({str(e).splitlines()[0][:160]})") from None
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: weights not found (use auto, imagenet, none, a .weights.h5 file or a preset folder)")
+    if not path.endswith(".weights.h5"):
+        raise WeightsError(f"{path}: backbone weights must be a .weights.h5 file or a preset folder")
+    backbone = _build(name, "none")
+    try:
+        backbone.load_weights(path)
+    except Exception as e:
+        raise WeightsError(f"{path}: does not fit the {name} backbone ({str(e).splitlines()[0][:160]})") from None
+    return backbone, f"file:{path}"

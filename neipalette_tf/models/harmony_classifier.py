@@ -1,0 +1,129 @@
+"""The NeiPalette task model: does this top go with this bottom?
+
+`HarmonyClassifier` = preprocessor (`ImageNormalizer`) + backbone + pooling
++ `PairHead`, as one functional Keras model.
+
+Inputs: `{"top": [N, S, S, 3], "bottom": [N, S, S, 3]}`, float RGB 0..255 at
+the model's `image_size` S (use `neipalette_tf.preprocessing.load_image`).
+Output: `probabilities` `[N, 2]` (softmax over `[clashing, harmonious]`);
+`p_harmonious = probabilities[:, 1]`.
+
+Pairings:
+
+- `siamese`: one shared backbone encodes top and bottom separately; the head
+  compares the two embeddings. The encoder / head split (`encoder()`,
+  `head_model()`) lets an app embed each garment once and score many pairs.
+- `stacked`: top above bottom in one `[2S, S]` image through one backbone
+  (likely what the original study did).
+
+The model saves and reloads with `keras.saving.load_model` and carries its
+image size, normalisation, backbone name and pairing in its config.
+
+Example:
+
+>>> import numpy as np
+>>> from neipalette_tf.models import build_classifier
+>>> model, _ = build_classifier("resnet18", image_size=32, weights="none")
+>>> x = {"top": np.zeros((1, 32, 32, 3), "float32"),
+...      "bottom": np.zeros((1, 32, 32, 3), "float32")}
+>>> model.predict(x, verbose=0).shape
+(1, 2)
+"""
+
+import keras
+from keras import layers
+
+from neipalette_tf.models.backbones import build_backbone
+from neipalette_tf.models.head import PairHead
+from neipalette_tf.models.preprocessor import NORMALIZATIONS, ImageNormalizer
+
+INPUT_NAMES = ("top", "bottom")
+
+
+@keras.saving.register_keras_serializable(package="neipalette")
+class HarmonyClassifier(keras.Model):
+    """Siamese or stacked pair classifier over a shared image backbone.
+
+    Args:
+        backbone: a Keras model mapping a normalised image to a feature map.
+        image_size: the square input size S.
+        backbone_name: "resnet18", "efficientnet_b0" or "resnet50".
+        pairing: "siamese" or "stacked".
+        normalization: kwargs of `ImageNormalizer`; default: the backbone's.
+        head_units, dropout: the `PairHead`.
+    """
+
+    def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
+                 normalization=None, head_units=256, dropout=0.2, **kwargs):
+        normalization = dict(normalization or NORMALIZATIONS[backbone_name])
+
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = ImageNormalizer(**normalization, name="preprocessor")
+        self.pooling = layers.GlobalAveragePooling2D(name="pooling")
+        self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese", name="head")
+        self.softmax = layers.Softmax(name="probabilities", dtype="float32")
+
+        # === Functional model ===
+        top = keras.Input((image_size, image_size, 3), name="top")
+        bottom = keras.Input((image_size, image_size, 3), name="bottom")
+        if pairing == "siamese":
+            logits = self.head([self._embed(top), self._embed(bottom)])
+        elif pairing == "stacked":
+            stacked = layers.Concatenate(axis=1, name="stack")([top, bottom])
+            logits = self.head(self._embed(stacked))
+        else:
+            raise ValueError(f"pairing must be 'siamese' or 'stacked', got {pairing!r}")
+        probabilities = self.softmax(logits)
+        super().__init__(
+            inputs={"top": top, "bottom": bottom}, outputs=probabilities, **kwargs
+        )
+
+        # === Config ===
+        self.image_size = int(image_size)
+        self.backbone_name = backbone_name
+        self.pairing = pairing
+        self.normalization = normalization
+        self.head_units = head_units
+        self.dropout = dropout
+
+    def _embed(self, images):
+        return self.pooling(self.backbone(self.preprocessor(images)))
+
+    def encoder(self):
+        """One image `[N, S, S, 3]` (RGB 0..255) -> embedding `[N, D]` (siamese only)."""
+        self._require_siamese("encoder")
+        image = keras.Input((self.image_size, self.image_size, 3), name="image")
+        return keras.Model(image, self._embed(image), name="encoder")
+
+    def head_model(self):
+        """Embeddings `{"top_embedding", "bottom_embedding"}` -> probabilities (siamese only)."""
+        self._require_siamese("head")
+        dim = self.head.hidden.kernel.shape[0] // 4
+        e_t = keras.Input((dim,), name="top_embedding")
+        e_b = keras.Input((dim,), name="bottom_embedding")
+        outputs = self.softmax(self.head([e_t, e_b]))
+        return keras.Model({"top_embedding": e_t, "bottom_embedding": e_b}, outputs, name="head")
+
+    def _require_siamese(self, what):
+        if self.pairing != "siamese":
+            raise ValueError(f"a {self.pairing} model has no separate {what}; only siamese models do")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.layers.serialize(self.backbone),
+            "image_size": self.image_size,
+            "backbone_name": self.backbone_name,
+            "pairing": self.pairing,
+            "normalization": self.normalization,
+            "head_units": self.head_units,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)

@@ -1,0 +1,76 @@
+"""In-model image normalisation: RGB 0..255 in, what the backbone expects out.
+
+Callers (training, evaluation, every export and runtime) pass RGB 0..255 at
+the model's square size, produced by `neipalette_tf.preprocessing.load_image`.
+This layer holds the backbone-specific rest as plain numbers in its config,
+so it travels inside `model.keras` and every exported graph as constants.
+
+Example:
+
+>>> import numpy as np
+>>> layer = ImageNormalizer(**NORMALIZATIONS["resnet18"])
+>>> y = layer(np.full((1, 2, 2, 3), 255.0, "float32"))
+>>> [round(float(v), 3) for v in np.asarray(y)[0, 0, 0]]
+[2.249, 2.429, 2.64]
+"""
+
+import keras
+from keras import ops
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+NORMALIZATIONS = {
+    # KerasHub ResNet presets: x / 255, then ImageNet mean / std.
+    "resnet18": {"scale": 1 / 255.0, "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
+    # keras.applications EfficientNet rescales and normalises inside itself.
+    "efficientnet_b0": {"scale": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)},
+    # keras.applications ResNet50 ("caffe"): BGR, minus the ImageNet mean.
+    "resnet50": {
+        "scale": 1.0,
+        "mean": (103.939, 116.779, 123.68),
+        "std": (1.0, 1.0, 1.0),
+        "channel_order": "bgr",
+    },
+}
+
+
+@keras.saving.register_keras_serializable(package="neipalette")
+class ImageNormalizer(keras.layers.Layer):
+    """`(x[..., order] * scale - mean) / std` with constants from the config.
+
+    Args:
+        scale: multiplies the 0..255 input first.
+        mean: per-channel value subtracted after scaling.
+        std: per-channel divisor.
+        channel_order: "rgb" (keep) or "bgr" (reverse channels first).
+    """
+
+    def __init__(self, scale=1 / 255.0, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 channel_order="rgb", **kwargs):
+        super().__init__(**kwargs)
+        if channel_order not in ("rgb", "bgr"):
+            raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+        self.scale = float(scale)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.channel_order = channel_order
+
+    def call(self, images):
+        x = ops.cast(images, self.compute_dtype)
+        if self.channel_order == "bgr":
+            x = ops.flip(x, axis=-1)
+        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
+        inv_std = ops.convert_to_tensor([1.0 / s for s in self.std], dtype=self.compute_dtype)
+        return (x * self.scale - mean) * inv_std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            scale=self.scale, mean=list(self.mean), std=list(self.std),
+            channel_order=self.channel_order,
+        )
+        return config
