@@ -1,0 +1,165 @@
+"""tf.data input pipeline for pair manifests.
+
+    rows -> load_image (decode, EXIF, letterbox to S x S; parallel) -> cache
+         -> shuffle -> batch -> augment (train only) -> prefetch
+
+Images are decoded by `neipalette_tf.preprocessing.load_image`, the same
+function every runtime uses. With `cache=True` (default) all images are
+decoded once, in a thread pool, into one uint8 array (`S*S*3` bytes per
+image: 6,000 pairs at 64 px take 147 MB); a bad file then stops the run
+before training with one line naming it. With `cache=False` images are
+decoded on the fly in a parallel `map` (for data that does not fit in memory).
+
+Augmentation keeps the label: each garment independently gets a random
+horizontal flip, a random crop of `crop_scale` of its side (scale and
+position), and a small rotation, all as one bilinear affine warp with
+reflected borders. Nothing changes colour: no hue, saturation, brightness
+or contrast jitter.
+
+Example:
+
+>>> import numpy as np
+>>> ds = pair_dataset_from_arrays(
+...     np.zeros((4, 32, 32, 3), "uint8"), np.zeros((4, 32, 32, 3), "uint8"),
+...     np.array([0, 1, 0, 1]), batch_size=2, training=True,
+...     augment={"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0})
+>>> x, y = next(iter(ds))
+>>> sorted(x), x["top"].shape, x["top"].dtype.name, y.dtype.name
+(['bottom', 'top'], TensorShape([2, 32, 32, 3]), 'float32', 'int32')
+"""
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import tensorflow as tf
+
+from neipalette_tf.preprocessing import load_image
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def load_images(paths, image_size, workers=None, progress=None):
+    """Decode `paths` into a uint8 array `[len(paths), S, S, 3]`.
+
+    Raises `ImageLoadError` for the first file that cannot be used.
+    """
+    out = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+
+    def _one(i):
+        out[i] = load_image(paths[i], image_size)
+
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(_one, range(len(paths))):
+            if progress is not None:
+                progress.update(1)
+    return out
+
+
+def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True):
+    """Random flip / crop-scale / rotation of a batch `[N, S, S, 3]` float32.
+
+    `seed` is a shape-[2] int tensor (stateless randomness): the same seed
+    gives the same warp.
+    """
+    n = tf.shape(images)[0]
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    scale = tf.random.stateless_uniform([n], seeds[0], crop_scale[0], crop_scale[1])
+    angle = tf.random.stateless_uniform([n], seeds[1], -1.0, 1.0) * (rotation_deg * math.pi / 180.0)
+    room = (1.0 - scale) * size / 2.0
+    shift_x = tf.random.stateless_uniform([n], seeds[2], -1.0, 1.0) * room
+    shift_y = tf.random.stateless_uniform([n], seeds[3], -1.0, 1.0) * room
+    mirror = tf.random.stateless_uniform([n], seeds[4]) < 0.5 if flip else tf.zeros([n], tf.bool)
+    fx = tf.where(mirror, -1.0, 1.0)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # Output pixel p maps to input c + shift + scale * R(angle) * F * (p - c).
+    a0, a1 = scale * cos * fx, -scale * sin
+    b0, b1 = scale * sin * fx, scale * cos
+    c = (size - 1.0) / 2.0
+    a2 = c + shift_x - (a0 * c + a1 * c)
+    b2 = c + shift_y - (b0 * c + b1 * c)
+    zeros = tf.zeros([n])
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+
+
+def _finish(ds, batch_size, training, augment, seed):
+    """Batch, augment (training), convert to model inputs, prefetch."""
+    ds = ds.batch(batch_size)
+    if training and augment:
+        aug = dict(augment)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def _augment(batch, s):
+            top, bottom, label = batch
+            s_top, s_bottom = tf.unstack(tf.random.experimental.stateless_split(s, 2))
+            top = augment_images(tf.cast(top, tf.float32), s_top, **aug)
+            bottom = augment_images(tf.cast(bottom, tf.float32), s_bottom, **aug)
+            return top, bottom, label
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(_augment, num_parallel_calls=AUTOTUNE)
+
+    def _to_inputs(top, bottom, label):
+        return {"top": tf.cast(top, tf.float32), "bottom": tf.cast(bottom, tf.float32)}, label
+
+    return ds.map(_to_inputs, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def pair_dataset_from_arrays(top, bottom, labels, batch_size, training=False, augment=None, seed=0):
+    """A batched pair dataset from decoded uint8 arrays (the cached path)."""
+    labels = np.asarray(labels, dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((top, bottom, labels))
+    if training:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return _finish(ds, batch_size, training, augment, seed)
+
+
+def pair_dataset_streaming(top_paths, bottom_paths, labels, image_size, batch_size,
+                           training=False, augment=None, seed=0):
+    """A batched pair dataset that decodes images in a parallel map each epoch."""
+    labels = np.asarray(labels, dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((list(top_paths), list(bottom_paths), labels))
+    if training:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+
+    def _decode(path):
+        image = tf.numpy_function(lambda p: load_image(p.decode(), image_size), [path], tf.uint8)
+        image.set_shape((image_size, image_size, 3))
+        return image
+
+    ds = ds.map(lambda t, b, y: (_decode(t), _decode(b), y), num_parallel_calls=AUTOTUNE)
+    return _finish(ds, batch_size, training, augment, seed)
+
+
+class PairData:
+    """Decoded images of one manifest split, ready to become datasets."""
+
+    def __init__(self, manifest, image_size, cache=True, progress=None):
+        self.manifest = manifest
+        self.image_size = image_size
+        self.labels = manifest.labels
+        self.cache = cache
+        if cache:
+            self.top = load_images(manifest.column("top"), image_size, progress=progress)
+            self.bottom = load_images(manifest.column("bottom"), image_size, progress=progress)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def dataset(self, batch_size, training=False, augment=None, seed=0):
+        if self.cache:
+            return pair_dataset_from_arrays(
+                self.top, self.bottom, self.labels, batch_size, training, augment, seed)
+        return pair_dataset_streaming(
+            self.manifest.column("top"), self.manifest.column("bottom"), self.labels,
+            self.image_size, batch_size, training, augment, seed)

@@ -1,0 +1,76 @@
+"""Evaluate a trained model on any manifest.
+
+    python -m neipalette_tf.evaluate --model runs/X/model.keras --data PATH [--split test|all] [--out DIR]
+
+Writes metrics.json, predictions.csv, report.md, roc.png, confusion.png and
+samples.png into DIR (default: `eval-<data name>` beside the model). The
+default split is `test` for a manifest with a split column, else `all`.
+"""
+
+import argparse
+import os
+import sys
+
+from neipalette_tf import cli
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m neipalette_tf.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="a trained model.keras")
+    p.add_argument("--data", required=True, help="a pairs.csv manifest or a folder holding one")
+    p.add_argument("--split", choices=("train", "val", "test", "all"))
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--batch-size", type=int, default=64)
+    return p.parse_args(argv)
+
+
+def default_out(model_path, data_path):
+    data_path = os.path.abspath(data_path)
+    name = os.path.basename(os.path.dirname(data_path) if data_path.endswith(".csv") else data_path)
+    return os.path.join(os.path.dirname(os.path.abspath(model_path)), f"eval-{name}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from neipalette_tf.data.manifest import read_manifest
+
+    manifest = read_manifest(args.data)
+    split = args.split or ("test" if manifest.has_split else "all")
+    if split != "all" and not manifest.has_split:
+        raise cli.UserError(f"{manifest.path}: has no split column; use --split all")
+    subset = manifest.subset(split)
+    if len(subset) == 0:
+        raise cli.UserError(f"{manifest.path}: no pairs in split '{split}'")
+    if not os.path.isfile(args.model):
+        raise cli.UserError(f"{args.model}: model not found")
+
+    from neipalette_tf.inference import predict_manifest, prediction_records
+    from neipalette_tf.models import load_model
+    from neipalette_tf.report import format_metrics_table, write_evaluation
+
+    model = load_model(args.model)
+    p = predict_manifest(model, subset, args.batch_size)
+    out = args.out or default_out(args.model, args.data)
+    run_metrics = os.path.join(os.path.dirname(os.path.abspath(args.model)), "metrics.json")
+    meta = {"weights": _weights_of(run_metrics), "backbone": model.backbone_name, "pairing": model.pairing,
+            "image_size": model.image_size, "data": manifest.path, "split": split,
+            "model": os.path.abspath(args.model)}
+    metrics = write_evaluation(out, prediction_records(subset, p), meta)
+    print(format_metrics_table(metrics))
+    print(f"output: {out}")
+    return 0
+
+
+def _weights_of(run_metrics_path):
+    """The weights a run started from, as its training recorded them."""
+    import json
+
+    try:
+        with open(run_metrics_path, encoding="utf-8") as f:
+            return json.load(f).get("weights", "unknown")
+    except (OSError, ValueError):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
