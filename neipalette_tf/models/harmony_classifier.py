@@ -55,7 +55,10 @@ class HarmonyClassifier(keras.Model):
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
                  normalization=None, head_units=256, dropout=0.2, **kwargs):
-        normalization = dict(normalization or NORMALIZATIONS[backbone_name])
+        normalization = {
+            k: list(v) if isinstance(v, (tuple, list)) else v
+            for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
+        }
 
         # === Layers ===
         self.backbone = backbone

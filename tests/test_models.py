@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+
+from neipalette_tf.models import HarmonyClassifier, WeightsError, backbones, build_backbone, build_classifier, load_model
+
+
+def _pair(n=2, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.uniform(0, 255, (n, size, size, 3)).astype("float32") for k in ("top", "bottom")}
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_b0", "resnet50"])
+@pytest.mark.parametrize("pairing", ["siamese", "stacked"])
+def test_builds_predicts_and_reloads(tmp_path, backbone, pairing):
+    model, used = build_classifier(backbone, 32, pairing, weights="none")
+    assert used == "none"
+    x = _pair()
+    p = model.predict(x, verbose=0)
+    assert p.shape == (2, 2)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras")
+    assert isinstance(again, HarmonyClassifier)
+    assert (again.image_size, again.backbone_name, again.pairing) == (32, backbone, pairing)
+    assert again.normalization == model.normalization
+    np.testing.assert_allclose(again.predict(x, verbose=0), p, atol=1e-6)
+
+
+def test_encoder_and_head_compose_to_the_full_model():
+    model, _ = build_classifier("resnet18", 32, weights="none")
+    x = _pair(3)
+    encoder, head = model.encoder(), model.head_model()
+    p = head.predict({"top_embedding": encoder.predict(x["top"], verbose=0),
+                      "bottom_embedding": encoder.predict(x["bottom"], verbose=0)}, verbose=0)
+    np.testing.assert_allclose(p, model.predict(x, verbose=0), atol=1e-6)
+    stacked, _ = build_classifier("resnet18", 32, "stacked", weights="none")
+    with pytest.raises(ValueError, match="only siamese"):
+        stacked.encoder()
+
+
+def test_siamese_is_symmetric_in_weights_not_in_roles():
+    # One shared backbone: the top and the bottom go through the same weights.
+    model, _ = build_classifier("resnet18", 32, weights="none")
+    assert len([l for l in model.layers if l is model.backbone]) == 1
+    enc = model.encoder()
+    x = _pair(1)
+    e1 = enc.predict(x["top"], verbose=0)
+    e2 = enc.predict(x["top"], verbose=0)
+    np.testing.assert_array_equal(e1, e2)
+
+
+def test_weights_from_a_weights_file(tmp_path):
+    source, _ = build_backbone("resnet18", "none")
+    path = tmp_path / "backbone.weights.h5"
+    source.save_weights(path)
+    loaded, used = build_backbone("resnet18", str(path))
+    assert used == f"file:{path}"
+    for a, b in zip(source.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_weights_from_a_keras_hub_preset_folder(tmp_path):
+    source, _ = build_backbone("resnet18", "none")
+    source.save_to_preset(str(tmp_path / "preset"))
+    loaded, used = build_backbone("resnet18", str(tmp_path / "preset"))
+    assert used.startswith("preset:")
+    np.testing.assert_array_equal(source.weights[0].numpy(), loaded.weights[0].numpy())
+
+
+def test_efficientnet_weights_file(tmp_path):
+    source, _ = build_backbone("efficientnet_b0", "none")
+    path = tmp_path / "effnet.weights.h5"
+    source.save_weights(path)
+    loaded, used = build_backbone("efficientnet_b0", str(path))
+    np.testing.assert_array_equal(source.weights[-1].numpy(), loaded.weights[-1].numpy())
+
+
+def test_bad_weights_paths(tmp_path):
+    with pytest.raises(WeightsError, match="weights not found"):
+        build_backbone("resnet18", str(tmp_path / "nope.weights.h5"))
+    other, _ = build_backbone("resnet18", "none")
+    other.save_weights(tmp_path / "r18.weights.h5")
+    with pytest.raises(WeightsError, match="does not fit the resnet50 backbone"):
+        build_backbone("resnet50", str(tmp_path / "r18.weights.h5"))
+
+
+def test_auto_falls_back_to_random_in_one_line(monkeypatch):
+    real = backbones._build
+
+    def offline(name, source):
+        if source == "imagenet":
+            raise ConnectionError("no network\nsecond line")
+        return real(name, source)
+
+    monkeypatch.setattr(backbones, "_build", offline)
+    lines = []
+    _, used = build_backbone("resnet18", "auto", log=lines.append)
+    assert used == "none (imagenet unavailable)"
+    assert len(lines) == 1 and "random initialisation" in lines[0] and "\n" not in lines[0]
+    with pytest.raises(WeightsError, match="ImageNet weights for resnet18 could not be loaded"):
+        build_backbone("resnet18", "imagenet")
