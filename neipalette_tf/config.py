@@ -50,6 +50,8 @@ DEFAULTS = {
         "warmup_epochs": 1,
         "finetune_lr_factor": 0.1,
         "early_stopping_patience": 3,
+        # Auxiliary main-colour supervision when the data has colours (0: off).
+        "colour_loss_weight": 1.0,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
     },

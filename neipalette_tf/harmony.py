@@ -64,6 +64,13 @@ def oklab_to_oklch(lab):
     return np.stack([L, np.hypot(a, b), h], axis=-1)
 
 
+def oklch_to_oklab(lch):
+    """OKLCH `[..., 3]` (hue in degrees) -> OKLab `[..., 3]`."""
+    lch = np.asarray(lch, dtype=np.float64)
+    h = np.radians(lch[..., 2])
+    return np.stack([lch[..., 0], lch[..., 1] * np.cos(h), lch[..., 1] * np.sin(h)], axis=-1)
+
+
 def srgb_to_oklch(rgb):
     """sRGB 0..255 (any shape `[..., 3]`) -> OKLCH `[..., 3]` (L, C, h deg)."""
     return oklab_to_oklch(srgb_to_oklab(rgb))
@@ -74,10 +81,7 @@ def oklch_to_srgb(lch):
 
     Used by the synthetic renderer to paint a chosen main colour.
     """
-    lch = np.asarray(lch, dtype=np.float64)
-    L, C, h = lch[..., 0], lch[..., 1], np.radians(lch[..., 2])
-    lab = np.stack([L, C * np.cos(h), C * np.sin(h)], axis=-1)
-    lms = lab @ np.linalg.inv(_LMS_TO_OKLAB).T
+    lms = oklch_to_oklab(lch) @ np.linalg.inv(_LMS_TO_OKLAB).T
     linear = (lms**3) @ np.linalg.inv(_RGB_TO_LMS).T
     linear = np.clip(linear, 0.0, 1.0)
     srgb = np.where(
@@ -88,10 +92,7 @@ def oklch_to_srgb(lch):
 
 def in_srgb_gamut(lch, tolerance=1e-6):
     """True where an OKLCH colour maps into sRGB without clipping."""
-    lch = np.asarray(lch, dtype=np.float64)
-    L, C, h = lch[..., 0], lch[..., 1], np.radians(lch[..., 2])
-    lab = np.stack([L, C * np.cos(h), C * np.sin(h)], axis=-1)
-    lms = lab @ np.linalg.inv(_LMS_TO_OKLAB).T
+    lms = oklch_to_oklab(lch) @ np.linalg.inv(_LMS_TO_OKLAB).T
     linear = (lms**3) @ np.linalg.inv(_RGB_TO_LMS).T
     return np.all((linear >= -tolerance) & (linear <= 1 + tolerance), axis=-1)
 

@@ -132,15 +132,11 @@ def train(cfg, out, init_from=None):
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
     data = {s: PairData(m, size, cache=cfg["data"]["cache"]) for s, m in splits.items()}
-    t = cfg["train"]
-    train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=cfg["seed"])
-    val_ds = data["val"].dataset(t["batch_size"])
-
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, "config.yaml"), config_lib.dump(cfg))
     pretrained = weights_used not in ("none", "none (imagenet unavailable)")
     tensorboard = keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False)
-    history = fit(model, train_ds, val_ds, len(data["train"]), t, pretrained, [tensorboard])
+    history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard])
 
     tmp = os.path.join(out, ".model.tmp.keras")
     model.save(tmp)

@@ -38,6 +38,8 @@ import tensorflow as tf
 from neipalette_tf.preprocessing import load_image
 
 AUTOTUNE = tf.data.AUTOTUNE
+# Colour targets are OKLab (L, a, b) times this: a and b span about -1.3..1.3.
+COLOUR_TARGET_SCALE = np.array([1.0, 4.0, 4.0])
 
 
 def load_images(paths, image_size, workers=None, progress=None):
@@ -101,36 +103,41 @@ def _finish(ds, batch_size, training, augment, seed):
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
         def _augment(batch, s):
-            top, bottom, label = batch
+            top, bottom, target = batch
             s_top, s_bottom = tf.unstack(tf.random.experimental.stateless_split(s, 2))
             top = augment_images(tf.cast(top, tf.float32), s_top, **aug)
             bottom = augment_images(tf.cast(bottom, tf.float32), s_bottom, **aug)
-            return top, bottom, label
+            return top, bottom, target
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(_augment, num_parallel_calls=AUTOTUNE)
 
-    def _to_inputs(top, bottom, label):
-        return {"top": tf.cast(top, tf.float32), "bottom": tf.cast(bottom, tf.float32)}, label
+    def _to_inputs(top, bottom, target):
+        return {"top": tf.cast(top, tf.float32), "bottom": tf.cast(bottom, tf.float32)}, target
 
     return ds.map(_to_inputs, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def pair_dataset_from_arrays(top, bottom, labels, batch_size, training=False, augment=None, seed=0):
-    """A batched pair dataset from decoded uint8 arrays (the cached path)."""
-    labels = np.asarray(labels, dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((top, bottom, labels))
+def pair_dataset_from_arrays(top, bottom, targets, batch_size, training=False, augment=None, seed=0):
+    """A batched pair dataset from decoded uint8 arrays (the cached path).
+
+    `targets`: int labels `[N]`, or a dict of per-pair target arrays.
+    """
+    if not isinstance(targets, dict):
+        targets = np.asarray(targets, dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((top, bottom, targets))
     if training:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(top), seed=seed, reshuffle_each_iteration=True)
     return _finish(ds, batch_size, training, augment, seed)
 
 
-def pair_dataset_streaming(top_paths, bottom_paths, labels, image_size, batch_size,
+def pair_dataset_streaming(top_paths, bottom_paths, targets, image_size, batch_size,
                            training=False, augment=None, seed=0):
     """A batched pair dataset that decodes images in a parallel map each epoch."""
-    labels = np.asarray(labels, dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((list(top_paths), list(bottom_paths), labels))
+    if not isinstance(targets, dict):
+        targets = np.asarray(targets, dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((list(top_paths), list(bottom_paths), targets))
     if training:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(top_paths), seed=seed, reshuffle_each_iteration=True)
 
     def _decode(path):
         image = tf.numpy_function(lambda p: load_image(p.decode(), image_size), [path], tf.uint8)
@@ -142,13 +149,19 @@ def pair_dataset_streaming(top_paths, bottom_paths, labels, image_size, batch_si
 
 
 class PairData:
-    """Decoded images of one manifest split, ready to become datasets."""
+    """Decoded images of one manifest split, ready to become datasets.
+
+    When every row carries its garments' main colours (the synthetic set's
+    `top_L, top_C, top_h, bottom_L, ...` columns), `colour_targets` holds
+    them as OKLab for auxiliary supervision; otherwise it is None.
+    """
 
     def __init__(self, manifest, image_size, cache=True, progress=None):
         self.manifest = manifest
         self.image_size = image_size
         self.labels = manifest.labels
         self.cache = cache
+        self.colour_targets = _colour_targets(manifest)
         if cache:
             self.top = load_images(manifest.column("top"), image_size, progress=progress)
             self.bottom = load_images(manifest.column("bottom"), image_size, progress=progress)
@@ -156,10 +169,32 @@ class PairData:
     def __len__(self):
         return len(self.labels)
 
-    def dataset(self, batch_size, training=False, augment=None, seed=0):
+    def dataset(self, batch_size, training=False, augment=None, seed=0, colour_targets=False):
+        """Batches of `({"top", "bottom"}, label)`.
+
+        With `colour_targets=True` the target is a dict: `probabilities`
+        (the label), `top_colour` and `bottom_colour` (OKLab main colours
+        times `COLOUR_TARGET_SCALE`).
+        """
+        targets = self.labels
+        if colour_targets:
+            targets = {"probabilities": self.labels, **self.colour_targets}
         if self.cache:
-            return pair_dataset_from_arrays(
-                self.top, self.bottom, self.labels, batch_size, training, augment, seed)
+            return pair_dataset_from_arrays(self.top, self.bottom, targets, batch_size, training, augment, seed)
         return pair_dataset_streaming(
-            self.manifest.column("top"), self.manifest.column("bottom"), self.labels,
+            self.manifest.column("top"), self.manifest.column("bottom"), targets,
             self.image_size, batch_size, training, augment, seed)
+
+
+def _colour_targets(manifest):
+    from neipalette_tf.harmony import oklch_to_oklab
+
+    out = {}
+    for garment in ("top", "bottom"):
+        keys = [f"{garment}_{c}" for c in "LCh"]
+        try:
+            lch = np.array([[float(r[k]) for k in keys] for r in manifest.rows], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            return None
+        out[f"{garment}_colour"] = (oklch_to_oklab(lch) * COLOUR_TARGET_SCALE).astype(np.float32)
+    return out

@@ -70,14 +70,11 @@ class HarmonyClassifier(keras.Model):
         # === Functional model ===
         top = keras.Input((image_size, image_size, 3), name="top")
         bottom = keras.Input((image_size, image_size, 3), name="bottom")
-        if pairing == "siamese":
-            logits = self.head([self._embed(top), self._embed(bottom)])
-        elif pairing == "stacked":
-            stacked = layers.Concatenate(axis=1, name="stack")([top, bottom])
-            logits = self.head(self._embed(stacked))
-        else:
+        if pairing not in ("siamese", "stacked"):
             raise ValueError(f"pairing must be 'siamese' or 'stacked', got {pairing!r}")
-        probabilities = self.softmax(logits)
+        self.pairing = pairing
+        self.stack = layers.Concatenate(axis=1, name="stack") if pairing == "stacked" else None
+        probabilities = self.classify(self.pair_embeddings(top, bottom))
         super().__init__(
             inputs={"top": top, "bottom": bottom}, outputs=probabilities, **kwargs
         )
@@ -85,13 +82,26 @@ class HarmonyClassifier(keras.Model):
         # === Config ===
         self.image_size = int(image_size)
         self.backbone_name = backbone_name
-        self.pairing = pairing
         self.normalization = normalization
         self.head_units = head_units
         self.dropout = dropout
 
     def _embed(self, images):
         return self.pooling(self.backbone(self.preprocessor(images)))
+
+    def pair_embeddings(self, top, bottom):
+        """The pooled embeddings the head sees: `[e_t, e_b]` (siamese) or `[e]` (stacked).
+
+        Used by the constructor and by training graphs that add auxiliary
+        outputs on the same embeddings (`neipalette_tf.training`).
+        """
+        if self.pairing == "siamese":
+            return [self._embed(top), self._embed(bottom)]
+        return [self._embed(self.stack([top, bottom]))]
+
+    def classify(self, embeddings):
+        """Head and softmax on `pair_embeddings(...)`: probabilities `[N, 2]`."""
+        return self.softmax(self.head(embeddings if self.pairing == "siamese" else embeddings[0]))
 
     def encoder(self):
         """One image `[N, S, S, 3]` (RGB 0..255) -> embedding `[N, D]` (siamese only)."""
