@@ -1,0 +1,1 @@
+"""Data: pair manifests (`manifest`) and the synthetic data set (`synth`)."""
