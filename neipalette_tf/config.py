@@ -52,6 +52,8 @@ DEFAULTS = {
         "early_stopping_patience": 3,
         # Auxiliary main-colour supervision when the data has colours (0: off).
         "colour_loss_weight": 1.0,
+        # Score every top with every bottom of a batch, rule-labelled (0: off).
+        "all_pairs_loss_weight": 1.0,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
     },

@@ -95,7 +95,26 @@ def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=T
     )
 
 
-def _finish(ds, batch_size, training, augment, seed):
+def all_pairs_labels(top_colour, bottom_colour):
+    """Rule labels of every (top i, bottom j) combination in a batch, row-major `[B * B]`.
+
+    Inputs are colour targets (scaled OKLab, `[B, 3]`); the rule is
+    `neipalette_tf.harmony.harmonious`, the one implementation there is.
+    """
+    from neipalette_tf.harmony import harmonious, oklab_to_oklch
+
+    top = oklab_to_oklch(np.asarray(top_colour, np.float64) / COLOUR_TARGET_SCALE)
+    bottom = oklab_to_oklch(np.asarray(bottom_colour, np.float64) / COLOUR_TARGET_SCALE)
+    return harmonious(top[:, None, :], bottom[None, :, :]).astype(np.int32).reshape(-1)
+
+
+def _add_all_pairs(x, y):
+    labels = tf.numpy_function(all_pairs_labels, [y["top_colour"], y["bottom_colour"]], tf.int32)
+    labels.set_shape([None])
+    return x, dict(y, all_pairs=labels)
+
+
+def _finish(ds, batch_size, training, augment, seed, all_pairs=False):
     """Batch, augment (training), convert to model inputs, prefetch."""
     ds = ds.batch(batch_size)
     if training and augment:
@@ -114,10 +133,14 @@ def _finish(ds, batch_size, training, augment, seed):
     def _to_inputs(top, bottom, target):
         return {"top": tf.cast(top, tf.float32), "bottom": tf.cast(bottom, tf.float32)}, target
 
-    return ds.map(_to_inputs, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    ds = ds.map(_to_inputs, num_parallel_calls=AUTOTUNE)
+    if all_pairs:
+        ds = ds.map(_add_all_pairs, num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)
 
 
-def pair_dataset_from_arrays(top, bottom, targets, batch_size, training=False, augment=None, seed=0):
+def pair_dataset_from_arrays(top, bottom, targets, batch_size, training=False, augment=None, seed=0,
+                             all_pairs=False):
     """A batched pair dataset from decoded uint8 arrays (the cached path).
 
     `targets`: int labels `[N]`, or a dict of per-pair target arrays.
@@ -127,11 +150,11 @@ def pair_dataset_from_arrays(top, bottom, targets, batch_size, training=False, a
     ds = tf.data.Dataset.from_tensor_slices((top, bottom, targets))
     if training:
         ds = ds.shuffle(len(top), seed=seed, reshuffle_each_iteration=True)
-    return _finish(ds, batch_size, training, augment, seed)
+    return _finish(ds, batch_size, training, augment, seed, all_pairs)
 
 
 def pair_dataset_streaming(top_paths, bottom_paths, targets, image_size, batch_size,
-                           training=False, augment=None, seed=0):
+                           training=False, augment=None, seed=0, all_pairs=False):
     """A batched pair dataset that decodes images in a parallel map each epoch."""
     if not isinstance(targets, dict):
         targets = np.asarray(targets, dtype=np.int32)
@@ -145,7 +168,7 @@ def pair_dataset_streaming(top_paths, bottom_paths, targets, image_size, batch_s
         return image
 
     ds = ds.map(lambda t, b, y: (_decode(t), _decode(b), y), num_parallel_calls=AUTOTUNE)
-    return _finish(ds, batch_size, training, augment, seed)
+    return _finish(ds, batch_size, training, augment, seed, all_pairs)
 
 
 class PairData:
@@ -169,21 +192,27 @@ class PairData:
     def __len__(self):
         return len(self.labels)
 
-    def dataset(self, batch_size, training=False, augment=None, seed=0, colour_targets=False):
+    def dataset(self, batch_size, training=False, augment=None, seed=0, colour_targets=False,
+                all_pairs=False):
         """Batches of `({"top", "bottom"}, label)`.
 
         With `colour_targets=True` the target is a dict: `probabilities`
         (the label), `top_colour` and `bottom_colour` (OKLab main colours
-        times `COLOUR_TARGET_SCALE`).
+        times `COLOUR_TARGET_SCALE`); `all_pairs=True` adds `all_pairs`, the
+        rule's label for every top-bottom combination in the batch.
         """
         targets = self.labels
-        if colour_targets:
+        if colour_targets or all_pairs:
             targets = {"probabilities": self.labels, **self.colour_targets}
+        args = (batch_size, training, augment, seed, all_pairs)
         if self.cache:
-            return pair_dataset_from_arrays(self.top, self.bottom, targets, batch_size, training, augment, seed)
-        return pair_dataset_streaming(
-            self.manifest.column("top"), self.manifest.column("bottom"), targets,
-            self.image_size, batch_size, training, augment, seed)
+            ds = pair_dataset_from_arrays(self.top, self.bottom, targets, *args)
+        else:
+            ds = pair_dataset_streaming(
+                self.manifest.column("top"), self.manifest.column("bottom"), targets, self.image_size, *args)
+        if all_pairs and not colour_targets:
+            ds = ds.map(lambda x, y: (x, {"probabilities": y["probabilities"], "all_pairs": y["all_pairs"]}))
+        return ds
 
 
 def _colour_targets(manifest):

@@ -112,7 +112,7 @@ class HarmonyClassifier(keras.Model):
     def head_model(self):
         """Embeddings `{"top_embedding", "bottom_embedding"}` -> probabilities (siamese only)."""
         self._require_siamese("head")
-        dim = self.head.hidden.kernel.shape[0] // 4
+        dim = self.backbone.output.shape[-1]
         e_t = keras.Input((dim,), name="top_embedding")
         e_b = keras.Input((dim,), name="bottom_embedding")
         outputs = self.softmax(self.head([e_t, e_b]))

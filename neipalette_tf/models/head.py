@@ -1,24 +1,41 @@
-"""The pair head: two garment embeddings in, two class logits out.
+"""The pair head: garment embeddings in, two class logits out.
+
+The head reads each garment's **main colour** off its embedding (a linear
+read-out to scaled OKLab `(L, 4a, 4b)`; trained directly when the data
+knows the colours, see `neipalette_tf.training`), and feeds the MLP both
+the embeddings and the colour relations that colour theory says matter:
+each garment's colour and chroma, and the cosine of their hue difference.
 
 Siamese models compare the top's embedding `e_t` with the bottom's `e_b`
-through `[e_t, e_b, |e_t - e_b|, e_t * e_b]`, then a small MLP. Stacked
-models (top and bottom in one image) have one embedding, used as it is.
+through `[e_t, e_b, |e_t - e_b|, e_t * e_b]`; stacked models (top and bottom
+in one image) have one embedding, from which both colours are read.
 
 Example:
 
 >>> import numpy as np
 >>> head = PairHead(units=8, pair_features=True)
->>> head([np.ones((2, 4), "float32"), np.zeros((2, 4), "float32")]).shape
+>>> tuple(head([np.ones((2, 4), "float32"), np.zeros((2, 4), "float32")]).shape)
 (2, 2)
 """
 
 import keras
 from keras import layers, ops
 
+_EPS = 1e-3
+
+
+def colour_relations(c_t, c_b):
+    """`[c_t, c_b, C_t, C_b, cos(h_t - h_b)]` from two scaled-OKLab colours `[N, 3]`."""
+    ab_t, ab_b = c_t[:, 1:], c_b[:, 1:]
+    chroma_t = ops.sqrt(ops.sum(ops.square(ab_t), axis=-1, keepdims=True) + _EPS**2)
+    chroma_b = ops.sqrt(ops.sum(ops.square(ab_b), axis=-1, keepdims=True) + _EPS**2)
+    cos_dh = ops.sum(ab_t * ab_b, axis=-1, keepdims=True) / (chroma_t * chroma_b)
+    return ops.concatenate([c_t, c_b, chroma_t, chroma_b, cos_dh], axis=-1)
+
 
 @keras.saving.register_keras_serializable(package="neipalette")
 class PairHead(keras.layers.Layer):
-    """MLP over pair features, ending in `Dense(2)` logits.
+    """Colour read-out + MLP over pair features, ending in `Dense(2)` logits.
 
     Args:
         units: width of the hidden layer.
@@ -33,26 +50,34 @@ class PairHead(keras.layers.Layer):
         self.dropout = dropout
         self.pair_features = pair_features
         # === Layers ===
+        self.colour = layers.Dense(3 if pair_features else 6, name="colour", dtype="float32")
         self.hidden = layers.Dense(units, activation="relu", name="hidden")
         self.drop = layers.Dropout(dropout, name="dropout")
         self.logits = layers.Dense(2, name="logits", dtype="float32")
 
     def build(self, input_shape):
-        if self.pair_features:
-            dim = input_shape[0][-1]
-            self.hidden.build((None, 4 * dim))
-        else:
-            dim = input_shape[-1]
-            self.hidden.build((None, dim))
+        dim = input_shape[0][-1] if self.pair_features else input_shape[-1]
+        self.colour.build((None, dim))
+        self.hidden.build((None, (4 * dim if self.pair_features else dim) + 9))
         self.logits.build((None, self.units))
         self.built = True
 
+    def colours(self, inputs):
+        """Each garment's main colour `(c_t, c_b)`, scaled OKLab `[N, 3]`."""
+        if self.pair_features:
+            e_t, e_b = inputs
+            return self.colour(e_t), self.colour(e_b)
+        both = self.colour(inputs)
+        return both[:, :3], both[:, 3:]
+
     def call(self, inputs, training=False):
+        relations = colour_relations(*self.colours(inputs))
         if self.pair_features:
             e_t, e_b = inputs
             x = ops.concatenate([e_t, e_b, ops.abs(e_t - e_b), e_t * e_b], axis=-1)
         else:
             x = inputs
+        x = ops.concatenate([ops.cast(x, relations.dtype), relations], axis=-1)
         x = self.hidden(x)
         x = self.drop(x, training=training)
         return self.logits(x)

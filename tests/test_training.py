@@ -1,0 +1,67 @@
+import csv
+
+import numpy as np
+
+from neipalette_tf import harmony
+from neipalette_tf.data.manifest import read_manifest
+from neipalette_tf.data.pipeline import COLOUR_TARGET_SCALE, PairData, all_pairs_labels
+from neipalette_tf.models import build_classifier
+from neipalette_tf.training import fit, supervised_training_model
+
+TRAIN = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 1,
+         "finetune_lr_factor": 0.1, "early_stopping_patience": 3, "colour_loss_weight": 1.0,
+         "all_pairs_loss_weight": 1.0, "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0}}
+
+
+def test_all_pairs_labels_follow_the_rule():
+    rng = np.random.default_rng(0)
+    top = np.column_stack([rng.uniform(0.3, 0.9, 6), rng.uniform(0, 0.25, 6), rng.uniform(0, 360, 6)])
+    bottom = np.column_stack([rng.uniform(0.3, 0.9, 6), rng.uniform(0, 0.25, 6), rng.uniform(0, 360, 6)])
+    scaled = [harmony.oklch_to_oklab(c) * COLOUR_TARGET_SCALE for c in (top, bottom)]
+    labels = all_pairs_labels(*scaled).reshape(6, 6)
+    for i in range(6):
+        for j in range(6):
+            assert labels[i, j] == harmony.harmonious(top[i], bottom[j])
+
+
+def test_training_graph_shares_the_model_and_adds_b_squared_pairs():
+    model, _ = build_classifier("resnet18", 32, weights="none")
+    trainee = supervised_training_model(model)
+    assert model.backbone in trainee._flatten_layers()  # shared, not copied
+    x = {k: np.random.default_rng(1).uniform(0, 255, (5, 32, 32, 3)).astype("float32") for k in ("top", "bottom")}
+    out = trainee.predict(x, verbose=0)
+    assert out["probabilities"].shape == (5, 2) and out["all_pairs"].shape == (25, 2)
+    assert out["top_colour"].shape == (5, 3)
+    # The diagonal of the all-pairs block is the true pairs (dropout is off at inference).
+    np.testing.assert_allclose(out["all_pairs"][::6], out["probabilities"], atol=1e-5)
+
+
+def test_colour_targets_only_when_every_row_has_colours(tiny_synth, tmp_path):
+    m = read_manifest(tiny_synth).subset("val")
+    data = PairData(m, 32)
+    assert data.colour_targets["top_colour"].shape == (len(m), 3)
+    x, y = next(iter(data.dataset(4, colour_targets=True, all_pairs=True)))
+    assert set(y) == {"probabilities", "top_colour", "bottom_colour", "all_pairs"} and y["all_pairs"].shape == (16,)
+
+    plain = tmp_path / "plain.csv"
+    with open(tiny_synth / "pairs.csv") as f, open(plain, "w", newline="") as g:
+        writer = csv.writer(g)
+        writer.writerow(["top", "bottom", "label", "split"])
+        for row in csv.DictReader(f):
+            writer.writerow([tiny_synth / row["top"], tiny_synth / row["bottom"], row["label"], row["split"]])
+    assert PairData(read_manifest(plain).subset("val"), 32).colour_targets is None
+
+
+def test_fit_with_and_without_auxiliary_targets(tiny_synth):
+    m = read_manifest(tiny_synth)
+    data = {s: PairData(m.subset(s), 32) for s in ("train", "val")}
+    model, _ = build_classifier("resnet18", 32, weights="none")
+    history = fit(model, data, TRAIN, pretrained=False)
+    assert {"loss", "accuracy", "auc", "val_loss", "val_auc", "all_pairs_loss", "top_colour_loss"} <= set(history)
+    assert "probabilities_auc" not in history
+
+    stacked, _ = build_classifier("resnet18", 32, "stacked", weights="none")
+    history = fit(stacked, data, dict(TRAIN, all_pairs_loss_weight=1.0), pretrained=True)  # warm-up path
+    assert "all_pairs_loss" not in history and "top_colour_loss" in history
+    assert len(history["loss"]) == 1
+    assert stacked.backbone.trainable
