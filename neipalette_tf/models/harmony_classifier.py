@@ -1,7 +1,8 @@
 """The NeiPalette task model: does this top go with this bottom?
 
 `HarmonyClassifier` = preprocessor (`ImageNormalizer`) + backbone + pooling
-+ `PairHead`, as one functional Keras model.
+(global average of the features, and `ColourAttentionPooling` for the
+garment's main colour) + `PairHead`, as one functional Keras model.
 
 Inputs: `{"top": [N, S, S, 3], "bottom": [N, S, S, 3]}`, float RGB 0..255 at
 the model's `image_size` S (use `neipalette_tf.preprocessing.load_image`).
@@ -34,6 +35,7 @@ import keras
 from keras import layers
 
 from neipalette_tf.models.backbones import build_backbone
+from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
 from neipalette_tf.models.preprocessor import NORMALIZATIONS, ImageNormalizer
 
@@ -51,10 +53,11 @@ class HarmonyClassifier(keras.Model):
         pairing: "siamese" or "stacked".
         normalization: kwargs of `ImageNormalizer`; default: the backbone's.
         head_units, dropout: the `PairHead`.
+        colour_channels: width of the `ColourAttentionPooling` keys and query.
     """
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
-                 normalization=None, head_units=256, dropout=0.2, **kwargs):
+                 normalization=None, head_units=256, dropout=0.2, colour_channels=32, **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -64,6 +67,9 @@ class HarmonyClassifier(keras.Model):
         self.backbone = backbone
         self.preprocessor = ImageNormalizer(**normalization, name="preprocessor")
         self.pooling = layers.GlobalAveragePooling2D(name="pooling")
+        self.colour_pooling = ColourAttentionPooling(
+            colour_channels, garments=1 if pairing == "siamese" else 2, name="colour_pooling")
+        self.join = layers.Concatenate(name="embedding", dtype="float32")
         self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese", name="head")
         self.softmax = layers.Softmax(name="probabilities", dtype="float32")
 
@@ -85,9 +91,11 @@ class HarmonyClassifier(keras.Model):
         self.normalization = normalization
         self.head_units = head_units
         self.dropout = dropout
+        self.colour_channels = colour_channels
 
     def _embed(self, images):
-        return self.pooling(self.backbone(self.preprocessor(images)))
+        features = self.pooling(self.backbone(self.preprocessor(images)))
+        return self.join([features, self.colour_pooling(images, features)])
 
     def pair_embeddings(self, top, bottom):
         """The pooled embeddings the head sees: `[e_t, e_b]` (siamese) or `[e]` (stacked).
@@ -104,7 +112,11 @@ class HarmonyClassifier(keras.Model):
         return self.softmax(self.head(embeddings if self.pairing == "siamese" else embeddings[0]))
 
     def encoder(self):
-        """One image `[N, S, S, 3]` (RGB 0..255) -> embedding `[N, D]` (siamese only)."""
+        """One image `[N, S, S, 3]` (RGB 0..255) -> embedding `[N, D + 3]` (siamese only).
+
+        The embedding is the pooled backbone features followed by the
+        garment's main colour (scaled OKLab).
+        """
         self._require_siamese("encoder")
         image = keras.Input((self.image_size, self.image_size, 3), name="image")
         return keras.Model(image, self._embed(image), name="encoder")
@@ -112,7 +124,7 @@ class HarmonyClassifier(keras.Model):
     def head_model(self):
         """Embeddings `{"top_embedding", "bottom_embedding"}` -> probabilities (siamese only)."""
         self._require_siamese("head")
-        dim = self.backbone.output.shape[-1]
+        dim = self.backbone.output.shape[-1] + 3
         e_t = keras.Input((dim,), name="top_embedding")
         e_b = keras.Input((dim,), name="bottom_embedding")
         outputs = self.softmax(self.head([e_t, e_b]))
@@ -133,6 +145,7 @@ class HarmonyClassifier(keras.Model):
             "normalization": self.normalization,
             "head_units": self.head_units,
             "dropout": self.dropout,
+            "colour_channels": self.colour_channels,
         }
 
     @classmethod

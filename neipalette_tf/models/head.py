@@ -1,20 +1,20 @@
 """The pair head: garment embeddings in, two class logits out.
 
-The head reads each garment's **main colour** off its embedding (a linear
-read-out to scaled OKLab `(L, 4a, 4b)`; trained directly when the data
-knows the colours, see `neipalette_tf.training`), and feeds the MLP both
-the embeddings and the colour relations that colour theory says matter:
+A garment's embedding is its pooled backbone features followed by its main
+colour, scaled OKLab `(L, 4a, 4b)` from `ColourAttentionPooling` (the last 3
+values; the last 6 for a stacked image: top, then bottom). Besides the
+embeddings the MLP gets the colour relations that colour theory says matter:
 each garment's colour and chroma, and the cosine of their hue difference.
 
 Siamese models compare the top's embedding `e_t` with the bottom's `e_b`
 through `[e_t, e_b, |e_t - e_b|, e_t * e_b]`; stacked models (top and bottom
-in one image) have one embedding, from which both colours are read.
+in one image) have one embedding.
 
 Example:
 
 >>> import numpy as np
 >>> head = PairHead(units=8, pair_features=True)
->>> tuple(head([np.ones((2, 4), "float32"), np.zeros((2, 4), "float32")]).shape)
+>>> tuple(head([np.ones((2, 7), "float32"), np.zeros((2, 7), "float32")]).shape)
 (2, 2)
 """
 
@@ -35,7 +35,7 @@ def colour_relations(c_t, c_b):
 
 @keras.saving.register_keras_serializable(package="neipalette")
 class PairHead(keras.layers.Layer):
-    """Colour read-out + MLP over pair features, ending in `Dense(2)` logits.
+    """MLP over pair features and colour relations, ending in `Dense(2)` logits.
 
     Args:
         units: width of the hidden layer.
@@ -50,25 +50,22 @@ class PairHead(keras.layers.Layer):
         self.dropout = dropout
         self.pair_features = pair_features
         # === Layers ===
-        self.colour = layers.Dense(3 if pair_features else 6, name="colour", dtype="float32")
         self.hidden = layers.Dense(units, activation="relu", name="hidden")
         self.drop = layers.Dropout(dropout, name="dropout")
         self.logits = layers.Dense(2, name="logits", dtype="float32")
 
     def build(self, input_shape):
         dim = input_shape[0][-1] if self.pair_features else input_shape[-1]
-        self.colour.build((None, dim))
         self.hidden.build((None, (4 * dim if self.pair_features else dim) + 9))
         self.logits.build((None, self.units))
         self.built = True
 
     def colours(self, inputs):
-        """Each garment's main colour `(c_t, c_b)`, scaled OKLab `[N, 3]`."""
+        """Each garment's main colour `(c_t, c_b)`, scaled OKLab `[N, 3]`, from the embeddings."""
         if self.pair_features:
             e_t, e_b = inputs
-            return self.colour(e_t), self.colour(e_b)
-        both = self.colour(inputs)
-        return both[:, :3], both[:, 3:]
+            return e_t[:, -3:], e_b[:, -3:]
+        return inputs[:, -6:-3], inputs[:, -3:]
 
     def call(self, inputs, training=False):
         relations = colour_relations(*self.colours(inputs))
