@@ -4,7 +4,8 @@ A garment's embedding is its pooled backbone features followed by its main
 colour, scaled OKLab `(L, 4a, 4b)` from `ColourAttentionPooling` (the last 3
 values; the last 6 for a stacked image: top, then bottom). Besides the
 embeddings the MLP gets the colour relations that colour theory says matter:
-each garment's colour and chroma, and the cosine of their hue difference.
+each garment's colour, chroma and hue direction, and the cosine of their
+hue difference, through a small MLP of their own.
 
 Siamese models compare the top's embedding `e_t` with the bottom's `e_b`
 through `[e_t, e_b, |e_t - e_b|, e_t * e_b]`; stacked models (top and bottom
@@ -25,12 +26,21 @@ _EPS = 1e-3
 
 
 def colour_relations(c_t, c_b):
-    """`[c_t, c_b, C_t, C_b, cos(h_t - h_b)]` from two scaled-OKLab colours `[N, 3]`."""
+    """Colour-theory features of two scaled-OKLab colours `[N, 3]` -> `[N, 13]`.
+
+    Both colours, their chromas and unit hue vectors (the neutral zones are
+    hue bands below a chroma), and the cosine of the hue difference
+    (analogous: >= cos 30°, complementary: <= cos 150°).
+    """
     ab_t, ab_b = c_t[:, 1:], c_b[:, 1:]
     chroma_t = ops.sqrt(ops.sum(ops.square(ab_t), axis=-1, keepdims=True) + _EPS**2)
     chroma_b = ops.sqrt(ops.sum(ops.square(ab_b), axis=-1, keepdims=True) + _EPS**2)
-    cos_dh = ops.sum(ab_t * ab_b, axis=-1, keepdims=True) / (chroma_t * chroma_b)
-    return ops.concatenate([c_t, c_b, chroma_t, chroma_b, cos_dh], axis=-1)
+    hue_t, hue_b = ab_t / chroma_t, ab_b / chroma_b
+    cos_dh = ops.sum(hue_t * hue_b, axis=-1, keepdims=True)
+    return ops.concatenate([c_t, c_b, chroma_t, chroma_b, hue_t, hue_b, cos_dh], axis=-1)
+
+
+RELATION_DIM = 13
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
@@ -51,13 +61,17 @@ class PairHead(keras.layers.Layer):
         self.pair_features = pair_features
         # === Layers ===
         self.hidden = layers.Dense(units, activation="relu", name="hidden")
+        self.colour_hidden1 = layers.Dense(64, activation="relu", name="colour_hidden1")
+        self.colour_hidden2 = layers.Dense(64, activation="relu", name="colour_hidden2")
         self.drop = layers.Dropout(dropout, name="dropout")
         self.logits = layers.Dense(2, name="logits", dtype="float32")
 
     def build(self, input_shape):
         dim = input_shape[0][-1] if self.pair_features else input_shape[-1]
-        self.hidden.build((None, (4 * dim if self.pair_features else dim) + 9))
-        self.logits.build((None, self.units))
+        self.hidden.build((None, 4 * dim if self.pair_features else dim))
+        self.colour_hidden1.build((None, RELATION_DIM))
+        self.colour_hidden2.build((None, 64))
+        self.logits.build((None, self.units + 64))
         self.built = True
 
     def colours(self, inputs):
@@ -74,8 +88,8 @@ class PairHead(keras.layers.Layer):
             x = ops.concatenate([e_t, e_b, ops.abs(e_t - e_b), e_t * e_b], axis=-1)
         else:
             x = inputs
-        x = ops.concatenate([ops.cast(x, relations.dtype), relations], axis=-1)
-        x = self.hidden(x)
+        colour = self.colour_hidden2(self.colour_hidden1(ops.cast(relations, self.compute_dtype)))
+        x = ops.concatenate([self.hidden(x), colour], axis=-1)
         x = self.drop(x, training=training)
         return self.logits(x)
 

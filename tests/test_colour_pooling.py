@@ -1,0 +1,42 @@
+import numpy as np
+from keras import ops
+
+from neipalette_tf import harmony
+from neipalette_tf.models.colour_pooling import OKLAB_SCALE, ColourAttentionPooling, srgb_to_oklab
+
+
+def test_oklab_in_keras_ops_matches_the_rule_module():
+    rgb = np.random.default_rng(0).uniform(0, 255, (1000, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(rgb))),
+                               harmony.srgb_to_oklab(rgb), atol=2e-5)
+
+
+def test_a_flat_image_pools_to_its_own_colour():
+    layer = ColourAttentionPooling(channels=4)
+    colour = np.array([30.0, 140.0, 90.0], "float32")
+    image = np.broadcast_to(colour, (2, 24, 24, 3))
+    out = np.asarray(layer(image, np.random.default_rng(1).normal(size=(2, 6)).astype("float32")))
+    expected = harmony.srgb_to_oklab(colour) * OKLAB_SCALE
+    np.testing.assert_allclose(out, np.stack([expected] * 2), atol=1e-4)
+
+
+def test_stacked_image_gives_each_half_its_colour():
+    layer = ColourAttentionPooling(channels=4, garments=2)
+    top, bottom = np.array([200.0, 20.0, 20.0]), np.array([20.0, 20.0, 200.0])
+    image = np.concatenate([np.broadcast_to(top, (1, 16, 16, 3)), np.broadcast_to(bottom, (1, 16, 16, 3))], axis=1)
+    out = np.asarray(layer(image.astype("float32"), np.zeros((1, 6), "float32")))[0]
+    np.testing.assert_allclose(out[:3], harmony.srgb_to_oklab(top) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[3:], harmony.srgb_to_oklab(bottom) * OKLAB_SCALE, atol=1e-4)
+
+
+def test_a_zero_query_attends_uniformly():
+    # Before training (zero query bias) the pooled colour is the image mean;
+    # training moves the attention onto the garment.
+    layer = ColourAttentionPooling(channels=4, stride=1)
+    image = np.full((1, 16, 16, 3), 240.0, "float32")
+    image[:, 4:12, 4:12] = [180.0, 30.0, 30.0]
+    embedding = np.zeros((1, 2), "float32")
+    flat = np.asarray(layer(image, embedding))[0]
+    # Zero query: uniform attention, the mean of the whole image.
+    lab = harmony.srgb_to_oklab(image[0]).reshape(-1, 3).mean(axis=0) * OKLAB_SCALE
+    np.testing.assert_allclose(flat, lab, atol=1e-4)
