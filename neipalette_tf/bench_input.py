@@ -5,7 +5,8 @@ Measures on this machine, with the run's config:
 1. decode: pairs/s of `load_image` on both garments (the first, cached pass);
 2. pipeline: pairs/s of the training `tf.data` pipeline alone (shuffle,
    augment, batch, prefetch) after the cache is filled;
-3. train step: pairs/s of the model's training step on one fixed batch.
+3. train step: pairs/s of the training step `train` runs (with its
+   auxiliary outputs when the data has colours) on one fixed batch.
 
 The pipeline must deliver at least 5x the training step rate so the model
 never waits for data; the command exits 1 when it does not.
@@ -47,20 +48,23 @@ def main(argv=None):
         "data.path": args.data, "model.backbone": args.backbone,
         "model.image_size": args.image_size, "train.batch_size": args.batch_size})
     manifest = prepare_manifest(cfg).subset("train")
-    size, batch, aug = cfg["model"]["image_size"], cfg["train"]["batch_size"], cfg["train"]["augment"]
+    size, batch = cfg["model"]["image_size"], cfg["train"]["batch_size"]
 
     import keras
 
     from neipalette_tf.data.pipeline import PairData
     from neipalette_tf.models import build_classifier
-    from neipalette_tf.training import compile_model
+    from neipalette_tf.training import TrainingSetup
 
     t0 = time.perf_counter()
-    data = PairData(manifest, size)
-    decode = _rate(len(data), time.perf_counter() - t0)
+    data = {"train": PairData(manifest, size)}
+    decode = _rate(len(data["train"]), time.perf_counter() - t0)
+    data["val"] = data["train"]
 
-    ds = data.dataset(batch, training=True, augment=aug, seed=0).repeat()
-    it = iter(ds)
+    keras.utils.set_random_seed(0)
+    model, _ = build_classifier(cfg["model"]["backbone"], size, cfg["model"]["pairing"], "none", log=lambda s: None)
+    setup = TrainingSetup(model, data, cfg["train"], seed=0)  # the training step `train` runs
+    it = iter(setup.train_ds.repeat())
     for _ in range(5):
         next(it)
     t0 = time.perf_counter()
@@ -68,20 +72,18 @@ def main(argv=None):
         next(it)
     pipeline = _rate(args.pipeline_batches * batch, time.perf_counter() - t0)
 
-    keras.utils.set_random_seed(0)
-    model, _ = build_classifier(cfg["model"]["backbone"], size, cfg["model"]["pairing"], "none", log=lambda s: None)
-    compile_model(model, 1e-3, 1000)
+    setup.compile(1e-3, 1000)
     x, y = next(it)
     for _ in range(3):
-        model.train_on_batch(x, y)
+        setup.trainee.train_on_batch(x, y)
     t0 = time.perf_counter()
     for _ in range(args.steps):
-        model.train_on_batch(x, y)
+        setup.trainee.train_on_batch(x, y)
     step = _rate(args.steps * batch, time.perf_counter() - t0)
 
     ratio = pipeline / step
     result = {"backbone": cfg["model"]["backbone"], "image_size": size, "batch_size": batch,
-              "train_pairs": len(data), "decode_pairs_per_s": round(decode, 1),
+              "train_pairs": len(data["train"]), "decode_pairs_per_s": round(decode, 1),
               "pipeline_pairs_per_s": round(pipeline, 1), "train_step_pairs_per_s": round(step, 1),
               "pipeline_over_step": round(ratio, 1), "required": REQUIRED_RATIO,
               "ok": bool(ratio >= REQUIRED_RATIO)}

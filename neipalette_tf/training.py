@@ -99,38 +99,51 @@ def _plain_history_key(key):
     return prefix + name
 
 
+class TrainingSetup:
+    """What `fit` trains: the model (with auxiliary outputs where the data has
+    colours), the auxiliary loss weights and the train / validation datasets."""
+
+    def __init__(self, model, data, train_cfg, seed=0):
+        t = train_cfg
+        has_colours = all(data[s].colour_targets is not None for s in ("train", "val"))
+        colour = bool(t["colour_loss_weight"]) and has_colours
+        all_pairs = bool(t["all_pairs_loss_weight"]) and has_colours and model.pairing == "siamese"
+        self.aux_weights = {}
+        if colour:
+            self.aux_weights.update(top_colour=t["colour_loss_weight"], bottom_colour=t["colour_loss_weight"])
+        if all_pairs:
+            self.aux_weights["all_pairs"] = t["all_pairs_loss_weight"]
+        self.trainee = supervised_training_model(model, colour, all_pairs) if self.aux_weights else model
+        self.monitor = "val_probabilities_auc" if self.aux_weights else "val_auc"
+        self.train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=seed,
+                                              colour_targets=colour, all_pairs=all_pairs)
+        self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs)
+
+    def compile(self, learning_rate, decay_steps, weight_decay=0.0):
+        compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights)
+
+
 def fit(model, data, train_cfg, pretrained, seed=0, callbacks=()):
     """Train `model` in place on `data["train"]` / `data["val"]` (PairData).
 
     Returns the per-epoch history as a dict of lists with plain keys
-    (`loss`, `accuracy`, `auc`, their `val_` twins, and colour losses).
+    (`loss`, `accuracy`, `auc`, their `val_` twins, and auxiliary losses).
     """
     t = train_cfg
-    has_colours = data["train"].colour_targets is not None and data["val"].colour_targets is not None
-    colour = bool(t["colour_loss_weight"]) and has_colours
-    all_pairs = bool(t["all_pairs_loss_weight"]) and has_colours and model.pairing == "siamese"
-    aux_weights = {}
-    if colour:
-        aux_weights.update(top_colour=t["colour_loss_weight"], bottom_colour=t["colour_loss_weight"])
-    if all_pairs:
-        aux_weights["all_pairs"] = t["all_pairs_loss_weight"]
-    aux = bool(aux_weights)
-    trainee = supervised_training_model(model, colour, all_pairs) if aux else model
-    monitor = "val_probabilities_auc" if aux else "val_auc"
-    train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=seed,
-                                     colour_targets=colour, all_pairs=all_pairs)
-    val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs)
+    setup = TrainingSetup(model, data, t, seed)
     steps = math.ceil(len(data["train"]) / t["batch_size"])
     history = {}
 
     def _phase(first_epoch, last_epoch, learning_rate):
-        compile_model(trainee, learning_rate, steps * (last_epoch - first_epoch), t["weight_decay"], aux_weights)
-        stop = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=t["early_stopping_patience"],
+        setup.compile(learning_rate, steps * (last_epoch - first_epoch), t["weight_decay"])
+        stop = keras.callbacks.EarlyStopping(monitor=setup.monitor, mode="max",
+                                             patience=t["early_stopping_patience"],
                                              restore_best_weights=True, verbose=1)
-        h = trainee.fit(train_ds, validation_data=val_ds, initial_epoch=first_epoch, epochs=last_epoch,
-                        callbacks=[stop, *callbacks], shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+        h = setup.trainee.fit(setup.train_ds, validation_data=setup.val_ds, initial_epoch=first_epoch,
+                              epochs=last_epoch, callbacks=[stop, *callbacks], shuffle=False,
+                              verbose=1 if sys.stdout.isatty() else 2)
         for key, values in h.history.items():
-            plain = _plain_history_key(key) if aux else key
+            plain = _plain_history_key(key) if setup.aux_weights else key
             if plain:
                 history.setdefault(plain, []).extend(float(v) for v in values)
 
