@@ -158,6 +158,12 @@ def main(argv=None):
 
     args = parse_args(argv)
     cfg = config_lib.resolve(args.config or config_lib.DEFAULT_CONFIG_PATH, overrides_from(args))
+    if args.data:  # only the configured synthetic folder is rendered on demand
+        from neipalette_tf.data.manifest import resolve_manifest_path
+
+        if not os.path.isfile(resolve_manifest_path(args.data)):
+            raise cli.UserError(f"{resolve_manifest_path(args.data)}: manifest not found (to render synthetic "
+                                f"data there: python -m neipalette_tf.data.synth --out {args.data})")
     out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
     train(cfg, out, init_from=args.init_from)
     return 0

@@ -94,6 +94,9 @@ def test_cli_bad_input_is_one_line(run, tmp_path):
     assert "Traceback" not in done.stderr
     done = _cli("neipalette_tf.evaluate", "--model", run / "model.keras", "--data", tmp_path / "none.csv")
     assert done.returncode == 2 and "none.csv: file not found" in done.stderr and "Traceback" not in done.stderr
+    done = _cli("neipalette_tf.train", "--data", tmp_path / "typo", "--out", tmp_path / "never")
+    assert done.returncode == 2 and "manifest not found" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "never").exists() and not (tmp_path / "typo").exists()
 
 
 def test_init_from_starts_at_the_trained_weights(run, tiny_synth, tmp_path):
