@@ -35,7 +35,9 @@ def colour_relations(c_t, c_b):
     ab_t, ab_b = c_t[:, 1:], c_b[:, 1:]
     chroma_t = ops.sqrt(ops.sum(ops.square(ab_t), axis=-1, keepdims=True) + _EPS**2)
     chroma_b = ops.sqrt(ops.sum(ops.square(ab_b), axis=-1, keepdims=True) + _EPS**2)
-    hue_t, hue_b = ab_t / chroma_t, ab_b / chroma_b
+    # max() rather than a plain division: TFLite would fuse the latter into an
+    # L2_NORMALIZATION op that ignores the epsilon (same values, chroma >= eps).
+    hue_t, hue_b = ab_t / ops.maximum(chroma_t, _EPS), ab_b / ops.maximum(chroma_b, _EPS)
     cos_dh = ops.sum(hue_t * hue_b, axis=-1, keepdims=True)
     return ops.concatenate([c_t, c_b, chroma_t, chroma_b, hue_t, hue_b, cos_dh], axis=-1)
 

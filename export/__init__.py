@@ -1,0 +1,15 @@
+"""Deployment exports of NeiPalette models: `python -m export`, `python -m export.bench`.
+
+| module          | what                                                              |
+|-----------------|-------------------------------------------------------------------|
+| `savedmodel`    | the exported functions (full model, encoder, head) and SavedModel |
+| `tflite`        | LiteRT float32 / float16 / int8 files, from the SavedModel        |
+| `onnx`          | ONNX files via tf2onnx (captures frozen: inputs exactly as declared) |
+| `parity`        | every format against Keras on real test pairs                     |
+| `model_card`    | `model_card.json`: tensors, preprocessing, source run, parity     |
+| `exporter`      | the export: build in staging, check, publish atomically           |
+| `bench`         | size / latency / throughput / accuracy table of an export folder  |
+
+The TensorFlow-free runtime that reads these files is
+`neipalette_tf.runtime`; the deployment guide is `docs/deployment.md`.
+"""

@@ -1,0 +1,47 @@
+"""Export a trained model: `python -m export --model runs/X/model.keras --out artifacts/X`.
+
+    python -m export --model runs/X/model.keras --out artifacts/X \\
+        [--formats savedmodel,tflite,tflite_fp16,tflite_int8,onnx] \\
+        [--calibration PATH/pairs.csv] [--parity-data PATH/pairs.csv]
+
+Writes saved_model/1/, model.tflite, model_fp16.tflite, model_int8.tflite,
+model.onnx (+ encoder* and head* files for siamese models), parity.json and
+model_card.json. Exit status 1 when a format fails its parity check (it is
+then not published), 2 for bad input.
+"""
+
+import argparse
+import sys
+
+from neipalette_tf import cli
+
+
+def parse_args(argv):
+    from export.exporter import FORMATS
+
+    p = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="a trained model.keras (its run folder's config.yaml names the data)")
+    p.add_argument("--out", required=True, help="the export folder, e.g. artifacts/X")
+    p.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {','.join(FORMATS)}")
+    p.add_argument("--calibration", help="pairs.csv for int8 calibration (default: the run's training split)")
+    p.add_argument("--parity-data", help="pairs.csv for the parity check (default: the run's test split)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from export.exporter import export_model
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    report = export_model(args.model, args.out, formats, args.calibration, args.parity_data)
+    if not report["passed"]:
+        failed = [fmt for fmt, r in report["formats"].items() if not r["passed"]]
+        print(f"error: parity failed for {', '.join(failed)} (see {args.out}/parity.json); "
+              "those formats were not published", file=sys.stderr)
+        return 1
+    print(f"output: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,423 @@
+"""Benchmark an export folder: `python -m export.bench --artifacts artifacts/X [--data PATH]`.
+
+One row per artifact (the source `model.keras`, the SavedModel, ONNX and
+each TFLite file): file size, batch-1 latency p50 / p90 with 1 and 2
+threads, throughput at batch 32 (2 threads), the share of the machine's
+fp32 matmul peak those reach, test ROC-AUC and accuracy, and the export's
+parity result. In the same run:
+
+- the model's FLOPs per pair (`tf.profiler` float-op count of the frozen
+  batch-1 serving graph; a multiply-add counts 2),
+- the machine's fp32 matmul peak with 1 and 2 threads (best of NumPy and
+  TensorFlow on 2048 x 2048 matrices),
+- cold start: a fresh process importing, loading and scoring one pair the
+  way `neipalette_tf.predict` does, for the TF-free runtime and for the
+  TensorFlow paths, and whether TensorFlow was imported,
+- wardrobe scoring: one top against 1,000 cached bottom embeddings with
+  the head.
+
+Every measurement runs in its own subprocess (thread counts are fixed at
+start-up; nothing is shared between rows). Writes `bench.json` and
+`bench.md` into the folder and prints the markdown. The test pairs are the
+export's parity pairs unless `--data` names a manifest (its test split, or
+all rows). Timings on a shared machine vary: the load average at the start
+and end is recorded with them.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIME_FORMATS = ("onnx", "tflite", "tflite_fp16", "tflite_int8")
+THREADS = (1, 2)
+BATCH = 32
+WARDROBE = 1000
+MATMUL_N = 2048
+OUTPUT_NAMES = ("bench.json", "bench.md")
+
+
+# --------------------------------------------------------------------------
+# Workers (each in a fresh process)
+# --------------------------------------------------------------------------
+
+
+def _timed(fn, min_runs, min_seconds, warmup=2):
+    """Run `fn` until both minimums are met; returns the per-run seconds."""
+    for _ in range(warmup):
+        fn()
+    times, start = [], time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 2000:
+            break
+    return times
+
+
+def _set_tf_threads(threads):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _artifact(card, folder, fmt):
+    """The file (or folder) of a row: the source model.keras, or the format's model file."""
+    if fmt == "keras":
+        return card["source"]["model"]
+    return os.path.join(folder, card["artifacts"][fmt]["model"]["file"])
+
+
+def _load(fmt, folder, card, threads):
+    """A runner (`predict_batch`, `embed_batch`, `score_batch`) for one row."""
+    if fmt in ("keras", "savedmodel"):
+        _set_tf_threads(threads)
+    if fmt == "keras":
+        from export.parity import KerasRunner
+        from neipalette_tf.models import load_model
+
+        return KerasRunner(load_model(_artifact(card, folder, fmt)))
+    if fmt == "savedmodel":
+        from export.savedmodel import SavedModelRunner
+
+        return SavedModelRunner(_artifact(card, folder, fmt))
+    from neipalette_tf.runtime import HarmonyRuntime
+
+    return HarmonyRuntime(_artifact(card, folder, fmt), threads=threads)
+
+
+def work_measure(job):
+    """Latency (batch 1), and optionally throughput, test predictions and wardrobe scoring."""
+    import numpy as np
+
+    from export.parity import batched
+
+    card = _card(job["folder"])
+    runner = _load(job["format"], job["folder"], card, job["threads"])
+    data = np.load(job["data"])
+    tops, bottoms = data["tops"], data["bottoms"]
+    t1, b1 = tops[:1], bottoms[:1]
+    times = np.array(_timed(lambda: runner.predict_batch(t1, b1), 20, 2.0)) * 1e3
+    result = {"p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
+              "runs": len(times)}
+    if job["full"]:
+        idx = np.arange(BATCH) % len(tops)
+        tb, bb = tops[idx], bottoms[idx]
+        bt = _timed(lambda: runner.predict_batch(tb, bb), 3, 2.0, warmup=1)
+        result["pairs_per_s_b32"] = BATCH / float(np.median(bt))
+        result["p_test"] = batched(runner.predict_batch, tops, bottoms, batch_size=BATCH).tolist()
+    if card["pairing"] == "siamese":
+        e_top = runner.embed_batch(t1)
+        e_bottoms = runner.embed_batch(bottoms[:BATCH])
+        e_bottoms = e_bottoms[np.arange(WARDROBE) % len(e_bottoms)]
+        e_tops = np.broadcast_to(e_top, e_bottoms.shape)
+        st = np.array(_timed(lambda: runner.score_batch(e_tops, e_bottoms), 10, 1.0)) * 1e3
+        result["score_1000_p50_ms"] = float(np.percentile(st, 50))
+    return result
+
+
+def work_startup(job):
+    """Import, load and score one pair like `neipalette_tf.predict`; report when done."""
+    from neipalette_tf.predict import load_predictor, predict_pair
+
+    p = predict_pair(load_predictor(job["model"]), job["top"], job["bottom"])
+    done = time.time()
+    heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+    return {"done_at": done, "p": p, "imported": heavy}
+
+
+def work_peak(job):
+    """fp32 matmul GFLOP/s: best of NumPy and TensorFlow with `threads` threads."""
+    import numpy as np
+
+    n = MATMUL_N
+    a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (0, 1))
+    flops = 2.0 * n ** 3
+    result = {"numpy_gflops": flops / min(_timed(lambda: a @ b, 5, 1.0)) / 1e9}
+    _set_tf_threads(job["threads"])
+    import tensorflow as tf
+
+    ta, tb = tf.constant(a), tf.constant(b)
+    matmul = tf.function(lambda: tf.linalg.matmul(ta, tb))
+    result["tensorflow_gflops"] = flops / min(_timed(lambda: matmul().numpy(), 5, 1.0)) / 1e9
+    result["peak_gflops"] = max(result["numpy_gflops"], result["tensorflow_gflops"])
+    return result
+
+
+def work_flops(job):
+    """Float operations of one pair through the full model (frozen batch-1 graph)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from export.savedmodel import endpoints
+    from neipalette_tf.models import load_model
+
+    fn, signature = endpoints(load_model(job["model"]))["serving_default"]
+    one = [tf.TensorSpec([1, *s.shape[1:]], s.dtype, name=s.name) for s in signature]
+    frozen = convert_variables_to_constants_v2(tf.function(fn, input_signature=one).get_concrete_function())
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, options=options)
+    return {"flops_per_pair": int(profile.total_float_ops)}
+
+
+WORKERS = {"measure": work_measure, "startup": work_startup, "peak": work_peak, "flops": work_flops}
+
+
+def spawn(job, threads=2):
+    """Run one worker job in a fresh Python process; returns its JSON result."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join(
+        p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    started = time.time()
+    done = subprocess.run([sys.executable, "-m", "export.bench", "--worker", json.dumps(job)],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"bench worker {job['kind']} {job.get('format', '')} failed:\n{tail}")
+    result = json.loads(lines[-1])
+    result["started_at"] = started
+    return result
+
+
+# --------------------------------------------------------------------------
+# The benchmark
+# --------------------------------------------------------------------------
+
+
+def _card(folder):
+    from neipalette_tf.runtime import read_card
+
+    card = read_card(folder)
+    if card is None:
+        from neipalette_tf.cli import UserError
+
+        raise UserError(f"{folder}: no model_card.json (export it first with python -m export)")
+    return card
+
+
+def bench_pairs(card, data):
+    """The test pairs: `--data`'s test split (or all rows), else the export's parity pairs.
+
+    Returns (tops, bottoms, manifest, source), images decoded with `load_image`.
+    """
+    import numpy as np
+
+    from export.exporter import sample, select_pairs
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.preprocessing import load_image
+
+    if data is None:
+        source = card["parity"]["data"]
+        manifest = read_manifest(source["manifest"]).subset(source["split"])
+        if "sampled" in source:  # the same rows the export checked
+            manifest = sample(manifest, source["sampled"])
+    else:
+        manifest, source = select_pairs(data, None, "test", 1, 10 ** 9, "the benchmark", "--data")
+    size = card["image_size"]
+    tops = np.stack([load_image(p, size) for p in manifest.column("top")])
+    bottoms = np.stack([load_image(p, size) for p in manifest.column("bottom")])
+    return tops, bottoms, manifest, source
+
+
+def _size_mb(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 1e6
+    return os.path.getsize(path) / 1e6
+
+
+def _parity_text(result):
+    if result is None:
+        return "reference"
+    m = result["model"]
+    verdict = "pass" if result["passed"] else "FAIL"
+    if "roc_auc_diff" in m:
+        return f"{verdict} (ΔAUC {m['roc_auc_diff']:.4f}, {m['decision_agreement']:.1%} same)"
+    return f"{verdict} (max Δp {m['max_abs_diff']:.1e})"
+
+
+def run_bench(folder, data=None, command=None, log=print):
+    """Measure every artifact of an export folder; returns the bench dict."""
+    import numpy as np
+
+    from neipalette_tf.metrics import classification_metrics
+
+    card = _card(folder)
+    tops, bottoms, manifest, data_desc = bench_pairs(card, data)
+    labels = manifest.labels
+    load_start = os.getloadavg()
+    formats = ["keras"] + [f for f in ("savedmodel", *RUNTIME_FORMATS) if f in card["artifacts"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = os.path.join(tmp, "pairs.npz")
+        np.savez(npz, tops=tops, bottoms=bottoms)
+        log(f"{folder}: {len(labels)} test pairs; formats {', '.join(formats)}")
+        flops = spawn({"kind": "flops", "model": card["source"]["model"]})["flops_per_pair"]
+        peak = {t: spawn({"kind": "peak", "threads": t}, threads=t) for t in THREADS}
+        rows = {}
+        for fmt in formats:
+            row = {"threads": {}}
+            for t in THREADS:
+                job = {"kind": "measure", "format": fmt, "threads": t, "folder": folder, "data": npz,
+                       "full": t == max(THREADS)}
+                row["threads"][t] = spawn(job, threads=t)
+            full = row["threads"][max(THREADS)]
+            m = classification_metrics(labels, full.pop("p_test"), n_bootstrap=0)
+            row.update(roc_auc=m["roc_auc"], accuracy=m["accuracy"], pairs_per_s_b32=full["pairs_per_s_b32"])
+            path = _artifact(card, folder, fmt)
+            row["size_mb"] = _size_mb(path)
+            row["file"] = os.path.relpath(path, folder) if fmt != "keras" else path
+            row["parity"] = card["parity"]["formats"].get(fmt)
+            rows[fmt] = row
+            log(f"  {fmt}: p50 {row['threads'][1]['p50_ms']:.2f} ms (1 thread), "
+                f"{row['pairs_per_s_b32']:.0f} pairs/s at batch {BATCH}")
+        startup = measure_startup(card, folder, formats, manifest.rows[0])
+    bench = {
+        "command": command or f"python -m export.bench --artifacts {folder}" + (f" --data {data}" if data else ""),
+        "machine": {"cpus": os.cpu_count(), "load_average_start": load_start, "load_average_end": os.getloadavg()},
+        "data": data_desc, "pairs": int(len(labels)),
+        "flops_per_pair": flops, "matmul_peak": peak, "rows": rows, "startup": startup,
+    }
+    bench["goals"] = goals(bench)
+    return bench
+
+
+def measure_startup(card, folder, formats, row):
+    """Seconds from spawning a fresh process to its first prediction of `row`, per format."""
+    result = {}
+    for fmt in formats:
+        done = spawn({"kind": "startup", "model": _artifact(card, folder, fmt), "top": row["top"], "bottom": row["bottom"]})
+        result[fmt] = {"seconds": done["done_at"] - done["started_at"], "imported": done["imported"]}
+    return result
+
+
+def _fraction(flops, pairs_per_s, peak_gflops):
+    return flops * pairs_per_s / (peak_gflops * 1e9)
+
+
+def goals(bench):
+    """The issue's performance goals, with what was measured."""
+    rows, flops, peak = bench["rows"], bench["flops_per_pair"], bench["matmul_peak"]
+    fp32 = [f for f in ("keras", "savedmodel", "onnx", "tflite") if f in rows]
+    best = max(fp32, key=lambda f: rows[f]["pairs_per_s_b32"])
+    result = {"best_fp32_runtime": {
+        "format": best, "fraction_of_peak": _fraction(flops, rows[best]["pairs_per_s_b32"], peak[2]["peak_gflops"]),
+        "goal": ">= 0.5"}}
+    result["best_fp32_runtime"]["met"] = result["best_fp32_runtime"]["fraction_of_peak"] >= 0.5
+    if "tflite" in rows and "tflite_int8" in rows:
+        fp, q = rows["tflite"], rows["tflite_int8"]
+        speed = {t: fp["threads"][t]["p50_ms"] / q["threads"][t]["p50_ms"] for t in THREADS}
+        result["int8_speedup"] = {"vs": "tflite float32, batch-1 p50", "by_threads": speed, "goal": ">= 3",
+                                  "met": min(speed.values()) >= 3}
+        ratio = q["size_mb"] / fp["size_mb"]
+        result["int8_size"] = {"fraction_of_float32": ratio, "goal": "<= 1/3.5", "met": ratio <= 1 / 3.5}
+    scored = {f: r["threads"][t]["score_1000_p50_ms"] for f, r in rows.items() for t in (1,)
+              if "score_1000_p50_ms" in r["threads"][t]}
+    if scored:
+        fastest = min(scored, key=scored.get)
+        result["wardrobe_1000"] = {"format": fastest, "p50_ms_1_thread": scored[fastest], "goal": "<= 10 ms",
+                                   "met": scored[fastest] <= 10}
+    return result
+
+
+# --------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------
+
+
+def markdown(bench):
+    """The bench as markdown tables."""
+    flops, peak = bench["flops_per_pair"], bench["matmul_peak"]
+    m = bench["machine"]
+    lines = [
+        f"Command: `{bench['command']}`",
+        "",
+        f"Machine: {m['cpus']} CPUs, load average {m['load_average_start'][0]:.2f} at start, "
+        f"{m['load_average_end'][0]:.2f} at end. Test pairs: {bench['pairs']}. "
+        f"Model: {flops / 1e9:.3f} GFLOP per pair. fp32 matmul peak ({MATMUL_N}²): "
+        + ", ".join(f"{t} thread{'s' * (t > 1)} {peak[t]['peak_gflops']:.0f} GFLOP/s "
+                    f"(NumPy {peak[t]['numpy_gflops']:.0f}, TF {peak[t]['tensorflow_gflops']:.0f})" for t in THREADS)
+        + ".",
+        "",
+        "| artifact | MB | p50 / p90 ms, 1 thread | p50 / p90 ms, 2 threads | pairs/s, batch 32 | "
+        "% peak, batch 1, 1 thread | % peak, batch 32 | ROC-AUC | accuracy | parity |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for fmt, r in bench["rows"].items():
+        t1, t2 = r["threads"][1], r["threads"][2]
+        frac1 = _fraction(flops, 1e3 / t1["p50_ms"], peak[1]["peak_gflops"])
+        frac32 = _fraction(flops, r["pairs_per_s_b32"], peak[2]["peak_gflops"])
+        lines.append(
+            f"| {fmt} (`{os.path.basename(r['file'])}`) | {r['size_mb']:.1f} | {t1['p50_ms']:.2f} / {t1['p90_ms']:.2f} | "
+            f"{t2['p50_ms']:.2f} / {t2['p90_ms']:.2f} | {r['pairs_per_s_b32']:.0f} | {frac1:.1%} | {frac32:.1%} | "
+            f"{r['roc_auc']:.3f} | {r['accuracy']:.3f} | {_parity_text(r['parity'])} |")
+    lines += ["", "Cold start: a fresh process imports, loads the model and scores one pair "
+              "(`neipalette_tf.predict`'s path).", "",
+              "| model | seconds to first p | TensorFlow / Keras imported |", "|---|---:|---|"]
+    for fmt, s in bench["startup"].items():
+        lines.append(f"| {fmt} | {s['seconds']:.2f} | {', '.join(s['imported']) or 'no'} |")
+    lines += ["", f"Wardrobe: one top against {WARDROBE:,} cached bottom embeddings with the head, p50 ms.", "",
+              "| artifact | 1 thread | 2 threads |", "|---|---:|---:|"]
+    for fmt, r in bench["rows"].items():
+        if "score_1000_p50_ms" in r["threads"][1]:
+            lines.append(f"| {fmt} | {r['threads'][1]['score_1000_p50_ms']:.2f} | "
+                         f"{r['threads'][2]['score_1000_p50_ms']:.2f} |")
+    lines += ["", "| goal | target | measured | met |", "|---|---|---|---|"]
+    g = bench["goals"]
+    b = g["best_fp32_runtime"]
+    lines.append(f"| best float32 runtime, share of matmul peak (batch 32) | {b['goal']} | "
+                 f"{b['fraction_of_peak']:.1%} ({b['format']}) | {'yes' if b['met'] else 'no'} |")
+    if "int8_speedup" in g:
+        s = g["int8_speedup"]
+        lines.append(f"| int8 TFLite speed-up over float32 TFLite (batch 1) | {s['goal']}x | "
+                     + ", ".join(f"{v:.2f}x ({t} thr)" for t, v in s["by_threads"].items())
+                     + f" | {'yes' if s['met'] else 'no'} |")
+        z = g["int8_size"]
+        lines.append(f"| int8 TFLite size / float32 TFLite size | {z['goal']} | 1/{1 / z['fraction_of_float32']:.2f} | "
+                     f"{'yes' if z['met'] else 'no'} |")
+    if "wardrobe_1000" in g:
+        w = g["wardrobe_1000"]
+        lines.append(f"| one top vs 1,000 cached bottoms | {w['goal']} | {w['p50_ms_1_thread']:.2f} ms "
+                     f"({w['format']}, 1 thread) | {'yes' if w['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m export.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--artifacts", help="an export folder (with model_card.json)")
+    p.add_argument("--data", help="pairs.csv with test pairs (default: the export's parity pairs)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if not args.worker and not args.artifacts:
+        p.error("--artifacts is required")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        job = json.loads(args.worker)
+        print(json.dumps(WORKERS[job["kind"]](job)))
+        return 0
+    from neipalette_tf.io_utils import write_json, write_text
+
+    folder = os.path.abspath(args.artifacts)
+    bench = run_bench(folder, args.data, command=" ".join(["python -m export.bench", *(argv or sys.argv[1:])]))
+    text = markdown(bench)
+    write_json(os.path.join(folder, OUTPUT_NAMES[0]), bench)
+    write_text(os.path.join(folder, OUTPUT_NAMES[1]), text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    from neipalette_tf import cli
+
+    sys.exit(cli.run(main))

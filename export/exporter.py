@@ -1,0 +1,304 @@
+"""Export a trained model to every format, check parity, publish what passes.
+
+Flow of `export_model`:
+
+1. load `model.keras`; decode the parity pairs (>= 64; the run's test split
+   or `--parity-data`) and, for int8, the calibration pairs (>= 100; the
+   run's training split or `--calibration`) with `load_image`;
+2. build every requested format in a hidden staging folder inside `out`
+   (`.staging-*`): SavedModel first (the TFLite source), then TFLite
+   float32 / float16 / int8 and ONNX, each with its encoder and head;
+3. check each format against Keras (`export.parity`); a format that
+   passes is moved into `out` with `os.replace` (a folder is renamed), one
+   that fails is not published and any earlier file of it is removed;
+4. write `parity.json` and `model_card.json` (atomic), drop the staging.
+
+Nothing is ever written in place at a final path, so an interrupted
+export leaves either the previous file or the new complete one. The folder
+holds one export: files of formats this export did not publish are removed.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from export import bench, model_card, parity, savedmodel, tflite
+from export import onnx as onnx_export
+from neipalette_tf.cli import UserError
+from neipalette_tf.io_utils import write_json
+
+FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")
+CALIBRATION_PAIRS = 128
+MIN_CALIBRATION_PAIRS = 100
+MAX_PARITY_PAIRS = 1024
+STAGING_PREFIX = ".staging-"
+PARITY_NAME = "parity.json"
+
+
+# --------------------------------------------------------------------------
+# Data: parity and calibration pairs
+# --------------------------------------------------------------------------
+
+
+def run_manifest(model_path):
+    """The training manifest of the model's run (its config.yaml), with its splits; or None."""
+    from neipalette_tf.config import load_config
+    from neipalette_tf.data.manifest import resolve_manifest_path
+
+    cfg_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.yaml")
+    if not os.path.isfile(cfg_path):
+        return None
+    cfg = load_config(cfg_path)
+    if not os.path.isfile(resolve_manifest_path(cfg["data"]["path"])):
+        raise UserError(f"{cfg_path}: data.path {cfg['data']['path']} not found from {os.getcwd()} "
+                        "(run where training ran, or pass --calibration and --parity-data)")
+    from neipalette_tf.train import prepare_manifest
+
+    return prepare_manifest(cfg)  # the same splits training used
+
+
+def select_pairs(path, from_run, split, minimum, limit, what, flag):
+    """Rows for `what`: `path`'s `split` (or all its rows), else the run's `split`.
+
+    Returns (manifest, source) where source is `{"manifest": csv, "split": split or "all"}`.
+    At most `limit` rows, drawn with a fixed seed; fewer than `minimum` is an error.
+    """
+    from neipalette_tf.data.manifest import read_manifest
+
+    if path:
+        manifest = read_manifest(path)
+        if manifest.has_split and len(manifest.subset(split)) >= minimum:
+            manifest = manifest.subset(split)
+        else:
+            split = "all"
+    elif from_run is not None:
+        manifest = from_run.subset(split)
+    else:
+        raise UserError(f"no data for {what}: the model's folder has no config.yaml; pass {flag}")
+    if len(manifest) < minimum:
+        raise UserError(f"{manifest.path}: {len(manifest)} pairs for {what}; it needs at least {minimum} ({flag})")
+    source = {"manifest": manifest.path, "split": split, "pairs": len(manifest)}
+    if len(manifest) > limit:
+        manifest, source["sampled"] = sample(manifest, limit), limit
+    return manifest, source
+
+
+def sample(manifest, n):
+    """`n` rows of a manifest drawn with a fixed seed, in manifest order."""
+    from neipalette_tf.data.manifest import Manifest
+
+    keep = np.sort(np.random.default_rng(0).choice(len(manifest), n, replace=False))
+    return Manifest(manifest.path, [manifest.rows[i] for i in keep], manifest.has_split)
+
+
+def decode_pairs(manifest, source, image_size):
+    """A `parity.PairSet` of a manifest, decoded with `load_image`."""
+    from neipalette_tf.data.pipeline import load_images
+
+    return parity.PairSet(load_images(manifest.column("top"), image_size),
+                          load_images(manifest.column("bottom"), image_size), manifest.labels, source)
+
+
+# --------------------------------------------------------------------------
+# Building the formats (into the staging folder)
+# --------------------------------------------------------------------------
+
+
+def _write_bytes(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _representative(model, calibration):
+    """Representative data per signature for the int8 converter."""
+    f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+    tops, bottoms = calibration.tops, calibration.bottoms
+    data = {"serving_default": lambda: ({"top": f32(tops[i:i + 1]), "bottom": f32(bottoms[i:i + 1])}
+                                        for i in range(len(tops)))}
+    if model.pairing == "siamese":
+        reference = parity.KerasRunner(model)
+        images = np.concatenate([tops, bottoms])
+        e_t, e_b = (parity.batched(reference.embed_batch, x) for x in (tops, bottoms))
+        data["encoder"] = lambda: ({"image": f32(images[i:i + 1])} for i in range(len(images)))
+        data["head"] = lambda: ({"top_embedding": e_t[i:i + 1], "bottom_embedding": e_b[i:i + 1]}
+                                for i in range(len(e_t)))
+    return data
+
+
+class Builder:
+    """Builds formats into `staging`; returns `{part: staged path}` per format."""
+
+    def __init__(self, model, staging, calibration):
+        self.model = model
+        self.staging = staging
+        self.calibration = calibration
+        self.parts = {part: key for part, key in savedmodel.PARTS.items()
+                      if key in savedmodel.endpoints(model)}
+        self._saved_model = None
+
+    @property
+    def saved_model(self):
+        if self._saved_model is None:
+            path = os.path.join(self.staging, savedmodel.SAVED_MODEL_DIR, savedmodel.VERSION)
+            self._saved_model = savedmodel.write(self.model, path)
+        return self._saved_model
+
+    def build(self, fmt):
+        if fmt == "savedmodel":  # a copy: the staged one stays the TFLite source
+            return {"model": shutil.copytree(self.saved_model, os.path.join(self.staging, "publish", "saved_model"))}
+        if fmt == "onnx":
+            functions = savedmodel.endpoints(self.model)
+            return {part: _write_bytes(os.path.join(self.staging, onnx_export.file_name(part)),
+                                       onnx_export.convert(*functions[key]).SerializeToString())
+                    for part, key in self.parts.items()}
+        precision = tflite.PRECISIONS[fmt]
+        source, data = self.saved_model, {}
+        if precision == "int8":
+            source = savedmodel.write(self.model, os.path.join(self.staging, "int8_source"), pin_pixel_range=True)
+            data = _representative(self.model, self.calibration)
+        return {part: _write_bytes(os.path.join(self.staging, tflite.file_name(part, fmt)),
+                                   tflite.convert(source, key, precision, data.get(key)))
+                for part, key in self.parts.items()}
+
+
+def runner(fmt, files, image_size):
+    """The format's files as NumPy functions (`predict_batch`, `embed_batch`, `score_batch`)."""
+    if fmt == "savedmodel":
+        return savedmodel.SavedModelRunner(files["model"])
+    from neipalette_tf.runtime import HarmonyRuntime
+
+    return HarmonyRuntime.from_files(files, image_size)
+
+
+def describe(fmt, files, run):
+    """Card entries `{part: {"file", "inputs", "outputs", ...}}` of a format's staged files."""
+    if fmt == "savedmodel":
+        rel = os.path.join(savedmodel.SAVED_MODEL_DIR, savedmodel.VERSION)
+        signatures = model_card.describe_saved_model(run.signatures)
+        return {part: {"file": rel, "signature": key, **signatures[key]}
+                for part, key in savedmodel.PARTS.items() if key in signatures}
+    read = onnx_export.describe if fmt == "onnx" else tflite.describe
+    return {part: {"file": os.path.basename(path), **read(path)} for part, path in files.items()}
+
+
+# --------------------------------------------------------------------------
+# Publishing
+# --------------------------------------------------------------------------
+
+
+def final_paths(fmt, out, parts=tuple(savedmodel.PARTS)):
+    """Where a format's files live once published."""
+    if fmt == "savedmodel":
+        return {"model": os.path.join(out, savedmodel.SAVED_MODEL_DIR, savedmodel.VERSION)}
+    if fmt == "onnx":
+        return {p: os.path.join(out, onnx_export.file_name(p)) for p in parts}
+    return {p: os.path.join(out, tflite.file_name(p, fmt)) for p in parts}
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def publish(files, finals, staging):
+    """Move staged files to their final paths (`os.replace`; folders renamed)."""
+    for part, path in files.items():
+        final = finals[part]
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        if os.path.isdir(path):
+            if os.path.exists(final):  # a folder cannot be replaced in one step
+                os.rename(final, tempfile.mkdtemp(prefix="old-", dir=staging))
+            os.rename(path, final)
+        else:
+            os.replace(path, final)
+
+
+def unpublish(fmt, out):
+    """Remove a format's files from `out` (an earlier export's, now stale)."""
+    removed = []
+    for path in final_paths(fmt, out).values():
+        if os.path.lexists(path):
+            _remove(path)
+            removed.append(os.path.relpath(path, out))
+    with contextlib.suppress(OSError):  # saved_model/ when it is now empty
+        os.rmdir(os.path.join(out, savedmodel.SAVED_MODEL_DIR))
+    return removed
+
+
+# --------------------------------------------------------------------------
+# The export
+# --------------------------------------------------------------------------
+
+
+def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data=None, log=print):
+    """Export, check and publish; returns the parity report (`report["passed"]`).
+
+    Raises UserError for bad input (missing model, unknown format, too few pairs).
+    """
+    from neipalette_tf.models import load_model
+
+    if not os.path.isfile(model_path):
+        raise UserError(f"{model_path}: model not found")
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise UserError(f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(FORMATS)})")
+    model = load_model(model_path)
+    size, siamese = model.image_size, model.pairing == "siamese"
+    int8 = "tflite_int8" in formats
+    from_run = run_manifest(model_path) if parity_data is None or (int8 and calibration is None) else None
+    pairs = decode_pairs(*select_pairs(parity_data, from_run, "test", parity.MIN_PAIRS, MAX_PARITY_PAIRS,
+                                       "parity", "--parity-data"), size)
+    calib = decode_pairs(*select_pairs(calibration, from_run, "train", MIN_CALIBRATION_PAIRS, CALIBRATION_PAIRS,
+                                       "int8 calibration", "--calibration"), size) if int8 else None
+    log(f"{model.name}: parity on {len(pairs)} pairs ({pairs.source['manifest']}, {pairs.source['split']})")
+    reference = parity.predictions(parity.KerasRunner(model), pairs, composed=False)["model"]
+
+    os.makedirs(out, exist_ok=True)
+    for stale in glob.glob(os.path.join(out, STAGING_PREFIX + "*")):  # from an interrupted export
+        shutil.rmtree(stale, ignore_errors=True)
+    for name in (model_card.CARD_NAME, PARITY_NAME, *bench.OUTPUT_NAMES):  # never describe another export
+        _remove(os.path.join(out, name))
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out)
+    results, artifacts = {}, {}
+    try:
+        builder = Builder(model, staging, calib)
+        for fmt in formats:
+            start = time.perf_counter()
+            try:
+                files = builder.build(fmt)
+                run = runner(fmt, files, size)
+                results[fmt] = parity.check(fmt, run, pairs, reference, composed=siamese)
+            except Exception as e:  # a converter or runtime that fails is a failed format, not a crash
+                message = str(e).strip().splitlines()[-1] if str(e).strip() else "no message (see the log above)"
+                results[fmt] = {"rule": parity.RULES[fmt], "passed": False, "error": f"{type(e).__name__}: {message}"}
+            if results[fmt]["passed"]:
+                artifacts[fmt] = describe(fmt, files, run)
+                publish(files, final_paths(fmt, out), staging)
+                names = dict.fromkeys(entry["file"] for entry in artifacts[fmt].values())
+                log(f"{fmt}: parity passed, published {', '.join(names)} ({time.perf_counter() - start:.0f} s)")
+            else:
+                log(f"{fmt}: FAILED ({parity.failure_summary(results[fmt])}); not published")
+        for fmt in FORMATS:
+            if fmt not in artifacts:
+                removed = unpublish(fmt, out)
+                if removed:
+                    log(f"{fmt}: removed stale {', '.join(removed)} of an earlier export")
+        report = parity.report(pairs, reference, results)
+        notes = {} if siamese else {part: "a stacked model sees top and bottom in one image: "
+                                          "there is no separate encoder or head" for part in ("encoder", "head")}
+        write_json(os.path.join(out, PARITY_NAME), report)
+        write_json(os.path.join(out, model_card.CARD_NAME),
+                   model_card.build(model, model_path, artifacts, report, notes))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report

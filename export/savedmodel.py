@@ -1,0 +1,120 @@
+"""SavedModel export: the graphs every other format is made from.
+
+`endpoints(model)` defines the exported functions of a HarmonyClassifier
+once; the SavedModel, the TFLite files (converted from a SavedModel) and
+the ONNX files (converted from the same functions) all use them:
+
+| signature         | inputs (float32)                                | outputs                                  |
+|-------------------|-------------------------------------------------|------------------------------------------|
+| `serving_default` | `top`, `bottom`: `[N, S, S, 3]` RGB 0..255      | `probabilities` `[N, 2]`, `harmony` `[N]` |
+| `encoder`         | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`                     |
+| `head`            | `top_embedding`, `bottom_embedding`: `[N, D]`   | `probabilities`, `harmony`               |
+
+`harmony` is `probabilities[:, 1]`, p(harmonious). Stacked models have
+`serving_default` only. S, D and the normalisation come from the model.
+
+Layout (TF Serving convention): the SavedModel is written to
+`saved_model/1/`; point TF Serving's `--model_base_path` at the absolute
+path of `saved_model/` and it serves version 1. A later export of a new
+model may be published as `saved_model/2/` by hand; the exporter always
+writes version 1.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+SAVED_MODEL_DIR = "saved_model"
+PARTS = {"model": "serving_default", "encoder": "encoder", "head": "head"}  # file part -> signature
+VERSION = "1"
+# load_image returns uint8: the models take its values, 0..255, as floats.
+PIXEL_RANGE = (float(np.iinfo(np.uint8).min), float(np.iinfo(np.uint8).max))
+
+
+def _image_spec(size, name):
+    return tf.TensorSpec([None, size, size, 3], tf.float32, name=name)
+
+
+def _pin_pixel_range(images):
+    """Identity on 0..255 integer pixels that records the range [0, 255].
+
+    Only in the graphs converted to full-integer TFLite: the converter then
+    gives the uint8 image input scale 1 and zero point 0, so a phone can
+    pass camera pixels as they are.
+    """
+    low, high = PIXEL_RANGE
+    return tf.quantization.fake_quant_with_min_max_args(images, min=low, max=high, num_bits=8)
+
+
+def endpoints(model, pin_pixel_range=False):
+    """The exported functions: `{name: (python function, input signature)}`.
+
+    Args:
+        model: a HarmonyClassifier.
+        pin_pixel_range: wrap image inputs in `_pin_pixel_range` (int8 only).
+    """
+    size = model.image_size
+    prepare = _pin_pixel_range if pin_pixel_range else tf.identity
+
+    def pair_outputs(probabilities):
+        return {"probabilities": probabilities, "harmony": probabilities[:, 1]}
+
+    def serve(top, bottom):
+        return pair_outputs(model({"top": prepare(top), "bottom": prepare(bottom)}, training=False))
+
+    result = {"serving_default": (serve, [_image_spec(size, "top"), _image_spec(size, "bottom")])}
+    if model.pairing != "siamese":
+        return result
+    encoder, head = model.encoder(), model.head_model()
+    dim = head.inputs[0].shape[-1]
+
+    def encode(image):
+        return {"embedding": encoder(prepare(image), training=False)}
+
+    def score(top_embedding, bottom_embedding):
+        return pair_outputs(head({"top_embedding": top_embedding, "bottom_embedding": bottom_embedding},
+                                 training=False))
+
+    embedding = lambda name: tf.TensorSpec([None, dim], tf.float32, name=name)  # noqa: E731
+    result["encoder"] = (encode, [_image_spec(size, "image")])
+    result["head"] = (score, [embedding("top_embedding"), embedding("bottom_embedding")])
+    return result
+
+
+def write(model, path, pin_pixel_range=False):
+    """Write a SavedModel with every endpoint as a signature to `path` (a new folder).
+
+    A plain `tf.Module` holding the model's `tf.Variable`s once: Keras'
+    `ExportArchive` (and `model.export`) store every variable twice, which
+    doubles the SavedModel's size.
+    """
+    module = tf.Module()
+    module.weights = [v.value for v in model.variables]
+    functions = {name: tf.function(fn, input_signature=signature)
+                 for name, (fn, signature) in endpoints(model, pin_pixel_range).items()}
+    module.endpoints = functions
+    tf.saved_model.save(module, path, signatures={name: f.get_concrete_function() for name, f in functions.items()})
+    return path
+
+
+class SavedModelRunner:
+    """A SavedModel's signatures as NumPy functions (for parity and predict)."""
+
+    def __init__(self, path):
+        self.loaded = tf.saved_model.load(path)
+        self.signatures = self.loaded.signatures
+        spec = self.signatures["serving_default"].structured_input_signature[1]["top"]
+        self.image_size = int(spec.shape[1])
+
+    def _call(self, name, **inputs):
+        out = self.signatures[name](**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+    def predict_batch(self, tops, bottoms):
+        return self._call("serving_default", top=tops, bottom=bottoms)["harmony"].astype(np.float64)
+
+    def embed_batch(self, images):
+        return self._call("encoder", image=images)["embedding"]
+
+    def score_batch(self, e_tops, e_bottoms):
+        out = self._call("head", top_embedding=e_tops, bottom_embedding=e_bottoms)
+        return out["harmony"].astype(np.float64)

@@ -1,0 +1,230 @@
+"""TensorFlow-free NeiPalette runtime: exported ONNX or LiteRT models.
+
+Needs NumPy, Pillow and one of `onnxruntime` / `ai-edge-litert`; it never
+imports TensorFlow or Keras, so a server or a small device starts in well
+under a second. Images go through `neipalette_tf.preprocessing.load_image`
+(the same letterbox as training); the image size and the encoder / head
+files come from the `model_card.json` that `python -m export` writes next
+to the models.
+
+Example:
+
+    rt = HarmonyRuntime("artifacts/X/model.onnx")   # or model_int8.tflite
+    p = rt.predict("top.jpg", "bottom.jpg")         # p(harmonious)
+    e_top = rt.embed("top.jpg")                     # siamese models only
+    e_bottoms = np.stack([rt.embed(b) for b in wardrobe])
+    ps = rt.score(e_top, e_bottoms)                 # one p per bottom
+
+Quantised LiteRT models (uint8 / int8 tensors) are handled here: inputs
+are quantised with the tensor's scale and zero point and outputs
+dequantised, so callers always pass and get floats (the int8 model's image
+input has scale 1 and zero point 0: camera pixels go in unchanged).
+"""
+
+import json
+import os
+
+import numpy as np
+
+from neipalette_tf.preprocessing import load_image
+
+CARD_NAME = "model_card.json"
+HARMONY = "harmony"  # output name: p(harmonious), shape [N]
+
+
+class ArtifactError(ValueError):
+    """A model or model card cannot be used; the message names the file."""
+
+
+def _quantize(x, dtype, scale, zero_point):
+    """Float values -> the integer tensor type (identity for float tensors)."""
+    if not np.issubdtype(dtype, np.integer):
+        return np.asarray(x, dtype=dtype)
+    x = np.asarray(x, dtype=np.float32)
+    if scale:
+        x = np.rint(x * np.float32(1.0 / scale) + np.float32(zero_point))
+    info = np.iinfo(dtype)
+    return np.clip(x, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y, dtype, scale, zero_point):
+    if np.issubdtype(dtype, np.integer) and scale:
+        return (y.astype(np.float32) - zero_point) * np.float32(scale)
+    return y
+
+
+class OnnxGraph:
+    """One `.onnx` graph in ONNX Runtime (CPU): `run({name: array}) -> {name: array}`."""
+
+    def __init__(self, path, threads=None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.path = path
+        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def input_shape(self, name):
+        return next(i.shape for i in self.session.get_inputs() if i.name == name)
+
+    def run(self, feeds):
+        values = self.session.run(
+            self.output_names,
+            {k: np.ascontiguousarray(feeds[k], dtype=np.float32) for k in self.input_names})
+        return dict(zip(self.output_names, values))
+
+
+class LiteRTGraph:
+    """One `.tflite` file (its single signature) in the LiteRT interpreter.
+
+    XNNPACK is LiteRT's default CPU delegate. Batch size is free: the
+    signature runner resizes the inputs to what it is given.
+    """
+
+    def __init__(self, path, threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = path
+        self.interpreter = Interpreter(model_path=path, num_threads=threads)
+        self.runner = self.interpreter.get_signature_runner()
+        self.inputs = self.runner.get_input_details()
+        self.outputs = self.runner.get_output_details()
+        self.input_names = list(self.inputs)
+        self.output_names = list(self.outputs)
+
+    def input_shape(self, name):
+        return self.inputs[name]["shape_signature"]
+
+    def run(self, feeds):
+        args = {}
+        for name, d in self.inputs.items():
+            args[name] = np.ascontiguousarray(_quantize(feeds[name], d["dtype"], *d["quantization"]))
+        result = self.runner(**args)
+        return {name: _dequantize(result[name], d["dtype"], *d["quantization"])
+                for name, d in self.outputs.items()}
+
+
+GRAPH_TYPES = {".onnx": OnnxGraph, ".tflite": LiteRTGraph}
+
+
+def read_card(folder):
+    """The model card of an export folder, or None when there is none."""
+    path = os.path.join(folder, CARD_NAME)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def find_artifact(card, file_name):
+    """(format, entry) of the card's artifact whose model file is `file_name`."""
+    for fmt, entry in (card or {}).get("artifacts", {}).items():
+        if entry.get("model", {}).get("file") == file_name:
+            return fmt, entry
+    return None, None
+
+
+class HarmonyRuntime:
+    """Score outfits with an exported `.onnx` or `.tflite` model, no TensorFlow.
+
+    Args:
+        path: `model*.onnx` / `model*.tflite` in an export folder, or the
+            folder itself (then `model.onnx`). The encoder and head of the
+            same format are found through the folder's model card.
+        threads: CPU threads of the runtime (None: its default).
+    """
+
+    def __init__(self, path, threads=None):
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "model.onnx")
+        if os.path.splitext(path)[1] not in GRAPH_TYPES:
+            raise ArtifactError(f"{path}: the runtime reads .onnx or .tflite models")
+        if not os.path.isfile(path):
+            raise ArtifactError(f"{path}: model not found")
+        folder = os.path.dirname(os.path.abspath(path))
+        self.card = read_card(folder)
+        self.format, entry = find_artifact(self.card, os.path.basename(path))
+        files = {"model": path}
+        for part in ("encoder", "head"):
+            if entry and part in entry:
+                files[part] = os.path.join(folder, entry[part]["file"])
+        image_size = int(self.card["image_size"]) if self.card else None
+        self._setup(files, image_size, threads)
+
+    @classmethod
+    def from_files(cls, files, image_size=None, threads=None):
+        """A runtime over explicit files `{"model": ..., "encoder": ..., "head": ...}` (no card)."""
+        runtime = cls.__new__(cls)
+        runtime.card, runtime.format = None, None
+        runtime._setup(dict(files), image_size, threads)
+        return runtime
+
+    def _setup(self, files, image_size, threads):
+        self.path = files["model"]
+        self.files = files
+        self.threads = threads
+        self._graphs = {}
+        # No card (a model file copied alone): the model's input shape says it.
+        self.image_size = image_size or int(self.model.input_shape("top")[1])
+
+    def _graph(self, part):
+        if part not in self._graphs:
+            if part not in self.files:
+                why = (self.card or {}).get("notes", {}).get(part) or f"no {part} file next to it"
+                raise ArtifactError(f"{self.path}: no {part} ({why})")
+            path = self.files[part]
+            self._graphs[part] = GRAPH_TYPES[os.path.splitext(path)[1]](path, self.threads)
+        return self._graphs[part]
+
+    @property
+    def model(self):
+        return self._graph("model")
+
+    @property
+    def encoder(self):
+        return self._graph("encoder")
+
+    @property
+    def head(self):
+        return self._graph("head")
+
+    def image(self, source):
+        """A path, bytes, or an already preprocessed uint8 `[S, S, 3]` array -> model input."""
+        if isinstance(source, np.ndarray):
+            if source.shape != (self.image_size, self.image_size, 3):
+                raise ArtifactError(
+                    f"image array of shape {source.shape}; expected {(self.image_size, self.image_size, 3)}")
+            return source
+        return load_image(source, self.image_size)
+
+    def predict_batch(self, tops, bottoms):
+        """p(harmonious) `[N]` for preprocessed uint8 arrays `[N, S, S, 3]`."""
+        out = self.model.run({"top": tops, "bottom": bottoms})
+        return np.asarray(out[HARMONY], dtype=np.float64)
+
+    def predict(self, top, bottom):
+        """p(harmonious) of one pair (paths, bytes or preprocessed arrays)."""
+        return float(self.predict_batch(self.image(top)[None], self.image(bottom)[None])[0])
+
+    def embed_batch(self, images):
+        """Embeddings `[N, D]` of preprocessed uint8 images `[N, S, S, 3]`."""
+        return np.asarray(self.encoder.run({"image": images})["embedding"], dtype=np.float32)
+
+    def embed(self, image):
+        """The embedding `[D]` of one garment photo (path, bytes or array)."""
+        return self.embed_batch(self.image(image)[None])[0]
+
+    def score_batch(self, e_tops, e_bottoms):
+        """p(harmonious) `[N]` of N (top, bottom) embedding pairs `[N, D]`."""
+        out = self.head.run({"top_embedding": e_tops, "bottom_embedding": e_bottoms})
+        return np.asarray(out[HARMONY], dtype=np.float64)
+
+    def score(self, e_top, e_bottoms):
+        """p(harmonious) of one top embedding `[D]` against bottoms `[M, D]` -> `[M]`."""
+        e_bottoms = np.asarray(e_bottoms, dtype=np.float32)
+        return self.score_batch(np.broadcast_to(np.asarray(e_top, dtype=np.float32), e_bottoms.shape), e_bottoms)

@@ -1,0 +1,408 @@
+"""Export to SavedModel / TFLite (fp32, fp16, int8) / ONNX, parity, model card, predict CLI, runtime.
+
+One small siamese ResNet18 (32 px, no pretrained weights) is trained for a
+few epochs on generated solid-colour garment photos (an easy stand-in label,
+see `make_pairs`) so its outputs are spread, not saturated, and exported once
+for the whole module.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+SIZE = 32
+SPLITS = (("train", 200), ("val", 16), ("test", 160))
+TFLITE_FILES = ("model.tflite", "model_fp16.tflite", "model_int8.tflite")
+RUNTIME_FILES = ("model.onnx", *TFLITE_FILES)
+
+
+def _garment(path, colour, kind, rng):
+    """A solid-colour garment on a light, slightly noisy background (36 x 44 px)."""
+    w, h = 36, 44
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = rng.integers(200, 250, 3)
+    if kind == "top":
+        img[h // 6 : h * 4 // 6, w // 5 : w * 4 // 5] = colour
+    else:
+        img[h // 8 : h * 7 // 8, w // 3 : w * 2 // 3] = colour
+    img += rng.normal(0, 4, img.shape)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+
+
+def make_pairs(folder, splits=SPLITS, seed=0):
+    """A pairs.csv with balanced labels per split; returns its path.
+
+    The label is a rule a small network learns in a few epochs (the export
+    needs a model with spread outputs, not a good harmony model):
+    "harmonious" when the bottom is clearly darker than the top.
+    """
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for split, n in splits:
+        for k in range(n):
+            while True:
+                top, bottom = rng.integers(0, 256, (2, 3))
+                gap = float(np.mean(top) - np.mean(bottom))
+                if abs(gap) > 10 and (gap > 0) == (k % 2 == 1):
+                    break
+            names = [f"images/{len(rows):04d}_{kind}.png" for kind in ("top", "bottom")]
+            for name, kind, colour in zip(names, ("top", "bottom"), (top, bottom)):
+                _garment(folder / name, colour, kind, rng)
+            rows.append([*names, ("clashing", "harmonious")[k % 2], split])
+    path = folder / "pairs.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["top", "bottom", "label", "split"], *rows])
+    return path
+
+
+def _cli(module, *args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def pairs_csv(tmp_path_factory):
+    return make_pairs(tmp_path_factory.mktemp("pairs"))
+
+
+@pytest.fixture(scope="module")
+def run(pairs_csv, tmp_path_factory):
+    """A run folder like training writes: model.keras, config.yaml, metrics.json."""
+    import keras
+
+    from neipalette_tf import config
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data.pipeline import PairData
+    from neipalette_tf.io_utils import write_json, write_text
+    from neipalette_tf.models import build_classifier
+    from neipalette_tf.training import compile_model
+
+    keras.utils.set_random_seed(0)
+    out = tmp_path_factory.mktemp("run")
+    train = PairData(read_manifest(pairs_csv).subset("train"), SIZE)
+    model, _ = build_classifier("resnet18", SIZE, weights="none")
+    epochs, batch = 3, 32  # enough to spread the outputs, too little to saturate them
+    compile_model(model, 2e-4, epochs * -(-len(train) // batch))
+    model.fit({"top": train.top.astype("float32"), "bottom": train.bottom.astype("float32")}, train.labels,
+              batch_size=batch, epochs=epochs, verbose=0)
+    model.save(out / "model.keras")
+    write_text(out / "config.yaml", config.dump(config.resolve(None, {"data.path": str(pairs_csv)})))
+    write_json(out / "metrics.json", {"roc_auc": 0.5, "accuracy": 0.5, "n": 160})
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(run, tmp_path_factory):
+    from export.exporter import export_model
+
+    out = tmp_path_factory.mktemp("artifacts") / "X"
+    report = export_model(str(run / "model.keras"), str(out))
+    return out, report
+
+
+@pytest.fixture(scope="module")
+def keras_model(run):
+    from neipalette_tf.models import load_model
+
+    return load_model(run / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def sample_pairs(pairs_csv):
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data.pipeline import load_images
+
+    test = read_manifest(pairs_csv).subset("test")
+    return load_images(test.column("top")[:8], SIZE), load_images(test.column("bottom")[:8], SIZE), test
+
+
+def _keras_p(model, tops, bottoms):
+    x = {"top": tops.astype("float32"), "bottom": bottoms.astype("float32")}
+    return model.predict(x, verbose=0)[:, 1]
+
+
+# --------------------------------------------------------------------------
+# The export folder
+# --------------------------------------------------------------------------
+
+
+def test_export_publishes_every_format_after_parity(exported):
+    out, report = exported
+    names = set(os.listdir(out))
+    for part in ("model", "encoder", "head"):
+        assert {f"{part}.onnx", f"{part}.tflite", f"{part}_fp16.tflite", f"{part}_int8.tflite"} <= names
+    assert (out / "saved_model" / "1" / "saved_model.pb").is_file()  # TF Serving layout
+    assert {"parity.json", "model_card.json"} <= names
+    assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]  # no staging left
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity == json.loads(json.dumps(report)) and parity["passed"]
+    assert parity["pairs"] >= 64 and parity["data"]["split"] == "test"
+    assert set(parity["formats"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx"}
+    keras = parity["keras"]
+    assert keras["unsaturated_fraction"] >= 0.5 and "warning" not in keras  # a fair comparison
+    for fmt in ("savedmodel", "onnx", "tflite"):
+        for graph in ("model", "encoder+head"):
+            r = parity["formats"][fmt][graph]
+            assert r["max_abs_diff"] <= 1e-4 and r["decision_agreement"] == 1.0, (fmt, graph)
+    assert parity["formats"]["tflite_fp16"]["model"]["max_abs_diff"] <= 1e-2
+    int8 = parity["formats"]["tflite_int8"]["model"]
+    assert int8["roc_auc_diff"] <= 0.01 and int8["decision_agreement"] >= 0.97
+    # The int8 file is about a quarter of the float32 file.
+    assert (out / "model_int8.tflite").stat().st_size * 3.5 <= (out / "model.tflite").stat().st_size
+
+
+def test_savedmodel_serving_signature(exported, keras_model, sample_pairs):
+    import tensorflow as tf
+
+    out, _ = exported
+    loaded = tf.saved_model.load(str(out / "saved_model" / "1"))
+    assert set(loaded.signatures) == {"serving_default", "encoder", "head"}
+    serve = loaded.signatures["serving_default"]
+    inputs = serve.structured_input_signature[1]
+    assert sorted(inputs) == ["bottom", "top"]
+    assert all(s.dtype == tf.float32 and s.shape.as_list() == [None, SIZE, SIZE, 3] for s in inputs.values())
+    assert {k: v.shape.as_list() for k, v in serve.structured_outputs.items()} == {
+        "probabilities": [None, 2], "harmony": [None]}
+    tops, bottoms, _ = sample_pairs
+    result = serve(top=tf.constant(tops, tf.float32), bottom=tf.constant(bottoms, tf.float32))
+    np.testing.assert_allclose(result["harmony"].numpy(), result["probabilities"].numpy()[:, 1])
+    np.testing.assert_allclose(result["harmony"].numpy(), _keras_p(keras_model, tops, bottoms), atol=1e-5)
+
+
+def test_tflite_files_take_float_or_camera_pixels(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _ = exported
+    for name in TFLITE_FILES:
+        runner = Interpreter(model_path=str(out / name)).get_signature_runner()
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        assert sorted(inputs) == ["bottom", "top"] and sorted(outputs) == ["harmony", "probabilities"]
+        assert list(inputs["top"]["shape_signature"]) == [-1, SIZE, SIZE, 3]  # dynamic batch
+        if name == "model_int8.tflite":
+            for d in inputs.values():  # uint8 RGB 0..255 goes in as it is
+                assert d["dtype"] == np.uint8 and d["quantization"] == (1.0, 0)
+            for d in outputs.values():  # dequantizable probabilities
+                assert d["dtype"] == np.uint8 and d["quantization"][0] == pytest.approx(1 / 256)
+        else:
+            assert all(d["dtype"] == np.float32 for d in (*inputs.values(), *outputs.values()))
+
+
+def test_onnx_graphs_have_exactly_the_declared_inputs(exported, keras_model, sample_pairs):
+    import onnx
+    import onnxruntime as ort
+
+    out, _ = exported
+    expected = {"model": (["top", "bottom"], {"probabilities", "harmony"}),
+                "encoder": (["image"], {"embedding"}),
+                "head": (["top_embedding", "bottom_embedding"], {"probabilities", "harmony"})}
+    for part, (inputs, outputs) in expected.items():
+        proto = onnx.load(str(out / f"{part}.onnx"))
+        onnx.checker.check_model(proto)
+        assert [i.name for i in proto.graph.input] == inputs
+        assert {o.name for o in proto.graph.output} == outputs
+        assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+        assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    tops, bottoms, _ = sample_pairs
+    p = session.run(["harmony"], {"top": tops.astype("float32"), "bottom": bottoms.astype("float32")})[0]
+    np.testing.assert_allclose(p, _keras_p(keras_model, tops, bottoms), atol=1e-4)
+
+
+def test_model_card(exported, run):
+    out, report = exported
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["labels"] == ["clashing", "harmonious"]
+    assert (card["image_size"], card["pairing"], card["backbone"]) == (SIZE, "siamese", "resnet18")
+    assert "pad" in card["preprocessing"]["resize"] and "border" in card["preprocessing"]["resize"]
+    assert card["preprocessing"]["value_range"] == [0, 255]
+    assert card["source"]["model"] == str(run / "model.keras") and card["source"]["metrics"]["n"] == 160
+    assert card["parity"] == json.loads(json.dumps(report))
+    assert set(card["artifacts"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx"}
+    int8 = card["artifacts"]["tflite_int8"]
+    assert {p: e["file"] for p, e in int8.items()} == {
+        "model": "model_int8.tflite", "encoder": "encoder_int8.tflite", "head": "head_int8.tflite"}
+    top = next(t for t in int8["model"]["inputs"] if t["name"] == "top")
+    assert top["dtype"] == "uint8" and top["shape"] == [-1, SIZE, SIZE, 3] and top["value_range"] == [0, 255]
+    assert top["quantization"]["scale"] == 1.0 and top["quantization"]["zero_point"] == 0
+    onnx_outputs = {t["name"]: t for t in card["artifacts"]["onnx"]["model"]["outputs"]}
+    assert onnx_outputs["probabilities"]["shape"] == ["batch", 2] and onnx_outputs["harmony"]["meaning"]
+    assert card["artifacts"]["savedmodel"]["head"]["signature"] == "head"
+
+
+# --------------------------------------------------------------------------
+# Encoder + head, predict CLI, TF-free runtime
+# --------------------------------------------------------------------------
+
+
+def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
+    from export.savedmodel import SavedModelRunner
+    from neipalette_tf.runtime import HarmonyRuntime
+
+    out, _ = exported
+    tops, bottoms, _ = sample_pairs
+    reference = _keras_p(keras_model, tops, bottoms)
+    runners = {"savedmodel": SavedModelRunner(str(out / "saved_model" / "1")),
+               **{name: HarmonyRuntime(out / name) for name in ("model.onnx", "model.tflite")}}
+    for name, r in runners.items():
+        composed = r.score_batch(r.embed_batch(tops), r.embed_batch(bottoms))
+        np.testing.assert_allclose(composed, reference, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(composed, r.predict_batch(tops, bottoms), atol=1e-5, err_msg=name)
+
+
+def test_predict_cli_answers_alike_in_every_format(exported, run, sample_pairs, capsys):
+    from neipalette_tf import predict
+    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.runtime import HarmonyRuntime
+
+    out, _ = exported
+    row = sample_pairs[2].rows[0]
+
+    def answer(model):
+        assert predict.main(["--model", str(model), row["top"], row["bottom"], "--json"]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    reference = answer(run / "model.keras")
+    for name, bound in {"saved_model": 1e-4, "saved_model/1": 1e-4, "model.onnx": 1e-4, "model.tflite": 1e-4,
+                        "model_fp16.tflite": 1e-2}.items():
+        got = answer(out / name)
+        assert set(got) == set(reference) and got["p_harmonious"] == pytest.approx(reference["p_harmonious"], abs=bound)
+        if bound <= 1e-4:
+            assert got["label"] == reference["label"], name
+    # int8 parity is judged on the whole test set (parity.json); here: the CLI reads the uint8 model right.
+    got = answer(out / "model_int8.tflite")
+    top, bottom = (load_image(row[k], SIZE)[None] for k in ("top", "bottom"))
+    expected = HarmonyRuntime(out / "model_int8.tflite").predict_batch(top, bottom)[0]
+    assert got["p_harmonious"] == pytest.approx(expected, abs=1e-6) and (expected * 256) % 1 == 0
+
+
+def test_predict_cli_bad_model_is_one_line(tmp_path, sample_pairs):
+    row = sample_pairs[2].rows[0]
+    (tmp_path / "folder").mkdir()
+    for model, message in ((tmp_path / "none.onnx", "model not found"),
+                           (tmp_path / "folder", "not a SavedModel folder")):
+        done = _cli("neipalette_tf.predict", "--model", model, row["top"], row["bottom"])
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+RUNTIME_SCRIPT = """
+import json, sys
+import numpy as np
+from neipalette_tf.runtime import HarmonyRuntime
+out = {}
+for name in sys.argv[3:]:
+    rt = HarmonyRuntime(sys.argv[1] + "/" + name)
+    top, bottom = sys.argv[2].split(",")
+    e_top, e_bottom = rt.embed(top), rt.embed(bottom)
+    out[name] = {"p": rt.predict(top, bottom), "score": rt.score(e_top, np.stack([e_bottom] * 3)).tolist(),
+                 "dim": int(e_top.shape[0]), "size": rt.image_size}
+heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "tf2onnx")]
+print(json.dumps({"results": out, "heavy": heavy}))
+"""
+
+
+def test_runtime_runs_without_tensorflow(exported, keras_model, sample_pairs):
+    from neipalette_tf.preprocessing import load_image
+
+    out, _ = exported
+    row = sample_pairs[2].rows[0]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", RUNTIME_SCRIPT, str(out), f"{row['top']},{row['bottom']}",
+                           *RUNTIME_FILES], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["heavy"] == []
+    reference = float(_keras_p(keras_model, load_image(row["top"], SIZE)[None], load_image(row["bottom"], SIZE)[None])[0])
+    for name, bound in {"model.onnx": 1e-4, "model.tflite": 1e-4, "model_fp16.tflite": 1e-2,
+                        "model_int8.tflite": 0.15}.items():
+        r = answer["results"][name]
+        assert r["size"] == SIZE and r["dim"] == keras_model.encoder().output.shape[-1]
+        assert r["p"] == pytest.approx(reference, abs=bound), name
+        assert r["score"] == pytest.approx([r["p"]] * 3, abs=max(bound, 1e-5)), name
+
+
+# --------------------------------------------------------------------------
+# Failure paths, other models
+# --------------------------------------------------------------------------
+
+
+def test_failing_parity_publishes_nothing_and_exits_non_zero(run, monkeypatch, tmp_path, capsys):
+    from export import __main__ as export_cli
+    from export import tflite
+
+    out = tmp_path / "X"
+    out.mkdir()
+    (out / "model.tflite").write_bytes(b"stale file of an earlier export")
+    real = tflite.convert
+    # A converter that quietly loses precision: float16 weights where float32 was asked for.
+    monkeypatch.setattr(tflite, "convert", lambda src, key, precision, data=None: real(src, key, "float16", data))
+    status = export_cli.main(["--model", str(run / "model.keras"), "--out", str(out), "--formats", "tflite"])
+    assert status == 1
+    assert "parity failed for tflite" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["model_card.json", "parity.json"]  # no artifact, no staging
+    parity = json.loads((out / "parity.json").read_text())
+    assert not parity["passed"] and not parity["formats"]["tflite"]["passed"]
+    assert "max |dp|" in parity["formats"]["tflite"]["model"]["failures"][0]
+    assert json.loads((out / "model_card.json").read_text())["artifacts"] == {}
+
+
+def test_parity_fails_on_nan_outputs():
+    from export.parity import RULES, compare
+
+    reference = np.linspace(0.1, 0.9, 8)
+    labels = np.array([0, 1] * 4)
+    result = compare(reference, np.full(8, np.nan), labels, RULES["tflite"])
+    assert not result["passed"] and "8 non-finite outputs" in result["failures"]
+    result = compare(reference, np.full(8, np.nan), labels, RULES["tflite_int8"])
+    assert not result["passed"]
+    assert compare(reference, reference + 5e-5, labels, RULES["onnx"])["passed"]
+
+
+def test_export_bad_input_is_one_line(tmp_path):
+    done = _cli("export", "--model", tmp_path / "missing.keras", "--out", tmp_path / "out")
+    assert done.returncode == 2 and "missing.keras: model not found" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_efficientnet_onnx_has_no_leaked_inputs():
+    """EfficientNetB0's Normalization layer captures its mean / variance as eager tensors."""
+    import onnxruntime as ort
+
+    from export import onnx as onnx_export
+    from export.savedmodel import endpoints
+    from neipalette_tf.models import build_classifier
+
+    model, _ = build_classifier("efficientnet_b0", SIZE, weights="none")
+    proto = onnx_export.convert(*endpoints(model)["serving_default"])
+    assert [i.name for i in proto.graph.input] == ["top", "bottom"]
+    x = np.random.default_rng(0).integers(0, 256, (2, SIZE, SIZE, 3)).astype("float32")
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    p = session.run(["probabilities"], {"top": x, "bottom": x[::-1].copy()})[0]
+    np.testing.assert_allclose(p, model.predict({"top": x, "bottom": x[::-1].copy()}, verbose=0), atol=1e-4)
+
+
+def test_stacked_model_exports_without_encoder_and_head(pairs_csv, tmp_path):
+    import tensorflow as tf
+
+    from export.exporter import export_model
+    from neipalette_tf.models import build_classifier
+
+    model, _ = build_classifier("resnet18", SIZE, "stacked", weights="none")
+    model.save(tmp_path / "model.keras")
+    out = tmp_path / "out"
+    report = export_model(str(tmp_path / "model.keras"), str(out), formats=["savedmodel"],
+                          parity_data=str(pairs_csv), log=lambda *_: None)
+    assert report["passed"] and list(report["formats"]["savedmodel"]) == ["rule", "passed", "model"]
+    card = json.loads((out / "model_card.json").read_text())
+    assert list(card["artifacts"]["savedmodel"]) == ["model"] and "stacked" in card["notes"]["encoder"]
+    assert sorted(os.listdir(out)) == ["model_card.json", "parity.json", "saved_model"]
+    assert list(tf.saved_model.load(str(out / "saved_model" / "1")).signatures) == ["serving_default"]
