@@ -11,6 +11,14 @@ colour. The backbone decides where to look; the pixels give the exact
 colour. Trained end to end (and, on synthetic data, directly on the
 recorded main colours; see `neipalette_tf.training`).
 
+With `context=True` (what `build_classifier` makes) the keys also see each
+pixel's contrast with the image's border colour — a garment photo's border
+is almost always background: floor, bed, rug, studio — and come from a
+stack of dilated convolutions (receptive field ~30 pixels of the pooled map)
+that can tell a garment's shape from a patterned background; a learned
+saliency term is added to the query match. `context=False` is the original
+two-convolution key network (models saved before it still load).
+
 Output: scaled OKLab `(L, 4a, 4b)` per garment, `[N, 3 * garments]`
 (`garments=2` for a stacked top-above-bottom image: top half, bottom half).
 
@@ -51,6 +59,19 @@ def _positions(x):
     return ops.concatenate(coords, axis=-1)
 
 
+def _attention_mean(logits, values):
+    """`softmax(logits)`-weighted mean of `values` `[N, P, C]` over the P pixels.
+
+    Written out rather than `ops.softmax`: a SOFTMAX op gets a fixed 1/256
+    output scale in quantised TFLite graphs, which rounds the weights of a
+    32 x 32 attention map (~1/1024 each) to zero. This form keeps the float
+    colour path float in an int8 model (see `export.tflite`).
+    """
+    weights = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
+    total = ops.sum(weights, axis=-1, keepdims=True)
+    return ops.einsum("np,npc->nc", weights, values) / total
+
+
 @keras.saving.register_keras_serializable(package="neipalette")
 class ColourAttentionPooling(keras.layers.Layer):
     """Attention-weighted mean OKLab colour of each garment in an image.
@@ -61,37 +82,69 @@ class ColourAttentionPooling(keras.layers.Layer):
         garments: 1 (one garment per image) or 2 (stacked: top half, bottom half).
     """
 
-    def __init__(self, channels=32, stride=2, garments=1, **kwargs):
+    def __init__(self, channels=32, stride=2, garments=1, context=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.channels = channels
         self.stride = stride
         self.garments = garments
+        self.context = context
         # === Layers ===
         self.pool = layers.AveragePooling2D(stride, name="pool")
         self.key1 = layers.Conv2D(channels, 3, padding="same", activation="relu", name="key1")
+        if context:
+            self.key_context = [
+                layers.Conv2D(channels, 3, padding="same", dilation_rate=d, activation="relu", name=f"key_d{d}")
+                for d in (2, 4)
+            ]
+            self.saliency = layers.Conv2D(1, 1, name="saliency")
         self.key2 = layers.Conv2D(channels, 3, padding="same", name="key2")
         self.query = layers.Dense(channels * garments, name="query")
 
     def build(self, images_shape, embedding_shape):
-        self.key1.build((None, None, None, 5))
+        self.key1.build((None, None, None, 9 if self.context else 5))
+        if self.context:
+            for conv in self.key_context:
+                conv.build((None, None, None, self.channels))
+            self.saliency.build((None, None, None, self.channels))
         self.key2.build((None, None, None, self.channels))
         self.query.build(embedding_shape)
         self.built = True
 
+    def _pixel_features(self, lab, parts_lab):
+        """Per pixel: colour and position (+ contrast with its garment's border colour)."""
+        if not self.context:
+            return ops.concatenate([lab, _positions(lab)], axis=-1)
+        features = []
+        for lab in parts_lab:
+            border = ops.concatenate([lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]], axis=1)
+            contrast = lab - ops.mean(border, axis=1, keepdims=True)[:, None]
+            distance = ops.sqrt(ops.sum(ops.square(contrast), axis=-1, keepdims=True) + 1e-6)
+            features.append(ops.concatenate([lab, _positions(lab), contrast, distance], axis=-1))
+        return features[0] if len(features) == 1 else ops.concatenate(features, axis=1)
+
+    def _keys(self, features):
+        x = self.key1(features)
+        saliency = None
+        if self.context:
+            for conv in self.key_context:
+                x = conv(x)
+            saliency = self.saliency(x)[..., 0]
+        return self.key2(x), saliency
+
     def call(self, images, embedding):
         lab = self.pool(srgb_to_oklab(ops.cast(images, "float32")))
         lab = lab * ops.convert_to_tensor(OKLAB_SCALE, dtype="float32")
-        keys = self.key2(self.key1(ops.concatenate([lab, _positions(lab)], axis=-1)))
-        queries = ops.split(self.query(ops.cast(embedding, "float32")), self.garments, axis=-1)
         parts_lab = ops.split(lab, self.garments, axis=1)
+        keys, saliency = self._keys(self._pixel_features(lab, parts_lab))
+        queries = ops.split(self.query(ops.cast(embedding, "float32")), self.garments, axis=-1)
         parts_keys = ops.split(keys, self.garments, axis=1)
+        parts_saliency = ops.split(saliency, self.garments, axis=1) if self.context else [0.0] * self.garments
         colours = []
-        for q, k, v in zip(queries, parts_keys, parts_lab):
-            logits = ops.einsum("nhwc,nc->nhw", k, q) / (self.channels**0.5)
+        for q, k, v, s in zip(queries, parts_keys, parts_lab, parts_saliency):
+            logits = ops.einsum("nhwc,nc->nhw", k, q) / (self.channels**0.5) + s
             n = ops.shape(logits)[0]
-            weights = ops.softmax(ops.reshape(logits, (n, -1)), axis=-1)
-            colours.append(ops.einsum("np,npc->nc", weights, ops.reshape(v, (n, -1, 3))))
+            colours.append(_attention_mean(ops.reshape(logits, (n, -1)), ops.reshape(v, (n, -1, 3))))
         return ops.concatenate(colours, axis=-1)
 
     def compute_output_shape(self, images_shape, embedding_shape):
@@ -99,5 +152,5 @@ class ColourAttentionPooling(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(channels=self.channels, stride=self.stride, garments=self.garments)
+        config.update(channels=self.channels, stride=self.stride, garments=self.garments, context=self.context)
         return config

@@ -54,10 +54,13 @@ class HarmonyClassifier(keras.Model):
         normalization: kwargs of `ImageNormalizer`; default: the backbone's.
         head_units, dropout: the `PairHead`.
         colour_channels: width of the `ColourAttentionPooling` keys and query.
+        colour_context: `ColourAttentionPooling(context=...)`: border contrast
+            and dilated context in the attention keys (models saved without
+            this key were built without it).
     """
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
-                 normalization=None, head_units=256, dropout=0.2, colour_channels=32, **kwargs):
+                 normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True, **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -68,7 +71,8 @@ class HarmonyClassifier(keras.Model):
         self.preprocessor = ImageNormalizer(**normalization, name="preprocessor")
         self.pooling = layers.GlobalAveragePooling2D(name="pooling")
         self.colour_pooling = ColourAttentionPooling(
-            colour_channels, garments=1 if pairing == "siamese" else 2, name="colour_pooling")
+            colour_channels, garments=1 if pairing == "siamese" else 2, context=colour_context,
+            name="colour_pooling")
         self.join = layers.Concatenate(name="embedding", dtype="float32")
         self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese", name="head")
         self.softmax = layers.Softmax(name="probabilities", dtype="float32")
@@ -92,6 +96,7 @@ class HarmonyClassifier(keras.Model):
         self.head_units = head_units
         self.dropout = dropout
         self.colour_channels = colour_channels
+        self.colour_context = colour_context
 
     def _embed(self, images):
         features = self.pooling(self.backbone(self.preprocessor(images)))
@@ -146,10 +151,12 @@ class HarmonyClassifier(keras.Model):
             "head_units": self.head_units,
             "dropout": self.dropout,
             "colour_channels": self.colour_channels,
+            "colour_context": self.colour_context,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        config.setdefault("colour_context", False)  # saved before the option existed
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)
