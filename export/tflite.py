@@ -16,14 +16,34 @@ The int8 files are calibrated on a representative data set of real pairs
 (>= 100, from the training split) and come from a SavedModel whose image
 inputs record the range 0..255 (`savedmodel._pin_pixel_range`), so the
 uint8 image input has scale 1 and zero point 0: camera pixels after the
-letterbox go in unchanged. Outputs are uint8 with their scale and zero
-point (softmax: scale 1/256, zero point 0); `neipalette_tf.runtime`
-dequantises them.
+letterbox go in unchanged.
+
+Mixed precision inside the int8 files: the backbone (~90 % of the FLOPs)
+runs in int8; the colour path — OKLab conversion of the pixels, colour
+attention pooling, the pair head and the softmax — stays float32
+(`FLOAT_SCOPES`). The harmony rule turns on hue differences of 30° and
+chroma differences of ~0.02; an int8 OKLab (steps of ~0.004 over a
+0..1 range, then a cube root) cannot carry that, and a quantised SOFTMAX
+(fixed 1/256 output step) zeroes a 32 x 32 attention map. So outputs are
+float32 probabilities. Selective quantisation is TensorFlow's own
+(calibrate, then MLIR quantiser with a node deny-list — what
+`tf.lite.experimental.QuantizationDebugger` does), then the model's input
+type is set to uint8.
 """
 
 import warnings
 
 import tensorflow as tf
+
+# Layers whose tensors stay float32 in the int8 files (matched in the
+# converted graph's tensor names: ".../colour_pooling_1/..."), and the
+# sub-layers among them that are int8 all the same: the head's embedding MLP
+# (2 MB of weights, no colour arithmetic).
+FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "probabilities")
+INT8_SCOPES = ("head/hidden",)
+# Signatures whose inputs are images (uint8 in the int8 files); the head's
+# inputs are the encoder's float32 embeddings.
+IMAGE_SIGNATURES = ("serving_default", "encoder")
 
 PRECISIONS = {"tflite": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
 _SUFFIX = {"float32": "", "float16": "_fp16", "int8": "_int8"}
@@ -34,7 +54,39 @@ def file_name(part, fmt):
     return f"{part}{_SUFFIX[PRECISIONS[fmt]]}.tflite"
 
 
-def convert(saved_model_dir, signature_key, precision, representative_data=None):
+def _scope_pattern(scopes):
+    """Regex for tensor names inside any of `scopes` ("head/hidden" matches ".../head_1/hidden_1/...")."""
+    import re
+
+    def one(scope):
+        return r"/".join(re.escape(part) + r"(_\d+)?" for part in scope.split("/"))
+
+    return re.compile(r"(^|/)(%s)/" % "|".join(one(s) for s in scopes))
+
+
+def _float_tensors(model_content, float_scopes, int8_scopes=()):
+    """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    floats, ints = _scope_pattern(float_scopes), _scope_pattern(int8_scopes) if int8_scopes else None
+    return [t["name"] for t in Interpreter(model_content=model_content).get_tensor_details()
+            if floats.search(t["name"]) and not (ints and ints.search(t["name"]))]
+
+
+def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs):
+    """Calibrate, quantise all but `float_scopes` to int8; uint8 image inputs, float32 outputs."""
+    from tensorflow.lite.python import convert as tflite_convert
+    from tensorflow.lite.python import util as tflite_util
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter._experimental_calibrate_only = True  # noqa: SLF001 — TF's selective-quantisation path
+    calibrated = converter.convert()
+    quantized = tflite_convert.mlir_quantize(
+        calibrated, denylisted_nodes=_float_tensors(calibrated, float_scopes, int8_scopes))
+    return tflite_util.modify_model_io_type(quantized, tf.uint8 if image_inputs else tf.float32, tf.float32)
+
+
+def convert(saved_model_dir, signature_key, precision, representative_data=None, float_scopes=FLOAT_SCOPES):
     """One signature of a SavedModel -> TFLite flatbuffer bytes.
 
     Args:
@@ -44,6 +96,7 @@ def convert(saved_model_dir, signature_key, precision, representative_data=None)
         precision: "float32", "float16" or "int8".
         representative_data: int8 only; a callable returning an iterable of
             `{input name: float32 array [1, ...]}` samples.
+        float_scopes: int8 only; layers that stay float32.
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[signature_key])
     if precision == "float16":
@@ -54,9 +107,9 @@ def convert(saved_model_dir, signature_key, precision, representative_data=None)
             raise ValueError("int8 conversion needs representative data")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_data
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return _quantize_int8(converter, float_scopes, INT8_SCOPES, signature_key in IMAGE_SIGNATURES)
     elif precision != "float32":
         raise ValueError(f"unknown precision {precision!r}")
     with warnings.catch_warnings():  # calibration runs the deprecated tf.lite.Interpreter

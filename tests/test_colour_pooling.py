@@ -40,3 +40,28 @@ def test_a_zero_query_attends_uniformly():
     # Zero query: uniform attention, the mean of the whole image.
     lab = harmony.srgb_to_oklab(image[0]).reshape(-1, 3).mean(axis=0) * OKLAB_SCALE
     np.testing.assert_allclose(flat, lab, atol=1e-4)
+
+
+def test_context_keys_keep_a_flat_image_its_colour_and_halves_apart():
+    # With border-contrast features and dilated keys (the default models'
+    # form), a flat garment still pools to its exact colour, per half.
+    rng = np.random.default_rng(2)
+    flat = ColourAttentionPooling(channels=4, context=True)
+    colour = np.array([200.0, 120.0, 30.0], "float32")
+    out = np.asarray(flat(np.broadcast_to(colour, (1, 32, 32, 3)), rng.normal(size=(1, 5)).astype("float32")))
+    np.testing.assert_allclose(out[0], harmony.srgb_to_oklab(colour) * OKLAB_SCALE, atol=1e-4)
+    stacked = ColourAttentionPooling(channels=4, garments=2, context=True)
+    top, bottom = np.array([20.0, 150.0, 20.0]), np.array([240.0, 240.0, 240.0])
+    image = np.concatenate([np.broadcast_to(top, (1, 16, 16, 3)), np.broadcast_to(bottom, (1, 16, 16, 3))], axis=1)
+    out = np.asarray(stacked(image.astype("float32"), rng.normal(size=(1, 5)).astype("float32")))[0]
+    np.testing.assert_allclose(out[:3], harmony.srgb_to_oklab(top) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[3:], harmony.srgb_to_oklab(bottom) * OKLAB_SCALE, atol=1e-4)
+
+
+def test_border_mean_is_the_mean_of_the_outer_ring():
+    from neipalette_tf.models.colour_pooling import _border_mean
+
+    x = np.random.default_rng(3).normal(size=(2, 6, 5, 3)).astype("float32")
+    ring = np.ones((6, 5), bool)
+    ring[1:-1, 1:-1] = False
+    np.testing.assert_allclose(np.asarray(_border_mean(x))[:, 0, 0], x[:, ring].mean(axis=1), atol=1e-5)

@@ -99,3 +99,30 @@ def test_auto_falls_back_to_random_in_one_line(monkeypatch):
     assert len(lines) == 1 and "random initialisation" in lines[0] and "\n" not in lines[0]
     with pytest.raises(WeightsError, match="ImageNet weights for resnet18 could not be loaded"):
         build_backbone("resnet18", "imagenet")
+
+
+def test_models_saved_before_the_colour_options_load_as_they_were_built():
+    # A config from before `colour_context` / `hue_softness` existed rebuilds
+    # the original layers (two-conv attention keys, unit hue vectors), so
+    # its saved weights still fit.
+    model, _ = build_classifier("resnet18", 32, weights="none")
+    assert (model.colour_context, model.hue_softness) == (True, 0.1)
+    config = model.get_config()
+    del config["colour_context"], config["hue_softness"]
+    old = HarmonyClassifier.from_config(config)
+    assert (old.colour_context, old.hue_softness, old.head.hue_softness) == (False, 1e-3, 1e-3)
+    assert not hasattr(old.colour_pooling, "saliency")
+    assert len(old.weights) < len(model.weights)
+
+
+def test_hue_vectors_fade_out_for_greys():
+    from neipalette_tf.models.head import colour_relations
+
+    grey, red = np.array([[0.5, 0.004, -0.004]], "float32"), np.array([[0.6, 0.8, 0.4]], "float32")
+    rel = np.asarray(colour_relations(grey, red, hue_softness=0.1))[0]
+    hue_grey, hue_red = rel[8:10], rel[10:12]
+    assert np.linalg.norm(hue_grey) < 0.06  # a grey has (almost) no hue direction
+    assert np.linalg.norm(hue_red) == pytest.approx(1.0, abs=0.01)
+    # The unsoftened form (old models) gives a grey a full unit hue vector.
+    old = np.asarray(colour_relations(grey, red, hue_softness=1e-3))[0]
+    assert np.linalg.norm(old[8:10]) > 0.95

@@ -59,6 +59,22 @@ def _positions(x):
     return ops.concatenate(coords, axis=-1)
 
 
+def _border_mean(x):
+    """Mean of the outermost ring of pixels of `x` `[N, H, W, C]` -> `[N, 1, 1, C]`.
+
+    The whole sum minus the interior's (no concatenation of the four edges:
+    fewer ops, and ones every TFLite delegate takes).
+    """
+    h, w = x.shape[1], x.shape[2]
+    inner = ops.sum(x[:, 1:-1, 1:-1], axis=(1, 2), keepdims=True)
+    return (ops.sum(x, axis=(1, 2), keepdims=True) - inner) / float(h * w - (h - 2) * (w - 2))
+
+
+def _split(x, parts, axis):
+    """`ops.split`, without a no-op SPLIT op for one part (quantisers keep it, see below)."""
+    return [x] if parts == 1 else ops.split(x, parts, axis=axis)
+
+
 def _attention_mean(logits, values):
     """`softmax(logits)`-weighted mean of `values` `[N, P, C]` over the P pixels.
 
@@ -117,8 +133,7 @@ class ColourAttentionPooling(keras.layers.Layer):
             return ops.concatenate([lab, _positions(lab)], axis=-1)
         features = []
         for lab in parts_lab:
-            border = ops.concatenate([lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]], axis=1)
-            contrast = lab - ops.mean(border, axis=1, keepdims=True)[:, None]
+            contrast = lab - _border_mean(lab)
             distance = ops.sqrt(ops.sum(ops.square(contrast), axis=-1, keepdims=True) + 1e-6)
             features.append(ops.concatenate([lab, _positions(lab), contrast, distance], axis=-1))
         return features[0] if len(features) == 1 else ops.concatenate(features, axis=1)
@@ -135,11 +150,11 @@ class ColourAttentionPooling(keras.layers.Layer):
     def call(self, images, embedding):
         lab = self.pool(srgb_to_oklab(ops.cast(images, "float32")))
         lab = lab * ops.convert_to_tensor(OKLAB_SCALE, dtype="float32")
-        parts_lab = ops.split(lab, self.garments, axis=1)
+        parts_lab = _split(lab, self.garments, axis=1)
         keys, saliency = self._keys(self._pixel_features(lab, parts_lab))
-        queries = ops.split(self.query(ops.cast(embedding, "float32")), self.garments, axis=-1)
-        parts_keys = ops.split(keys, self.garments, axis=1)
-        parts_saliency = ops.split(saliency, self.garments, axis=1) if self.context else [0.0] * self.garments
+        queries = _split(self.query(ops.cast(embedding, "float32")), self.garments, axis=-1)
+        parts_keys = _split(keys, self.garments, axis=1)
+        parts_saliency = _split(saliency, self.garments, axis=1) if self.context else [0.0] * self.garments
         colours = []
         for q, k, v, s in zip(queries, parts_keys, parts_lab, parts_saliency):
             logits = ops.einsum("nhwc,nc->nhw", k, q) / (self.channels**0.5) + s

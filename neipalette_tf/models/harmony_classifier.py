@@ -57,10 +57,13 @@ class HarmonyClassifier(keras.Model):
         colour_context: `ColourAttentionPooling(context=...)`: border contrast
             and dilated context in the attention keys (models saved without
             this key were built without it).
+        hue_softness: `PairHead(hue_softness=...)` (models saved without this
+            key: 1e-3, unit hue vectors down to grey).
     """
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
-                 normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True, **kwargs):
+                 normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True,
+                 hue_softness=0.1, **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -74,7 +77,8 @@ class HarmonyClassifier(keras.Model):
             colour_channels, garments=1 if pairing == "siamese" else 2, context=colour_context,
             name="colour_pooling")
         self.join = layers.Concatenate(name="embedding", dtype="float32")
-        self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese", name="head")
+        self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
+                             hue_softness=hue_softness, name="head")
         self.softmax = layers.Softmax(name="probabilities", dtype="float32")
 
         # === Functional model ===
@@ -97,6 +101,7 @@ class HarmonyClassifier(keras.Model):
         self.dropout = dropout
         self.colour_channels = colour_channels
         self.colour_context = colour_context
+        self.hue_softness = hue_softness
 
     def _embed(self, images):
         features = self.pooling(self.backbone(self.preprocessor(images)))
@@ -152,11 +157,13 @@ class HarmonyClassifier(keras.Model):
             "dropout": self.dropout,
             "colour_channels": self.colour_channels,
             "colour_context": self.colour_context,
+            "hue_softness": self.hue_softness,
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config.setdefault("colour_context", False)  # saved before the option existed
+        config.setdefault("colour_context", False)  # saved before these options existed
+        config.setdefault("hue_softness", 1e-3)
         config["backbone"] = keras.layers.deserialize(config["backbone"])
         return cls(**config)

@@ -25,19 +25,30 @@ from keras import layers, ops
 _EPS = 1e-3
 
 
-def colour_relations(c_t, c_b):
+def colour_relations(c_t, c_b, hue_softness=_EPS):
     """Colour-theory features of two scaled-OKLab colours `[N, 3]` -> `[N, 13]`.
 
-    Both colours, their chromas and unit hue vectors (the neutral zones are
-    hue bands below a chroma), and the cosine of the hue difference
-    (analogous: >= cos 30°, complementary: <= cos 150°).
+    Both colours, their chromas and hue vectors (the neutral zones are hue
+    bands below a chroma), and the cosine of the hue difference (analogous:
+    >= cos 30°, complementary: <= cos 150°).
+
+    A hue vector is `ab / sqrt(chroma² + hue_softness²)`: a unit vector for a
+    clearly chromatic colour, fading to zero for a grey, whose hue is
+    undefined. Without the softening a grey's hue vector swings with the
+    smallest change of its a, b (a float16 weight, a JPEG block) and so
+    does the prediction.
     """
     ab_t, ab_b = c_t[:, 1:], c_b[:, 1:]
     chroma_t = ops.sqrt(ops.sum(ops.square(ab_t), axis=-1, keepdims=True) + _EPS**2)
     chroma_b = ops.sqrt(ops.sum(ops.square(ab_b), axis=-1, keepdims=True) + _EPS**2)
-    # max() rather than a plain division: TFLite would fuse the latter into an
-    # L2_NORMALIZATION op that ignores the epsilon (same values, chroma >= eps).
-    hue_t, hue_b = ab_t / ops.maximum(chroma_t, _EPS), ab_b / ops.maximum(chroma_b, _EPS)
+
+    def hue(ab):
+        # max() rather than a plain division: TFLite would fuse the latter into
+        # an L2_NORMALIZATION op that ignores the epsilon (same values).
+        soft = ops.sqrt(ops.sum(ops.square(ab), axis=-1, keepdims=True) + hue_softness**2)
+        return ab / ops.maximum(soft, hue_softness)
+
+    hue_t, hue_b = hue(ab_t), hue(ab_b)
     cos_dh = ops.sum(hue_t * hue_b, axis=-1, keepdims=True)
     return ops.concatenate([c_t, c_b, chroma_t, chroma_b, hue_t, hue_b, cos_dh], axis=-1)
 
@@ -54,13 +65,17 @@ class PairHead(keras.layers.Layer):
         dropout: dropout rate before the logits.
         pair_features: True for siamese inputs `[e_t, e_b]`; False for a
             single (stacked-image) embedding.
+        hue_softness: scaled-OKLab chroma below which hue vectors fade out
+            (`colour_relations`); 0.1 is a real OKLCH chroma of 0.025, half
+            the rule's achromatic threshold.
     """
 
-    def __init__(self, units=256, dropout=0.2, pair_features=True, **kwargs):
+    def __init__(self, units=256, dropout=0.2, pair_features=True, hue_softness=0.1, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.dropout = dropout
         self.pair_features = pair_features
+        self.hue_softness = hue_softness
         # === Layers ===
         self.hidden = layers.Dense(units, activation="relu", name="hidden")
         self.colour_hidden1 = layers.Dense(64, activation="relu", name="colour_hidden1")
@@ -84,7 +99,7 @@ class PairHead(keras.layers.Layer):
         return inputs[:, -6:-3], inputs[:, -3:]
 
     def call(self, inputs, training=False):
-        relations = colour_relations(*self.colours(inputs))
+        relations = colour_relations(*self.colours(inputs), hue_softness=self.hue_softness)
         if self.pair_features:
             e_t, e_b = inputs
             x = ops.concatenate([e_t, e_b, ops.abs(e_t - e_b), e_t * e_b], axis=-1)
@@ -101,5 +116,12 @@ class PairHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, dropout=self.dropout, pair_features=self.pair_features)
+        config.update(units=self.units, dropout=self.dropout, pair_features=self.pair_features,
+                      hue_softness=self.hue_softness)
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.setdefault("hue_softness", _EPS)  # saved before the option existed
+        return cls(**config)
