@@ -65,12 +65,14 @@ def _scope_pattern(scopes):
 
 
 def _float_tensors(model_content, float_scopes, int8_scopes=()):
-    """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`."""
+    """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`, and its outputs."""
     from ai_edge_litert.interpreter import Interpreter
 
     floats, ints = _scope_pattern(float_scopes), _scope_pattern(int8_scopes) if int8_scopes else None
-    return [t["name"] for t in Interpreter(model_content=model_content).get_tensor_details()
-            if floats.search(t["name"]) and not (ints and ints.search(t["name"]))]
+    interpreter = Interpreter(model_content=model_content)
+    outputs = {d["name"] for d in interpreter.get_output_details()}  # named after the signature, not the layer
+    return [t["name"] for t in interpreter.get_tensor_details()
+            if t["name"] in outputs or (floats.search(t["name"]) and not (ints and ints.search(t["name"])))]
 
 
 def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs):

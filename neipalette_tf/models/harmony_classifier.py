@@ -32,7 +32,7 @@ Example:
 """
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from neipalette_tf.models.backbones import build_backbone
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
@@ -40,6 +40,22 @@ from neipalette_tf.models.head import PairHead
 from neipalette_tf.models.preprocessor import NORMALIZATIONS, ImageNormalizer
 
 INPUT_NAMES = ("top", "bottom")
+
+
+@keras.saving.register_keras_serializable(package="neipalette")
+class Probabilities(layers.Layer):
+    """Softmax of the logits, written as `p_k = 1 / sum_j exp(l_j - l_k)`.
+
+    The same values as `layers.Softmax` (and no overflow: a huge `l_j - l_k`
+    gives `p_k = 1 / inf = 0`). Not the usual form because TFLite's
+    converter folds that into a SOFTMAX op, which gets a fixed 8-bit output
+    (steps of 1/256) in an int8 graph: a p of 0.499 would round to 0.5 and
+    flip the decision. This form stays float32 there
+    (`export.tflite.FLOAT_SCOPES`).
+    """
+
+    def call(self, logits):
+        return 1.0 / ops.sum(ops.exp(logits[:, None, :] - logits[:, :, None]), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
@@ -79,7 +95,7 @@ class HarmonyClassifier(keras.Model):
         self.join = layers.Concatenate(name="embedding", dtype="float32")
         self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
                              hue_softness=hue_softness, name="head")
-        self.softmax = layers.Softmax(name="probabilities", dtype="float32")
+        self.softmax = Probabilities(name="probabilities", dtype="float32")
 
         # === Functional model ===
         top = keras.Input((image_size, image_size, 3), name="top")

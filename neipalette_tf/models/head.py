@@ -43,10 +43,12 @@ def colour_relations(c_t, c_b, hue_softness=_EPS):
     chroma_b = ops.sqrt(ops.sum(ops.square(ab_b), axis=-1, keepdims=True) + _EPS**2)
 
     def hue(ab):
-        # max() rather than a plain division: TFLite would fuse the latter into
-        # an L2_NORMALIZATION op that ignores the epsilon (same values).
         soft = ops.sqrt(ops.sum(ops.square(ab), axis=-1, keepdims=True) + hue_softness**2)
-        return ab / ops.maximum(soft, hue_softness)
+        if hue_softness < 0.01:
+            # max() rather than a plain division: TFLite fuses `x / sqrt(sum(x²) + ε)`
+            # with a tiny ε into an L2_NORMALIZATION op that ignores ε.
+            soft = ops.maximum(soft, hue_softness)
+        return ab / soft
 
     hue_t, hue_b = hue(ab_t), hue(ab_b)
     cos_dh = ops.sum(hue_t * hue_b, axis=-1, keepdims=True)
