@@ -65,3 +65,8 @@ def test_border_mean_is_the_mean_of_the_outer_ring():
     ring = np.ones((6, 5), bool)
     ring[1:-1, 1:-1] = False
     np.testing.assert_allclose(np.asarray(_border_mean(x))[:, 0, 0], x[:, ring].mean(axis=1), atol=1e-5)
+    # Also in a graph whose image size is unknown (tf.data pipelines trace so).
+    import tensorflow as tf
+
+    traced = tf.function(_border_mean, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    np.testing.assert_allclose(traced(x).numpy()[:, 0, 0], x[:, ring].mean(axis=1), atol=1e-5)

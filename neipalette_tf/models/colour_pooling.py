@@ -65,9 +65,10 @@ def _border_mean(x):
     The whole sum minus the interior's (no concatenation of the four edges:
     fewer ops, and ones every TFLite delegate takes).
     """
-    h, w = x.shape[1], x.shape[2]
+    shape = ops.shape(x)  # static sizes when known, tensors when not
+    ring = ops.cast(2 * (shape[1] + shape[2]) - 4, x.dtype)
     inner = ops.sum(x[:, 1:-1, 1:-1], axis=(1, 2), keepdims=True)
-    return (ops.sum(x, axis=(1, 2), keepdims=True) - inner) / float(h * w - (h - 2) * (w - 2))
+    return (ops.sum(x, axis=(1, 2), keepdims=True) - inner) / ring
 
 
 def _split(x, parts, axis):
