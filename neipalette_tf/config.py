@@ -59,6 +59,9 @@ DEFAULTS = {
         "all_pairs_loss_weight": 1.0,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
+        # XLA: "auto" (Keras decides), true or false. Cross-validation folds
+        # turn it off: on CPU, compiling costs far more than their few steps.
+        "jit_compile": "auto",
     },
     # The classic baselines (neipalette_tf.classic): `--backbone palette`
     # and `--mode probe`. C: inverse L2 strength of the logistic regression.
@@ -145,6 +148,8 @@ def validate(cfg):
     for key in ("epochs", "batch_size"):
         if not (isinstance(train[key], int) and train[key] >= 1):
             raise ConfigError(f"train.{key} must be a positive integer, got {train[key]}")
+    if train["jit_compile"] not in ("auto", True, False):
+        raise ConfigError(f"train.jit_compile must be auto, true or false, got {train['jit_compile']}")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
 

@@ -150,6 +150,8 @@ def _keras_fit_predict(cfg, parts, init_from):
     from neipalette_tf.training import fit
 
     cfg = copy.deepcopy(cfg)
+    if cfg["train"]["jit_compile"] == "auto":
+        cfg["train"]["jit_compile"] = False  # XLA on CPU compiles for minutes; a fold trains a few steps
     keras.utils.clear_session()
     keras.utils.set_random_seed(cfg["seed"])
     model, weights_used = build_model(cfg, init_from)
