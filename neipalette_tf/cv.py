@@ -122,12 +122,13 @@ def cv_splits(labels, groups, folds=5, repeats=1, seed=0, val_fraction=0.2):
         for fold, (rest, test) in enumerate(outer.split(np.zeros(len(labels)), labels, groups)):
             inner = StratifiedGroupKFold(n_splits=min(inner_folds, np.unique(groups[rest]).size),
                                          shuffle=True, random_state=seed + repeat)
-            for tr, va in inner.split(np.zeros(len(rest)), labels[rest], groups[rest]):
-                if _both_classes(labels, rest[tr]) and _both_classes(labels, rest[va]):
-                    break
-            else:
+            # Of the inner folds with both classes on each side, the one closest to val_fraction.
+            candidates = [(tr, va) for tr, va in inner.split(np.zeros(len(rest)), labels[rest], groups[rest])
+                          if _both_classes(labels, rest[tr]) and _both_classes(labels, rest[va])]
+            if not candidates:
                 raise cli.UserError(f"repeat {repeat + 1}, fold {fold + 1}: cannot hold out a validation part "
                                     f"with both classes from {len(rest)} training pairs")
+            tr, va = min(candidates, key=lambda c: abs(len(c[1]) - val_fraction * len(rest)))
             splits.append({"repeat": repeat, "fold": fold, "train": np.sort(rest[tr]),
                            "val": np.sort(rest[va]), "test": np.sort(test)})
     return splits
