@@ -24,6 +24,9 @@ DEFAULT_CONFIG_PATH = os.path.join(
 DEFAULTS = {
     "name": "resnet18",
     "seed": 0,
+    # "train": fit the model; "probe": a classifier on the frozen encoder's
+    # embeddings (neipalette_tf.classic.probe).
+    "mode": "train",
     "data": {
         # A pairs.csv manifest, or a folder holding one. When the folder has
         # no pairs.csv yet, the synthetic generator renders it there.
@@ -56,10 +59,23 @@ DEFAULTS = {
         "all_pairs_loss_weight": 1.0,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
+        # XLA: "auto" (Keras decides), true or false. Cross-validation folds
+        # turn it off: on CPU, compiling costs far more than their few steps.
+        "jit_compile": "auto",
+    },
+    # The classic baselines (neipalette_tf.classic): `--backbone palette`
+    # and `--mode probe`. C: inverse L2 strength of the logistic regression.
+    "classic": {
+        "palette_colours": 3,
+        "palette_C": 1.0,
+        "probe_C": 0.1,
+        "cache_dir": None,  # embedding cache; None: ~/.cache/neipalette/embeddings
     },
 }
 
 BACKBONES = ("resnet18", "efficientnet_b0", "resnet50")
+CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.classic.palette
+MODES = ("train", "probe")
 PAIRINGS = ("siamese", "stacked")
 
 
@@ -118,8 +134,13 @@ def resolve(path=None, overrides=None):
 
 def validate(cfg):
     model, train = cfg["model"], cfg["train"]
-    if model["backbone"] not in BACKBONES:
-        raise ConfigError(f"model.backbone must be one of {BACKBONES}, got '{model['backbone']}'")
+    if model["backbone"] not in BACKBONES + CLASSIC_BACKBONES:
+        raise ConfigError(f"model.backbone must be one of {BACKBONES + CLASSIC_BACKBONES}, "
+                          f"got '{model['backbone']}'")
+    if cfg["mode"] not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got '{cfg['mode']}'")
+    if cfg["mode"] == "probe" and model["backbone"] in CLASSIC_BACKBONES:
+        raise ConfigError("mode 'probe' needs a CNN backbone (or --init-from a model), not 'palette'")
     if model["pairing"] not in PAIRINGS:
         raise ConfigError(f"model.pairing must be one of {PAIRINGS}, got '{model['pairing']}'")
     if not (isinstance(model["image_size"], int) and 32 <= model["image_size"] <= 1024):
@@ -127,6 +148,8 @@ def validate(cfg):
     for key in ("epochs", "batch_size"):
         if not (isinstance(train[key], int) and train[key] >= 1):
             raise ConfigError(f"train.{key} must be a positive integer, got {train[key]}")
+    if train["jit_compile"] not in ("auto", True, False):
+        raise ConfigError(f"train.jit_compile must be auto, true or false, got {train['jit_compile']}")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
 

@@ -16,7 +16,8 @@ from neipalette_tf import cli
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="a trained model.keras")
+    p.add_argument("--model", required=True,
+                   help="a trained model.keras, model.palette.json or model.probe.json")
     p.add_argument("--data", required=True, help="a pairs.csv manifest or a folder holding one")
     p.add_argument("--split", choices=("train", "val", "test", "all"))
     p.add_argument("--out", help="output folder")
@@ -45,10 +46,10 @@ def main(argv=None):
         raise cli.UserError(f"{args.model}: model not found")
 
     from neipalette_tf.inference import predict_manifest, prediction_records
-    from neipalette_tf.models import load_model
+    from neipalette_tf.classic import load_model_any
     from neipalette_tf.report import format_metrics_table, write_evaluation
 
-    model = load_model(args.model)
+    model = load_model_any(args.model)
     p = predict_manifest(model, subset, args.batch_size)
     out = args.out or default_out(args.model, args.data)
     run_metrics = os.path.join(os.path.dirname(os.path.abspath(args.model)), "metrics.json")

@@ -14,7 +14,12 @@ def predict_data(model, data, batch_size=64):
 
 
 def predict_manifest(model, manifest, batch_size=64, cache=True):
-    """Decode a manifest at the model's image size and score every pair."""
+    """Decode a manifest at the model's image size and score every pair.
+
+    Classic models (`neipalette_tf.classic`) score image files themselves.
+    """
+    if hasattr(model, "predict_paths"):
+        return np.asarray(model.predict_paths(manifest.column("top"), manifest.column("bottom")), np.float64)
     return predict_data(model, PairData(manifest, model.image_size, cache=cache), batch_size)
 
 

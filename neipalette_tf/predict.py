@@ -8,6 +8,8 @@ MODEL is any trained or exported model; the format follows from the path:
 | `artifacts/X/saved_model[/1]`      | TensorFlow SavedModel (`serving_default`)  |
 | `artifacts/X/model*.tflite`        | LiteRT, float or int8 (no TensorFlow)      |
 | `artifacts/X/model.onnx`           | ONNX Runtime (no TensorFlow)               |
+| `runs/X/model.palette.json`        | palette baseline (scikit-learn, NumPy)     |
+| `runs/X/model.probe.json`          | embedding probe (Keras encoder + NumPy)    |
 
 Prints p(harmonious) and the label (harmonious when p >= threshold); every
 format gives the same answer within the export's parity bounds.
@@ -24,7 +26,8 @@ from neipalette_tf import cli
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True,
-                   help="model.keras, a SavedModel folder, model*.tflite or model.onnx")
+                   help="model.keras, model.palette.json, model.probe.json, a SavedModel folder, "
+                        "model*.tflite or model.onnx")
     p.add_argument("top", help="photo of the top")
     p.add_argument("bottom", help="photo of the bottom")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -78,11 +81,15 @@ def load_predictor(path):
         from export.savedmodel import SavedModelRunner
 
         return SavedModelRunner(folder)
+    if suffix == ".json":
+        from neipalette_tf.classic import load_classic
+
+        return load_classic(path)
     if suffix == ".keras":
         from neipalette_tf.models import load_model
 
         return load_model(path)
-    raise cli.UserError(f"{path}: unknown model format (use .keras, .tflite, .onnx or a SavedModel folder)")
+    raise cli.UserError(f"{path}: unknown model format (use .keras, .json, .tflite, .onnx or a SavedModel folder)")
 
 
 def main(argv=None):

@@ -22,7 +22,11 @@ def parse_args(argv):
     p.add_argument("--config", help="YAML config (default: configs/resnet18.yaml)")
     p.add_argument("--data", help="synthetic data folder or a pairs.csv manifest")
     p.add_argument("--out", help="output folder (default: runs/NAME-TIMESTAMP)")
-    p.add_argument("--backbone", choices=("resnet18", "efficientnet_b0", "resnet50"))
+    p.add_argument("--backbone", choices=("resnet18", "efficientnet_b0", "resnet50", "palette"),
+                   help="a CNN, or 'palette': the k-means colour baseline (neipalette_tf.classic)")
+    p.add_argument("--mode", choices=("train", "probe"),
+                   help="probe: logistic regression on frozen embeddings of --init-from (or a fresh backbone)")
+    p.add_argument("--cache-dir", help="probe embedding cache (default: ~/.cache/neipalette/embeddings)")
     p.add_argument("--pairing", choices=("siamese", "stacked"))
     p.add_argument("--image-size", type=int)
     p.add_argument("--epochs", type=int)
@@ -41,6 +45,7 @@ def overrides_from(args):
     return {
         "name": args.name,
         "seed": args.seed,
+        "mode": args.mode,
         "data.path": args.data,
         "data.synth.pairs": args.synth_pairs,
         "model.backbone": args.backbone,
@@ -51,6 +56,7 @@ def overrides_from(args):
         "train.batch_size": args.batch_size,
         "train.learning_rate": args.learning_rate,
         "train.mixed_precision": args.mixed_precision,
+        "classic.cache_dir": args.cache_dir,
     }
 
 
@@ -164,8 +170,16 @@ def main(argv=None):
         if not os.path.isfile(resolve_manifest_path(args.data)):
             raise cli.UserError(f"{resolve_manifest_path(args.data)}: manifest not found (to render synthetic "
                                 f"data there: python -m neipalette_tf.data.synth --out {args.data})")
+    classic = cfg["mode"] == "probe" or cfg["model"]["backbone"] == "palette"
+    if classic and not args.name:
+        cfg["name"] = "palette" if cfg["mode"] == "train" else "probe"
     out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    train(cfg, out, init_from=args.init_from)
+    if classic:
+        from neipalette_tf.classic.run import train_classic
+
+        train_classic(cfg, out, init_from=args.init_from)
+    else:
+        train(cfg, out, init_from=args.init_from)
     return 0
 
 

@@ -72,20 +72,20 @@ def supervised_training_model(model, colour=True, all_pairs=True):
     return keras.Model({"top": top, "bottom": bottom}, outputs, name=f"{model.name}_supervised")
 
 
-def compile_model(model, learning_rate, decay_steps, weight_decay=0.0, aux_weights=None):
+def compile_model(model, learning_rate, decay_steps, weight_decay=0.0, aux_weights=None, jit_compile="auto"):
     """Adam + cosine decay; cross-entropy on `probabilities` (+ weighted auxiliary losses)."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, decay_steps), alpha=0.02)
     optimizer = keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
     if not aux_weights:
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
-                      metrics=_pair_metrics())
+                      metrics=_pair_metrics(), jit_compile=jit_compile)
         return
     losses = {"probabilities": keras.losses.SparseCategoricalCrossentropy(),
               "top_colour": "mse", "bottom_colour": "mse",
               "all_pairs": keras.losses.SparseCategoricalCrossentropy()}
     weights = {"probabilities": 1.0, **aux_weights}
     model.compile(optimizer=optimizer, loss={k: losses[k] for k in weights}, loss_weights=weights,
-                  metrics={"probabilities": _pair_metrics()})
+                  metrics={"probabilities": _pair_metrics()}, jit_compile=jit_compile)
 
 
 def _plain_history_key(key):
@@ -119,8 +119,8 @@ class TrainingSetup:
                                               colour_targets=colour, all_pairs=all_pairs)
         self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs)
 
-    def compile(self, learning_rate, decay_steps, weight_decay=0.0):
-        compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights)
+    def compile(self, learning_rate, decay_steps, weight_decay=0.0, jit_compile="auto"):
+        compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights, jit_compile)
 
 
 def fit(model, data, train_cfg, pretrained, seed=0, callbacks=()):
@@ -135,7 +135,8 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=()):
     history = {}
 
     def _phase(first_epoch, last_epoch, learning_rate):
-        setup.compile(learning_rate, steps * (last_epoch - first_epoch), t["weight_decay"])
+        setup.compile(learning_rate, steps * (last_epoch - first_epoch), t["weight_decay"],
+                      t.get("jit_compile", "auto"))
         stop = keras.callbacks.EarlyStopping(monitor=setup.monitor, mode="max",
                                              patience=t["early_stopping_patience"],
                                              restore_best_weights=True, verbose=1)
