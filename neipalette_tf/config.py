@@ -56,6 +56,10 @@ DEFAULTS = {
         "all_pairs_loss_weight": 1.0,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
+        # Fit the calibration temperature on the validation split after training.
+        "calibrate": True,
+        # Data-parallel training: null, "mirrored" or "multiworker" (TF_CONFIG).
+        "strategy": None,
     },
 }
 
@@ -127,6 +131,8 @@ def validate(cfg):
     for key in ("epochs", "batch_size"):
         if not (isinstance(train[key], int) and train[key] >= 1):
             raise ConfigError(f"train.{key} must be a positive integer, got {train[key]}")
+    if train["strategy"] not in (None, "mirrored", "multiworker"):
+        raise ConfigError(f"train.strategy must be null, 'mirrored' or 'multiworker', got '{train['strategy']}'")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
 
