@@ -153,8 +153,10 @@ def _train(cfg, out, init_from, strategy, chief, replicas):
     if replicas > 1 and cfg["train"]["all_pairs_loss_weight"]:
         print(f"{replicas} replicas: the all-pairs loss is off (its labels cannot be split between replicas)")
         cfg["train"]["all_pairs_loss_weight"] = 0.0
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+    def scope():
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    with scope():
         model, weights_used = build_model(cfg, init_from)
     size = model.image_size
     print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}"
@@ -165,7 +167,7 @@ def _train(cfg, out, init_from, strategy, chief, replicas):
     write_text(os.path.join(out, "config.yaml"), config_lib.dump(cfg))
     pretrained = weights_used not in ("none", "none (imagenet unavailable)")
     tensorboard = keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False)
-    with scope, distribute.synchronize_batch_norm(model, replicas > 1):
+    with scope(), distribute.synchronize_batch_norm(model, replicas > 1):
         history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard])
 
     model_path = os.path.join(out, "model.keras")
