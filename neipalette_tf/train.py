@@ -105,7 +105,6 @@ def build_model(cfg, init_from):
             print(f"--init-from: using the model's backbone {model.backbone_name}, "
                   f"pairing {model.pairing} and image size {model.image_size}")
         m.update(image_size=model.image_size, backbone=model.backbone_name, pairing=model.pairing)
-        model.set_temperature(1.0)  # trained anew; calibrated anew at the end
         return model, f"init-from:{os.path.abspath(init_from)}"
     return models.build_classifier(m["backbone"], m["image_size"], m["pairing"], m["weights"],
                                    m["head_units"], m["dropout"])
@@ -158,6 +157,7 @@ def _train(cfg, out, init_from, strategy, chief, replicas):
 
     with scope():
         model, weights_used = build_model(cfg, init_from)
+    model.set_temperature(1.0)  # trained at T = 1 (an --init-from model's T is refitted at the end)
     size = model.image_size
     print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}"
           + (f", {replicas} replicas ({cfg['train']['strategy']})" if strategy is not None else ""))

@@ -298,6 +298,7 @@ class TFRecordPairData:
             ds = ds.shuffle(min(SHUFFLE_BUFFER, len(self)), seed=seed, reshuffle_each_iteration=True)
         else:
             ds = tf.data.TFRecordDataset(self.files)  # in order: predictions line up with SPLIT.csv
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(self)))  # Keras then knows the epoch length
         ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = _finish(ds, batch_size, training, augment, seed, all_pairs)
         if all_pairs and not colour_targets:
