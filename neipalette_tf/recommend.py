@@ -82,11 +82,11 @@ class KerasScorer:
 class RuntimeScorer:
     """An exported encoder and head (ONNX Runtime or LiteRT; no TensorFlow) as NumPy functions."""
 
-    def __init__(self, path):
+    def __init__(self, path, threads=None):
         from neipalette_tf.runtime import ArtifactError, HarmonyRuntime
 
         try:
-            self.runtime = HarmonyRuntime(path)
+            self.runtime = HarmonyRuntime(path, threads=threads)
             self.runtime.encoder, self.runtime.head  # noqa: B018 - fail now if the export has none
         except ArtifactError as e:
             raise cli.UserError(str(e)) from None
@@ -126,8 +126,11 @@ class SavedModelScorer:
         return self.runner.score_batch(e_tops, e_bottoms)
 
 
-def load_scorer(path):
-    """The encoder / head of the model at `path` (format from the path, as in `predict`)."""
+def load_scorer(path, threads=None):
+    """The encoder / head of the model at `path` (format from the path, as in `predict`).
+
+    `threads`: CPU threads of ONNX Runtime / LiteRT (TensorFlow: set before loading).
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise cli.UserError(f"{path}: model not found")
@@ -135,7 +138,7 @@ def load_scorer(path):
     if suffix == ".keras":
         return KerasScorer(path)
     if suffix in (".onnx", ".tflite"):
-        return RuntimeScorer(path)
+        return RuntimeScorer(path, threads)
     if os.path.isdir(path):
         from neipalette_tf.predict import saved_model_dir
 
@@ -143,7 +146,7 @@ def load_scorer(path):
         if folder is not None:
             return SavedModelScorer(folder)
         if os.path.isfile(os.path.join(path, "model.onnx")):
-            return RuntimeScorer(path)
+            return RuntimeScorer(path, threads)
         raise cli.UserError(f"{path}: neither a SavedModel nor an export folder with model.onnx")
     raise cli.UserError(f"{path}: unknown model format (use .keras, .onnx, .tflite, an export folder or a SavedModel)")
 
@@ -157,20 +160,21 @@ class EmbeddingCache:
     """Embeddings on disk, keyed by image content hash, one file per model identity.
 
     Files in the cache folder: `files.json` (path -> size, mtime, sha256:
-    lets unchanged files skip hashing) and `embeddings-<model id>.npz`
-    (`keys`: content hashes, `embeddings` `[N, D]`). Writes are atomic.
+    lets unchanged files skip hashing) and `embeddings-<model id>.npy`, one
+    structured array (`key`: content hash, `embedding` `[D]`) that is
+    memory-mapped on reading. Writes are atomic.
     """
 
     def __init__(self, folder, identity):
         self.folder = os.fspath(folder)
         self.identity = identity
-        self.path = os.path.join(self.folder, f"embeddings-{identity[:20]}.npz")
+        self.path = os.path.join(self.folder, f"embeddings-{identity[:20]}.npy")
         self.index_path = os.path.join(self.folder, INDEX_NAME)
         self.hits = self.misses = 0
         self._index = self._read_index()
         self._index_dirty = False
-        self.keys, self.embeddings = self._read_embeddings()
-        self.row = {k: i for i, k in enumerate(self.keys)}
+        self.table = self._read_table()
+        self.row = {} if self.table is None else {k.decode(): i for i, k in enumerate(self.table["key"].tolist())}
 
     def _read_index(self):
         try:
@@ -179,12 +183,14 @@ class EmbeddingCache:
         except (OSError, ValueError):
             return {}
 
-    def _read_embeddings(self):
+    def _read_table(self):
         try:
-            with np.load(self.path, allow_pickle=False) as z:
-                return [str(k) for k in z["keys"]], np.asarray(z["embeddings"], dtype=np.float32)
-        except (OSError, KeyError, ValueError):
-            return [], None
+            table = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if table.dtype.names != ("key", "embedding"):
+            return None
+        return table
 
     def content_hash(self, path):
         """SHA-256 of a file's bytes; reused from the index while size and mtime are unchanged."""
@@ -198,11 +204,14 @@ class EmbeddingCache:
         self._index_dirty = True
         return digest
 
-    def embed(self, paths, scorer, image_size):
-        """Embeddings `[len(paths), D]` of image files: cached rows, the rest computed and stored."""
+    def embed(self, paths, scorer, image_size, keys=None):
+        """Embeddings `[len(paths), D]` of image files: cached rows, the rest computed and stored.
+
+        `keys`: the files' content hashes when the caller has them already.
+        """
         from neipalette_tf.data.pipeline import load_images
 
-        keys = [self.content_hash(p) for p in paths]
+        keys = [self.content_hash(p) for p in paths] if keys is None else keys
         missing = list(dict.fromkeys(k for k in keys if k not in self.row))
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
@@ -213,19 +222,21 @@ class EmbeddingCache:
             self._add(missing, np.concatenate(new).astype(np.float32))
         if self._index_dirty:
             self._save_index()
-        return self.embeddings[[self.row[k] for k in keys]]
+        return np.asarray(self.table["embedding"][[self.row[k] for k in keys]], dtype=np.float32)
 
     def _add(self, keys, embeddings):
         from neipalette_tf.io_utils import atomic_write
 
-        self.embeddings = embeddings if self.embeddings is None else np.concatenate([self.embeddings, embeddings])
-        for k in keys:
-            self.row[k] = len(self.keys)
-            self.keys.append(k)
+        new = np.empty(len(keys), dtype=[("key", "S64"), ("embedding", "<f4", (embeddings.shape[1],))])
+        new["key"] = [k.encode() for k in keys]
+        new["embedding"] = embeddings
+        table = new if self.table is None else np.concatenate([np.asarray(self.table), new])
         os.makedirs(self.folder, exist_ok=True)
         with atomic_write(self.path, "wb") as f:
-            np.savez(f, keys=np.array(self.keys), embeddings=self.embeddings,
-                     identity=np.array(self.identity))
+            np.save(f, table, allow_pickle=False)
+        for k in keys:
+            self.row[k] = len(self.row)
+        self.table = table
 
     def _save_index(self):
         from neipalette_tf.io_utils import write_json
@@ -273,11 +284,12 @@ def rank(scorer, query, wardrobe, role="top", cache=None):
     files = wardrobe_images(wardrobe)
     store = EmbeddingCache(cache or os.path.join(wardrobe, CACHE_DIR), scorer.identity)
     query_key = store.content_hash(query)
-    files = [f for f in files if store.content_hash(f) != query_key]
-    if not files:
+    keyed = [(f, k) for f in files for k in (store.content_hash(f),) if k != query_key]
+    if not keyed:
         raise cli.UserError(f"{wardrobe}: no garments besides the query")
-    e_query = store.embed([query], scorer, scorer.image_size)
-    e_garments = store.embed(files, scorer, scorer.image_size)
+    files, keys = [f for f, _ in keyed], [k for _, k in keyed]
+    e_query = store.embed([query], scorer, scorer.image_size, [query_key])
+    e_garments = store.embed(files, scorer, scorer.image_size, keys)
     e_query = np.broadcast_to(e_query, e_garments.shape)
     p = scorer.score_batch(e_query, e_garments) if role == "top" else scorer.score_batch(e_garments, e_query)
     order = np.argsort(-np.asarray(p), kind="stable")
@@ -390,10 +402,12 @@ def main(argv=None):
     if args.bench:
         if args.garments < 1:
             raise cli.UserError(f"--garments must be at least 1, got {args.garments}")
-        scorer = load_scorer(args.model)
+        scorer = load_scorer(args.model, args.threads)
         r = bench(scorer, args.garments)
         met = "met" if r["p50_ms"] < BENCH_GOAL_MS else "NOT met"
-        print(f"model: {args.model} ({type(scorer).__name__}), {r['garments']} garments; "
+        load = os.getloadavg()[0]
+        print(f"model: {args.model} ({type(scorer).__name__}, threads: {args.threads or 'default'}), "
+              f"{r['garments']} garments, {os.cpu_count()} CPUs, load average {load:.1f}; "
               f"first pass (embed all): {r['first_pass_s']:.1f} s")
         print(f"ranking {r['garments']} cached garments, end to end, {r['queries']} queries: "
               f"p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
@@ -407,7 +421,7 @@ def main(argv=None):
     from neipalette_tf.preprocessing import load_image
 
     load_image(query, 8)  # fail fast, before loading a model
-    scorer = load_scorer(args.model)
+    scorer = load_scorer(args.model, args.threads)
     ranking, store = rank(scorer, query, args.wardrobe, role, args.cache)
     if args.out:
         plot_grid(query, role, ranking, args.k, args.out)

@@ -121,7 +121,7 @@ def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, ward
     assert recommend.main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert len(first["ranking"]) == 8 and first["cache"]["misses"] == 9
-    assert grid.stat().st_size > 5000 and any(cache.glob("embeddings-*.npz"))
+    assert grid.stat().st_size > 5000 and any(cache.glob("embeddings-*.npy"))
     assert recommend.main(args) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["cache"] == dict(first["cache"], hits=9, misses=0) and second["ranking"] == first["ranking"]
