@@ -1,7 +1,10 @@
 """Two training workers on localhost (MultiWorkerMirroredStrategy, CPU) against one worker.
 
 Both workers run `python -m neipalette_tf.train --strategy multiworker` as
-real subprocesses with TF_CONFIG naming two free local ports. The data is
+real subprocesses with TF_CONFIG naming two free local ports, reading
+TFRecord shards (`neipalette_tf.data.to_tfrecord`, image bytes decoded by
+`load_image`); the chief then calibrates and draws the embedding view, so
+this one run also covers training from shards. The data is
 tiny (24 train pairs at 32 px) and the global batch holds the whole train
 split, so the epoch is one step and the comparison isolates the
 distributed step itself: same seed, same initial weights, same 24 pairs,
@@ -39,7 +42,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 CONFIG = """
 model: {dropout: 0.0}
-train: {all_pairs_loss_weight: 0.0, colour_loss_weight: 0.0, epochs: 1, batch_size: 24, calibrate: false, augment: null}
+train: {all_pairs_loss_weight: 0.0, colour_loss_weight: 0.0, epochs: 1, batch_size: 24, augment: null}
 """
 
 
@@ -78,9 +81,13 @@ def _manifest(folder, tiny_synth):
     return path
 
 
-def _weights(path):
-    from neipalette_tf.models import load_model
+def load_model(path):
+    from neipalette_tf.models import load_model as load
 
+    return load(path)
+
+
+def _weights(path):
     model = load_model(path)
     return np.concatenate([np.ravel(v.numpy()) for v in model.trainable_weights])
 
@@ -91,9 +98,13 @@ def test_two_workers_match_one_worker(tiny_synth, tmp_path):
     from neipalette_tf import config, train
     from neipalette_tf.models import build_classifier
 
-    manifest = _manifest(tmp_path, tiny_synth)
+    from neipalette_tf.data.tfrecord import write_tfrecords
+    from neipalette_tf.metrics import METRIC_KEYS
+
+    shards = tmp_path / "shards"
+    write_tfrecords(_manifest(tmp_path, tiny_synth), shards, shards=2)
     (tmp_path / "cfg.yaml").write_text(CONFIG)
-    args = ["--config", tmp_path / "cfg.yaml", "--data", manifest, "--image-size", "32", "--weights", "none"]
+    args = ["--config", tmp_path / "cfg.yaml", "--data", shards, "--image-size", "32", "--weights", "none"]
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     env = dict(os.environ, PYTHONPATH=str(ROOT), CUDA_VISIBLE_DEVICES="")
@@ -113,12 +124,20 @@ def test_two_workers_match_one_worker(tiny_synth, tmp_path):
         assert w.returncode == 0, f"worker {i}:\n{out[-3000:]}"
     assert "2 replicas (multiworker)" in outputs[0] and "not the chief" in outputs[1]
     multi = tmp_path / "multi"
-    assert {"model.keras", "metrics.json", "history.csv", "report.md", "reliability.png"} <= set(os.listdir(multi))
+    assert {"model.keras", "metrics.json", "history.csv", "report.md", "reliability.png",
+            "embedding_tsne.png"} <= set(os.listdir(multi))
     # Only the chief wrote: worker 1 used a temporary folder, removed at the end.
     assert not [p for p in os.listdir(multi) if ".tmp" in p]
+    m = json.loads((multi / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(m) and m["n"] == 6  # the exact keys stay; calibration keys are added
+    fitted = m["calibration"]["fitted"]
+    assert fitted["split"] == "val" and fitted["nll_after"] <= fitted["nll_before"] + 1e-9
+    assert {"temperature", "ece_before", "ece_after"} <= set(m) and m["embedding_view"]["garments"] == 12
+    report = (multi / "report.md").read_text()
+    assert "(reliability.png)" in report and "(embedding_tsne.png)" in report
 
     # The same training on one worker, in this process.
-    cfg = config.resolve(str(tmp_path / "cfg.yaml"), {"data.path": str(manifest), "model.image_size": 32,
+    cfg = config.resolve(str(tmp_path / "cfg.yaml"), {"data.path": str(shards), "model.image_size": 32,
                                                       "model.weights": "none"})
     train.train(cfg, str(tmp_path / "single"))
     history = {name: np.genfromtxt(tmp_path / name / "history.csv", delimiter=",", names=True)
@@ -130,6 +149,7 @@ def test_two_workers_match_one_worker(tiny_synth, tmp_path):
     initial, _ = build_classifier("resnet18", 32, weights="none", dropout=0.0, log=lambda *_: None)
     w0 = np.concatenate([np.ravel(v.numpy()) for v in initial.trainable_weights])
     w_multi, w_single = _weights(multi / "model.keras"), _weights(tmp_path / "single" / "model.keras")
+    assert load_model(multi / "model.keras").temperature == pytest.approx(m["temperature"])
     moved = np.linalg.norm(w_single - w0)
     assert moved > 0
     assert np.linalg.norm(w_multi - w_single) <= 0.10 * moved

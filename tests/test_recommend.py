@@ -1,7 +1,7 @@
 """A calibrated model through export (parity, softmax(logits / T) in every graph) and wardrobe ranking.
 
 One tiny siamese model (32 px, random weights, temperature 0.3 so its
-outputs spread) is saved, exported to ONNX and TFLite once per module and
+outputs spread) is saved and exported to ONNX once per module and
 shared by the tests.
 """
 
@@ -37,7 +37,7 @@ def exported(calibrated, tmp_path_factory):
 
     pairs = make_pairs(tmp_path_factory.mktemp("pairs"), splits=(("test", 64),))
     out = tmp_path_factory.mktemp("artifacts") / "X"
-    report = export_model(str(calibrated), str(out), formats=["onnx", "tflite"], parity_data=str(pairs),
+    report = export_model(str(calibrated), str(out), formats=["onnx"], parity_data=str(pairs),
                           log=lambda *_: None)
     return out, report, pairs
 
@@ -60,7 +60,7 @@ def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
     p = model.predict(x, verbose=0)[:, 1]
     np.testing.assert_allclose(p, softmax(logits / TEMPERATURE)[:, 1], atol=1e-5)
     assert np.abs(p - softmax(logits)[:, 1]).max() > 1e-2  # T = 0.3 really changes the outputs
-    for name in ("model.onnx", "model.tflite"):
+    for name in ("model.onnx",):
         rt = HarmonyRuntime(out / name)
         np.testing.assert_allclose(rt.predict_batch(tops, bottoms), p, atol=1e-4, err_msg=name)
         composed = rt.score_batch(rt.embed_batch(tops), rt.embed_batch(bottoms))
@@ -116,7 +116,7 @@ def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, ward
     out, _, _ = exported
     _, tops, _, bottom = wardrobe
     grid, cache = tmp_path / "grid.png", tmp_path / "cache"
-    args = ["--model", str(out / "model.tflite"), "--bottom", bottom, "--wardrobe", str(tops),
+    args = ["--model", str(out), "--bottom", bottom, "--wardrobe", str(tops),
             "--k", "3", "--out", str(grid), "--cache", str(cache), "--json"]
     assert recommend.main(args) == 0
     first = json.loads(capsys.readouterr().out)

@@ -1,4 +1,4 @@
-"""TFRecord shards: round trip against load_image, and training from shards (with calibration and the t-SNE view)."""
+"""TFRecord shards: conversion, and a round trip that gives load_image's arrays (training from shards: test_multiworker)."""
 
 import json
 import os
@@ -63,23 +63,4 @@ def test_bad_image_stops_the_conversion_and_leaves_nothing(tiny_synth, tmp_path)
     assert os.listdir(out) == []
 
 
-@pytest.mark.slow
-def test_train_from_shards_calibrates_and_draws_embeddings(shards, tmp_path):
-    from neipalette_tf import train
-    from neipalette_tf.metrics import METRIC_KEYS
-    from neipalette_tf.models import load_model
-
-    out = tmp_path / "run"
-    assert train.main(["--data", str(shards), "--out", str(out), "--image-size", "32", "--epochs", "1",
-                       "--batch-size", "16", "--weights", "none"]) == 0
-    for name in ("model.keras", "metrics.json", "report.md", "reliability.png", "embedding_tsne.png"):
-        assert (out / name).stat().st_size > 0, name
-    m = json.loads((out / "metrics.json").read_text())
-    assert set(METRIC_KEYS) <= set(m) and m["n"] == 12  # the exact keys stay
-    fitted = m["calibration"]["fitted"]
-    assert fitted["split"] == "val" and fitted["nll_after"] <= fitted["nll_before"] + 1e-9
-    assert load_model(out / "model.keras").temperature == pytest.approx(m["temperature"])
-    assert 0 <= m["ece_after"] <= 1 and 0 <= m["ece_before"] <= 1
-    assert m["embedding_view"]["garments"] == 24
-    report = (out / "report.md").read_text()
-    assert "(reliability.png)" in report and "(embedding_tsne.png)" in report
+# Training from shards (with calibration and the embedding view): tests/test_multiworker.py.
