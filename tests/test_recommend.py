@@ -51,6 +51,8 @@ def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
 
     out, report, pairs = exported
     assert report["passed"], json.dumps(report["formats"])[:2000]
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["calibration"]["temperature"] == pytest.approx(TEMPERATURE)
     model = load_model(calibrated)
     assert model.temperature == pytest.approx(TEMPERATURE) and model.get_config()["temperature"] == pytest.approx(TEMPERATURE)
     rows = read_manifest(pairs)
