@@ -124,14 +124,6 @@ def synchronize_batch_norm(model, enabled=True):
             layer.synchronized = value
 
 
-def sharding_policy(files, workers):
-    """The tf.data auto-shard policy: by file when every worker gets files, else by element."""
-    import tensorflow as tf
-
-    policy = tf.data.experimental.AutoShardPolicy
-    return policy.FILE if len(files) >= workers > 1 else policy.DATA
-
-
 _INSTALLED = False
 
 
