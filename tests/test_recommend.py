@@ -129,3 +129,25 @@ def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, ward
     assert second["cache"] == dict(first["cache"], hits=9, misses=0) and second["ranking"] == first["ranking"]
     with pytest.raises(recommend.cli.UserError, match="wardrobe folder not found"):
         recommend.main(["--model", str(out / "model.onnx"), "--top", bottom, "--wardrobe", str(tmp_path / "none")])
+
+
+def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, capsys):
+    from neipalette_tf import calibrate
+    from neipalette_tf.models import load_model
+
+    pairs = make_pairs(tmp_path / "pairs", splits=(("val", 24),))
+    target = tmp_path / "refit.keras"
+    assert calibrate.main(["--model", str(calibrated), "--data", str(pairs), "--save-to", str(target),
+                           "--out", str(tmp_path / "cal")]) == 0
+    result = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert result["previous_temperature"] == pytest.approx(TEMPERATURE) and result["n"] == 24
+    assert result["nll_after"] <= result["nll_before"] + 1e-9  # NLL at T = 1 vs at the fitted T
+    assert load_model(target).temperature == pytest.approx(result["temperature"])
+    assert load_model(calibrated).temperature == pytest.approx(TEMPERATURE)  # --save-to left it alone
+    assert (tmp_path / "cal" / "reliability.png").stat().st_size > 5000
+    assert "T = " in capsys.readouterr().out
+    with pytest.raises(calibrate.cli.UserError, match="no split column"):
+        no_split = pairs.parent / "nosplit.csv"
+        no_split.write_text("top,bottom,label\n" + "\n".join(
+            ",".join(line.split(",")[:3]) for line in pairs.read_text().splitlines()[1:]) + "\n")
+        calibrate.main(["--model", str(calibrated), "--data", str(no_split)])
