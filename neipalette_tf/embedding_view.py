@@ -34,7 +34,7 @@ import numpy as np
 
 from neipalette_tf.harmony import hue_distance, is_neutral, oklch_to_srgb
 
-MAX_GARMENTS = 1000
+MAX_GARMENTS = 600  # t-SNE time grows with it; 600 points keep the training run within its budget
 DISPLAY_L, DISPLAY_C = 0.72, 0.13
 NEUTRAL_GREY = (0.62, 0.62, 0.62)
 NEIGHBOURS = 10
