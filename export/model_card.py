@@ -110,6 +110,8 @@ def build(model, model_path, artifacts, parity_report, notes):
             "normalization": {"inside_model": True, **model.normalization},
         },
         "outputs": dict(OUTPUT_MEANINGS),
+        "calibration": {"temperature": model.temperature,
+                        "meaning": "probabilities = softmax(logits / temperature), inside every exported graph"},
         "artifacts": {fmt: {part: _annotate(dict(entry)) for part, entry in parts.items()}
                       for fmt, parts in artifacts.items()},
         "notes": notes,

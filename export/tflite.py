@@ -20,7 +20,7 @@ letterbox go in unchanged.
 
 Mixed precision inside the int8 files: the backbone (~90 % of the FLOPs)
 runs in int8; the colour path — OKLab conversion of the pixels, colour
-attention pooling, the pair head and the softmax — stays float32
+attention pooling, the pair head, the temperature and the softmax — stays float32
 (`FLOAT_SCOPES`). The harmony rule turns on hue differences of 30° and
 chroma differences of ~0.02; an int8 OKLab (steps of ~0.004 over a
 0..1 range, then a cube root) cannot carry that, and a quantised SOFTMAX
@@ -39,7 +39,7 @@ import tensorflow as tf
 # converted graph's tensor names: ".../colour_pooling_1/..."), and the
 # sub-layers among them that are int8 all the same: the head's embedding MLP
 # (2 MB of weights, no colour arithmetic).
-FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "probabilities")
+FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "temperature", "probabilities")
 INT8_SCOPES = ("head/hidden",)
 # Signatures whose inputs are images (uint8 in the int8 files); the head's
 # inputs are the encoder's float32 embeddings.

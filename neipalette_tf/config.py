@@ -62,6 +62,10 @@ DEFAULTS = {
         # XLA: "auto" (Keras decides), true or false. Cross-validation folds
         # turn it off: on CPU, compiling costs far more than their few steps.
         "jit_compile": "auto",
+        # Fit the calibration temperature on the validation split after training.
+        "calibrate": True,
+        # Data-parallel training: null, "mirrored" or "multiworker" (TF_CONFIG).
+        "strategy": None,
     },
     # The classic baselines (neipalette_tf.classic): `--backbone palette`
     # and `--mode probe`. C: inverse L2 strength of the logistic regression.
@@ -150,6 +154,8 @@ def validate(cfg):
             raise ConfigError(f"train.{key} must be a positive integer, got {train[key]}")
     if train["jit_compile"] not in ("auto", True, False):
         raise ConfigError(f"train.jit_compile must be auto, true or false, got {train['jit_compile']}")
+    if train["strategy"] not in (None, "mirrored", "multiworker"):
+        raise ConfigError(f"train.strategy must be null, 'mirrored' or 'multiworker', got '{train['strategy']}'")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
 

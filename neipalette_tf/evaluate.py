@@ -2,8 +2,9 @@
 
     python -m neipalette_tf.evaluate --model runs/X/model.keras --data PATH [--split test|all] [--out DIR]
 
-Writes metrics.json, predictions.csv, report.md, roc.png, confusion.png and
-samples.png into DIR (default: `eval-<data name>` beside the model). The
+Writes metrics.json, predictions.csv, report.md, roc.png, confusion.png,
+samples.png, reliability.png (ECE at T = 1 and at the model's temperature)
+and, when the manifest records main colours, embedding_tsne.png into DIR (default: `eval-<data name>` beside the model). The
 default split is `test` for a manifest with a split column, else `all`.
 """
 
@@ -45,19 +46,31 @@ def main(argv=None):
     if not os.path.isfile(args.model):
         raise cli.UserError(f"{args.model}: model not found")
 
-    from neipalette_tf.inference import predict_manifest, prediction_records
     from neipalette_tf.classic import load_model_any
+    from neipalette_tf.data.pipeline import PairData
+    from neipalette_tf.inference import predict_manifest, prediction_records
     from neipalette_tf.report import format_metrics_table, write_evaluation
+    from neipalette_tf.run_extras import add_calibration_and_embeddings, split_logits
 
     model = load_model_any(args.model)
-    p = predict_manifest(model, subset, args.batch_size)
+    classic = hasattr(model, "predict_paths")  # palette / probe: no logits, no encoder to calibrate or view
+    if classic:
+        p = predict_manifest(model, subset, args.batch_size)
+    else:
+        data = PairData(subset, model.image_size)
+        logits, p = split_logits(model, data, args.batch_size)  # p = softmax(logits / T), the model's output
     out = args.out or default_out(args.model, args.data)
     run_metrics = os.path.join(os.path.dirname(os.path.abspath(args.model)), "metrics.json")
     meta = {"weights": _weights_of(run_metrics), "backbone": model.backbone_name, "pairing": model.pairing,
             "image_size": model.image_size, "data": manifest.path, "split": split,
             "model": os.path.abspath(args.model)}
     metrics = write_evaluation(out, prediction_records(subset, p), meta)
+    if not classic:
+        metrics = add_calibration_and_embeddings(out, model, data, subset, logits, split)
     print(format_metrics_table(metrics))
+    if not classic:
+        print(f"ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
+              f"(T = {metrics['temperature']:.3f})")
     print(f"output: {out}")
     return 0
 

@@ -4,10 +4,17 @@ With no flags: render (or reuse) the default synthetic data set in
 `data/synth`, train the default config (`configs/resnet18.yaml`), evaluate
 on the test split and write everything into `runs/NAME-TIMESTAMP/`:
 model.keras, config.yaml, history.csv, metrics.json, report.md, roc.png,
-confusion.png, curves.png, predictions.csv, samples.png and TensorBoard logs.
+confusion.png, curves.png, predictions.csv, samples.png and TensorBoard logs;
+after training the calibration temperature is fitted on the validation split
+(reliability.png) and, when the data records main colours, the test split's
+garment embeddings are drawn (embedding_tsne.png).
+
+`--data` also takes a folder of TFRecord shards (`neipalette_tf.data.to_tfrecord`);
+`--strategy mirrored|multiworker` trains data-parallel (`neipalette_tf.distribute`).
 """
 
 import argparse
+import contextlib
 import csv
 import io
 import os
@@ -38,6 +45,10 @@ def parse_args(argv):
     p.add_argument("--synth-pairs", type=int, help="pairs to render when the synthetic set is generated")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute (GPUs)")
     p.add_argument("--name", help="run name (default: from the config)")
+    p.add_argument("--strategy", choices=("mirrored", "multiworker"),
+                   help="data-parallel training (multiworker: one process per machine, TF_CONFIG)")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
+                   help="keep temperature 1 (default: fit it on the validation split)")
     return p.parse_args(argv)
 
 
@@ -57,6 +68,8 @@ def overrides_from(args):
         "train.learning_rate": args.learning_rate,
         "train.mixed_precision": args.mixed_precision,
         "classic.cache_dir": args.cache_dir,
+        "train.strategy": args.strategy,
+        "train.calibrate": args.calibrate,
     }
 
 
@@ -117,46 +130,105 @@ def write_history_csv(path, history):
 
 def train(cfg, out, init_from=None):
     """Run one training from a resolved config; returns the test metrics dict."""
+    from neipalette_tf import distribute
+
+    t = cfg["train"]
+    strategy = distribute.make_strategy(t["strategy"])  # first: before TensorFlow runs anything
+    chief = distribute.is_chief() if t["strategy"] == "multiworker" else True
+    replicas = distribute.replicas(strategy)
+    with distribute.output_folder(out, chief) as folder:
+        return _train(cfg, folder, init_from, strategy, chief, replicas)
+
+
+def _train(cfg, out, init_from, strategy, chief, replicas):
     import keras
 
+    from neipalette_tf import calibration, distribute
     from neipalette_tf import config as config_lib
-    from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.inference import predict_data, prediction_records
+    from neipalette_tf.inference import prediction_records
     from neipalette_tf.io_utils import write_text
     from neipalette_tf.report import format_metrics_table, write_evaluation
+    from neipalette_tf.run_extras import add_calibration_and_embeddings, split_logits
     from neipalette_tf.training import fit
 
     start = time.time()
     keras.utils.set_random_seed(cfg["seed"])
     if cfg["train"]["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    manifest = prepare_manifest(cfg)
-    model, weights_used = build_model(cfg, init_from)
-    size = model.image_size
-    print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}")
+    if replicas > 1 and cfg["train"]["all_pairs_loss_weight"]:
+        print(f"{replicas} replicas: the all-pairs loss is off (its labels cannot be split between replicas)")
+        cfg["train"]["all_pairs_loss_weight"] = 0.0
+    def scope():
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
-    splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
-    print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
-    data = {s: PairData(m, size, cache=cfg["data"]["cache"]) for s, m in splits.items()}
+    with scope():
+        model, weights_used = build_model(cfg, init_from)
+    model.set_temperature(1.0)  # trained at T = 1 (an --init-from model's T is refitted at the end)
+    size = model.image_size
+    print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}"
+          + (f", {replicas} replicas ({cfg['train']['strategy']})" if strategy is not None else ""))
+
+    data_path, splits, data = load_splits(cfg, size)
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, "config.yaml"), config_lib.dump(cfg))
     pretrained = weights_used not in ("none", "none (imagenet unavailable)")
     tensorboard = keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False)
-    history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard])
+    with scope(), distribute.synchronize_batch_norm(model, replicas > 1):
+        history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard])
 
-    tmp = os.path.join(out, ".model.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, os.path.join(out, "model.keras"))
+    model_path = os.path.join(out, "model.keras")
+    _save(model, model_path)  # every worker saves (multi-worker convention); only the chief's is kept
     write_history_csv(os.path.join(out, "history.csv"), history)
+    if not chief:
+        print("not the chief: outputs are the chief's")
+        return None
+    if strategy is not None:  # evaluate outside the strategy: a plain copy of the trained model
+        from neipalette_tf.models import load_model
 
-    p = predict_data(model, data["test"])
+        model = load_model(model_path)
+
+    fitted = None
+    if cfg["train"]["calibrate"]:
+        fitted = dict(calibration.calibrate(model, data["val"]), split="val")
+        print(f"calibration on the validation split: T = {fitted['temperature']:.3f}, "
+              f"NLL {fitted['nll_before']:.4f} -> {fitted['nll_after']:.4f}, "
+              f"ECE {fitted['ece_before']:.4f} -> {fitted['ece_after']:.4f}")
+        _save(model, model_path)
+    logits, p = split_logits(model, data["test"])
     meta = {"weights": weights_used, "backbone": model.backbone_name, "pairing": model.pairing,
-            "image_size": size, "data": manifest.path, "split": "test", "model": os.path.join(out, "model.keras"),
+            "image_size": size, "data": data_path, "split": "test", "model": model_path,
             "epochs_trained": len(history.get("loss", [])), "train_seconds": round(time.time() - start, 1)}
-    metrics = write_evaluation(out, prediction_records(splits["test"], p), meta, history=history)
+    write_evaluation(out, prediction_records(splits["test"], p), meta, history=history)
+    metrics = add_calibration_and_embeddings(out, model, data["test"], splits["test"], logits, "test", fitted)
     print(format_metrics_table(metrics))
+    print(f"test ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
+          f"(T = {metrics['temperature']:.3f})")
     print(f"output: {out}  ({time.time() - start:.0f} s)")
     return metrics
+
+
+def _save(model, path):
+    tmp = os.path.join(os.path.dirname(path), ".model.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def load_splits(cfg, image_size):
+    """(data path, {split: Manifest}, {split: PairData or TFRecordPairData}) of the run's data."""
+    from neipalette_tf.data import tfrecord
+
+    path = cfg["data"]["path"]
+    if tfrecord.is_tfrecord_folder(path):
+        data = {s: tfrecord.TFRecordPairData(path, s, image_size) for s in ("train", "val", "test")}
+        print("TFRecord shards: " + ", ".join(f"{s} {len(d)} pairs in {len(d.files)} file(s)"
+                                              for s, d in data.items()))
+        return os.path.abspath(path), {s: d.manifest for s, d in data.items()}, data
+    from neipalette_tf.data.pipeline import PairData
+
+    manifest = prepare_manifest(cfg)
+    splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
+    print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
+    return manifest.path, splits, {s: PairData(m, image_size, cache=cfg["data"]["cache"]) for s, m in splits.items()}
 
 
 def main(argv=None):
@@ -167,7 +239,9 @@ def main(argv=None):
     if args.data:  # only the configured synthetic folder is rendered on demand
         from neipalette_tf.data.manifest import resolve_manifest_path
 
-        if not os.path.isfile(resolve_manifest_path(args.data)):
+        from neipalette_tf.data.tfrecord import is_tfrecord_folder
+
+        if not os.path.isfile(resolve_manifest_path(args.data)) and not is_tfrecord_folder(args.data):
             raise cli.UserError(f"{resolve_manifest_path(args.data)}: manifest not found (to render synthetic "
                                 f"data there: python -m neipalette_tf.data.synth --out {args.data})")
     classic = cfg["mode"] == "probe" or cfg["model"]["backbone"] == "palette"

@@ -38,6 +38,7 @@ from neipalette_tf.models.backbones import build_backbone
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
 from neipalette_tf.models.preprocessor import NORMALIZATIONS, ImageNormalizer
+from neipalette_tf.models.temperature import TemperatureScaling
 
 INPUT_NAMES = ("top", "bottom")
 
@@ -75,11 +76,13 @@ class HarmonyClassifier(keras.Model):
             this key were built without it).
         hue_softness: `PairHead(hue_softness=...)` (models saved without this
             key: 1e-3, unit hue vectors down to grey).
+        temperature: T of the `TemperatureScaling` between the head's logits
+            and the softmax (1: uncalibrated; see `set_temperature`).
     """
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
                  normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True,
-                 hue_softness=0.1, **kwargs):
+                 hue_softness=0.1, temperature=1.0, **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -95,6 +98,7 @@ class HarmonyClassifier(keras.Model):
         self.join = layers.Concatenate(name="embedding", dtype="float32")
         self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
                              hue_softness=hue_softness, name="head")
+        self.calibration = TemperatureScaling(temperature, name="temperature")
         self.softmax = Probabilities(name="probabilities", dtype="float32")
 
         # === Functional model ===
@@ -134,8 +138,30 @@ class HarmonyClassifier(keras.Model):
         return [self._embed(self.stack([top, bottom]))]
 
     def classify(self, embeddings):
-        """Head and softmax on `pair_embeddings(...)`: probabilities `[N, 2]`."""
-        return self.softmax(self.head(embeddings if self.pairing == "siamese" else embeddings[0]))
+        """Head, temperature and softmax on `pair_embeddings(...)`: probabilities `[N, 2]`."""
+        return self.softmax(self.calibration(self.logits(embeddings)))
+
+    def logits(self, embeddings):
+        """The head's logits `[N, 2]` on `pair_embeddings(...)`, before the temperature."""
+        return self.head(embeddings if self.pairing == "siamese" else embeddings[0])
+
+    def logits_model(self):
+        """`{"top", "bottom"}` -> the uncalibrated logits `[N, 2]` (for fitting T)."""
+        top = keras.Input((self.image_size, self.image_size, 3), name="top")
+        bottom = keras.Input((self.image_size, self.image_size, 3), name="bottom")
+        return keras.Model({"top": top, "bottom": bottom}, self.logits(self.pair_embeddings(top, bottom)),
+                           name="logits")
+
+    @property
+    def temperature(self):
+        """The calibration temperature T (a float)."""
+        return float(keras.ops.convert_to_numpy(self.calibration.temperature))
+
+    def set_temperature(self, value):
+        """Set T (> 0); every graph built from this model, exports included, divides its logits by it."""
+        if not float(value) > 0:
+            raise ValueError(f"temperature must be > 0, got {value}")
+        self.calibration.temperature.assign(float(value))
 
     def encoder(self):
         """One image `[N, S, S, 3]` (RGB 0..255) -> embedding `[N, D + 3]` (siamese only).
@@ -153,7 +179,7 @@ class HarmonyClassifier(keras.Model):
         dim = self.backbone.output.shape[-1] + 3
         e_t = keras.Input((dim,), name="top_embedding")
         e_b = keras.Input((dim,), name="bottom_embedding")
-        outputs = self.softmax(self.head([e_t, e_b]))
+        outputs = self.softmax(self.calibration(self.head([e_t, e_b])))
         return keras.Model({"top_embedding": e_t, "bottom_embedding": e_b}, outputs, name="head")
 
     def _require_siamese(self, what):
@@ -174,6 +200,7 @@ class HarmonyClassifier(keras.Model):
             "colour_channels": self.colour_channels,
             "colour_context": self.colour_context,
             "hue_softness": self.hue_softness,
+            "temperature": self.temperature,
         }
 
     @classmethod

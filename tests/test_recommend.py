@@ -1,0 +1,153 @@
+"""A calibrated model through export (parity, softmax(logits / T) in every graph) and wardrobe ranking.
+
+One tiny siamese model (32 px, random weights, temperature 0.3 so its
+outputs spread) is saved and exported to ONNX once per module and
+shared by the tests.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from test_export import make_pairs
+
+SIZE = 32
+TEMPERATURE = 0.3
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    import keras
+
+    from neipalette_tf.models import build_classifier
+
+    keras.utils.set_random_seed(1)
+    model, _ = build_classifier("resnet18", SIZE, weights="none", log=lambda *_: None)
+    model.set_temperature(TEMPERATURE)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(calibrated, tmp_path_factory):
+    from export.exporter import export_model
+
+    pairs = make_pairs(tmp_path_factory.mktemp("pairs"), splits=(("test", 64),))
+    out = tmp_path_factory.mktemp("artifacts") / "X"
+    report = export_model(str(calibrated), str(out), formats=["onnx"], parity_data=str(pairs),
+                          log=lambda *_: None)
+    return out, report, pairs
+
+
+def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
+    from neipalette_tf.calibration import softmax
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data.pipeline import load_images
+    from neipalette_tf.models import load_model
+    from neipalette_tf.runtime import HarmonyRuntime
+
+    out, report, pairs = exported
+    assert report["passed"], json.dumps(report["formats"])[:2000]
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["calibration"]["temperature"] == pytest.approx(TEMPERATURE)
+    model = load_model(calibrated)
+    assert model.temperature == pytest.approx(TEMPERATURE) and model.get_config()["temperature"] == pytest.approx(TEMPERATURE)
+    rows = read_manifest(pairs)
+    tops, bottoms = (load_images(rows.column(k)[:16], SIZE).astype("float32") for k in ("top", "bottom"))
+    x = {"top": tops, "bottom": bottoms}
+    logits = model.logits_model().predict(x, verbose=0)
+    p = model.predict(x, verbose=0)[:, 1]
+    np.testing.assert_allclose(p, softmax(logits / TEMPERATURE)[:, 1], atol=1e-5)
+    assert np.abs(p - softmax(logits)[:, 1]).max() > 1e-2  # T = 0.3 really changes the outputs
+    for name in ("model.onnx",):
+        rt = HarmonyRuntime(out / name)
+        np.testing.assert_allclose(rt.predict_batch(tops, bottoms), p, atol=1e-4, err_msg=name)
+        composed = rt.score_batch(rt.embed_batch(tops), rt.embed_batch(bottoms))
+        np.testing.assert_allclose(composed, p, atol=1e-4, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def wardrobe(tiny_synth, tmp_path_factory):
+    """12 bottoms and 8 tops of the tiny synthetic set in a folder, and a query top outside it."""
+    from neipalette_tf.data.manifest import read_manifest
+
+    rows = read_manifest(tiny_synth).rows
+    folder = tmp_path_factory.mktemp("wardrobe")
+    for i, row in enumerate(rows[:12]):
+        shutil.copy(row["bottom"], folder / f"bottom_{i:02d}.png")
+    tops = tmp_path_factory.mktemp("tops")
+    for i, row in enumerate(rows[12:20]):
+        shutil.copy(row["top"], tops / f"top_{i:02d}.png")
+    return folder, tops, rows[30]["top"], rows[31]["bottom"]
+
+
+def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated, exported, wardrobe, tmp_path):
+    from neipalette_tf import recommend
+
+    out, _, _ = exported
+    folder, _, query, _ = wardrobe
+    keras_scorer, onnx_scorer = recommend.load_scorer(calibrated), recommend.load_scorer(out / "model.onnx")
+    assert keras_scorer.identity != onnx_scorer.identity  # separate cache entries
+    ranking, store = recommend.rank(keras_scorer, query, folder)
+    assert store.misses == 13 and store.hits == 0 and len(ranking) == 12
+    ranking_onnx, _ = recommend.rank(onnx_scorer, query, folder)
+    names = [f for f, _ in ranking]
+    assert [f for f, _ in ranking_onnx] == names
+    np.testing.assert_allclose([p for _, p in ranking_onnx], [p for _, p in ranking], atol=1e-4)
+    scores = np.array([p for _, p in ranking])
+    assert np.all(np.diff(scores) <= 0) and scores[0] - scores[-1] > 1e-3  # sorted, and not all alike
+
+    # Second call: every embedding comes from the disk cache, and the answer is the same.
+    again, store = recommend.rank(keras_scorer, query, folder)
+    assert store.misses == 0 and store.hits == 13 and again == ranking
+    # A renamed file keeps its cached embedding (content-keyed); an edited one is embedded anew.
+    (folder / "bottom_00.png").rename(folder / "renamed.png")
+    _, store = recommend.rank(keras_scorer, query, folder)
+    assert store.misses == 0
+    shutil.copy(query, folder / "bottom_01.png")  # now the query itself: left out of the ranking
+    ranked, store = recommend.rank(keras_scorer, query, folder)
+    assert len(ranked) == 11 and store.misses == 0
+
+
+def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, wardrobe, tmp_path, capsys):
+    from neipalette_tf import recommend
+
+    out, _, _ = exported
+    _, tops, _, bottom = wardrobe
+    grid, cache = tmp_path / "grid.png", tmp_path / "cache"
+    args = ["--model", str(out), "--bottom", bottom, "--wardrobe", str(tops),
+            "--k", "3", "--out", str(grid), "--cache", str(cache), "--json"]
+    assert recommend.main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert len(first["ranking"]) == 8 and first["cache"]["misses"] == 9
+    assert grid.stat().st_size > 5000 and any(cache.glob("embeddings-*.npy"))
+    assert recommend.main(args) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["cache"] == dict(first["cache"], hits=9, misses=0) and second["ranking"] == first["ranking"]
+    with pytest.raises(recommend.cli.UserError, match="wardrobe folder not found"):
+        recommend.main(["--model", str(out / "model.onnx"), "--top", bottom, "--wardrobe", str(tmp_path / "none")])
+
+
+def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, capsys):
+    from neipalette_tf import calibrate
+    from neipalette_tf.models import load_model
+
+    pairs = make_pairs(tmp_path / "pairs", splits=(("val", 24),))
+    target = tmp_path / "refit.keras"
+    assert calibrate.main(["--model", str(calibrated), "--data", str(pairs), "--save-to", str(target),
+                           "--out", str(tmp_path / "cal")]) == 0
+    result = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert result["previous_temperature"] == pytest.approx(TEMPERATURE) and result["n"] == 24
+    assert result["nll_after"] <= result["nll_before"] + 1e-9  # NLL at T = 1 vs at the fitted T
+    assert load_model(target).temperature == pytest.approx(result["temperature"])
+    assert load_model(calibrated).temperature == pytest.approx(TEMPERATURE)  # --save-to left it alone
+    assert (tmp_path / "cal" / "reliability.png").stat().st_size > 5000
+    assert "T = " in capsys.readouterr().out
+    with pytest.raises(calibrate.cli.UserError, match="no split column"):
+        no_split = pairs.parent / "nosplit.csv"
+        no_split.write_text("top,bottom,label\n" + "\n".join(
+            ",".join(line.split(",")[:3]) for line in pairs.read_text().splitlines()[1:]) + "\n")
+        calibrate.main(["--model", str(calibrated), "--data", str(no_split)])
