@@ -4,13 +4,20 @@ With no flags: render (or reuse) the default synthetic data set in
 `data/synth`, train the default config (`configs/resnet18.yaml`), evaluate
 on the test split and write everything into `runs/NAME-TIMESTAMP/`:
 model.keras, config.yaml, history.csv, metrics.json, report.md, roc.png,
-confusion.png, curves.png, predictions.csv, samples.png and TensorBoard logs.
+confusion.png, curves.png, predictions.csv, samples.png, timing.json and
+TensorBoard logs (and skipped.csv with `--on-bad-input skip`).
+
+Every epoch is backed up in `OUT/backup/` until the run ends; after a kill,
+the same command with `--resume` continues from the last completed epoch
+(`neipalette_tf/resume.py`). `--deterministic` makes TensorFlow's ops
+deterministic: the same command then writes the same metrics.json.
 """
 
 import argparse
 import csv
 import io
 import os
+import shutil
 import sys
 import time
 
@@ -34,7 +41,16 @@ def parse_args(argv):
     p.add_argument("--synth-pairs", type=int, help="pairs to render when the synthetic set is generated")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute (GPUs)")
     p.add_argument("--name", help="run name (default: from the config)")
-    return p.parse_args(argv)
+    p.add_argument("--on-bad-input", choices=("error", "skip"),
+                   help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="deterministic TensorFlow ops: the same seed gives the same metrics.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its last completed epoch")
+    args = p.parse_args(argv)
+    if args.resume and not args.out:
+        p.error("--resume needs --out, the folder of the interrupted run")
+    return args
 
 
 def overrides_from(args):
@@ -51,11 +67,14 @@ def overrides_from(args):
         "train.batch_size": args.batch_size,
         "train.learning_rate": args.learning_rate,
         "train.mixed_precision": args.mixed_precision,
+        "train.deterministic": args.deterministic,
+        "data.on_bad_input": args.on_bad_input,
     }
 
 
-def prepare_manifest(cfg):
-    """The run's manifest with train/val/test splits (rendering synthetic data if needed)."""
+def read_run_manifest(cfg):
+    """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`."""
+    from neipalette_tf.data import bad_input
     from neipalette_tf.data import manifest as mf
 
     path = cfg["data"]["path"]
@@ -66,17 +85,38 @@ def prepare_manifest(cfg):
         s = cfg["data"]["synth"]
         synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
                        label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
-    manifest = mf.read_manifest(csv_path)
+    return bad_input.read(csv_path, cfg["data"]["on_bad_input"])
+
+
+def assign_splits(manifest, cfg):
+    """Train/val/test splits (stratified from the seed when the manifest has none), each with both classes."""
+    from neipalette_tf.data import manifest as mf
+
     if not manifest.has_split:
         manifest = manifest.with_splits(
             mf.stratified_split(manifest.labels, cfg["data"]["split_fractions"], cfg["seed"]))
+    note = f" (after skipping {len(manifest.skipped)} bad rows, see skipped.csv)" if manifest.skipped else ""
     for split in ("train", "val", "test"):
         labels = set(manifest.subset(split).labels.tolist())
         if labels != {0, 1}:
             raise cli.UserError(
                 f"{manifest.path}: the {split} split needs both classes, it has "
-                f"{', '.join(mf.LABEL_NAMES[i] for i in sorted(labels)) or 'no rows'}")
+                f"{', '.join(mf.LABEL_NAMES[i] for i in sorted(labels)) or 'no rows'}{note}")
     return manifest
+
+
+def prepare_manifest(cfg, image_size=None):
+    """The run's manifest with train/val/test splits (rendering synthetic data if needed).
+
+    With `data.on_bad_input: skip` and an `image_size`, rows with images
+    that cannot be decoded are left out too.
+    """
+    from neipalette_tf.data import bad_input
+
+    manifest = read_run_manifest(cfg)
+    if cfg["data"]["on_bad_input"] == "skip" and image_size:
+        manifest = bad_input.drop_unreadable(manifest, image_size)
+    return assign_splits(manifest, cfg)
 
 
 def build_model(cfg, init_from):
@@ -109,48 +149,141 @@ def write_history_csv(path, history):
     write_text(path, buf.getvalue())
 
 
-def train(cfg, out, init_from=None):
-    """Run one training from a resolved config; returns the test metrics dict."""
-    import keras
+def check_resume(cfg, out, resume):
+    """The interrupted run's backup state in `out` (None: start afresh); UserError when it does not fit."""
+    import yaml
 
     from neipalette_tf import config as config_lib
+    from neipalette_tf.resume import read_state
+
+    backup = os.path.join(out, "backup")
+    state = read_state(backup)
+    if state and not resume:
+        raise cli.UserError(f"{out}: holds an interrupted run (backed up after epoch {state['epoch']}); add "
+                            f"--resume to continue it, or remove {backup} to start over")
+    if not resume:
+        return None
+    if state is None:
+        if os.path.isfile(os.path.join(out, "metrics.json")):
+            raise cli.UserError(f"{out}: this run already finished (metrics.json is there); nothing to resume")
+        print(f"--resume: no backup in {backup} (no epoch had finished); starting from the first epoch")
+        return None
+    saved_path = os.path.join(out, "config.yaml")
+    if os.path.isfile(saved_path):
+        with open(saved_path, encoding="utf-8") as f:
+            saved = yaml.safe_load(f)
+        current = yaml.safe_load(config_lib.dump(cfg))
+        diff = [k for k in _flat(current) if _flat(saved).get(k) != _flat(current)[k]]
+        if diff:
+            raise cli.UserError(f"--resume: the config differs from the interrupted run's {saved_path} in "
+                                + ", ".join(f"{k} ({_flat(saved).get(k)!r} -> {_flat(current)[k]!r})" for k in diff))
+    print(f"--resume: continuing {out} from epoch {state['epoch'] + 1} (epochs are counted from 1)")
+    return state
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def train(cfg, out, init_from=None, resume=False):
+    """Run one training from a resolved config; returns the test metrics dict."""
+    import keras
+    import tensorflow as tf
+
+    from neipalette_tf import config as config_lib
+    from neipalette_tf.data import bad_input
     from neipalette_tf.data.pipeline import PairData
     from neipalette_tf.inference import predict_data, prediction_records
-    from neipalette_tf.io_utils import write_text
+    from neipalette_tf.io_utils import atomic_path, remove_stale_temp_files, write_json, write_text
+    from neipalette_tf.preprocessing import ImageLoadError
+    from neipalette_tf.provenance import provenance
     from neipalette_tf.report import format_metrics_table, write_evaluation
     from neipalette_tf.training import fit
 
     start = time.time()
+    state = check_resume(cfg, out, resume)
+    if cfg["train"]["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg["seed"])
     if cfg["train"]["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    manifest = prepare_manifest(cfg)
+    skip = cfg["data"]["on_bad_input"] == "skip"
+    manifest = read_run_manifest(cfg)
+    if not skip:
+        manifest = assign_splits(manifest, cfg)  # fail fast, before building the model
+    os.makedirs(out, exist_ok=True)
+    remove_stale_temp_files(out)  # left by a killed run
+    if skip:
+        bad_input.write_skipped(out, manifest.skipped)
+        bad_input.require_pairs(manifest, out)
     model, weights_used = build_model(cfg, init_from)
     size = model.image_size
     print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}")
+    if skip:
+        manifest = bad_input.drop_unreadable(manifest, size)
+        bad_input.write_skipped(out, manifest.skipped)
+        bad_input.require_pairs(manifest, out)
+        manifest = assign_splits(manifest, cfg)
+        if manifest.skipped:
+            print(f"--on-bad-input skip: {len(manifest.skipped)} rows skipped, reasons in "
+                  f"{os.path.join(out, bad_input.SKIPPED_FILE)}")
 
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
-    data = {s: PairData(m, size, cache=cfg["data"]["cache"]) for s, m in splits.items()}
-    os.makedirs(out, exist_ok=True)
+    try:
+        data = {s: PairData(m, size, cache=cfg["data"]["cache"]) for s, m in splits.items()}
+    except ImageLoadError as e:
+        raise bad_input.name_rows(e, manifest) from None
     write_text(os.path.join(out, "config.yaml"), config_lib.dump(cfg))
     pretrained = weights_used not in ("none", "none (imagenet unavailable)")
     tensorboard = keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False)
-    history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard])
+    timer = epoch_timer()
+    history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard, timer],
+                  backup_dir=os.path.join(out, "backup"))
 
-    tmp = os.path.join(out, ".model.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, os.path.join(out, "model.keras"))
+    with atomic_path(os.path.join(out, "model.keras")) as tmp:
+        model.save(tmp)
     write_history_csv(os.path.join(out, "history.csv"), history)
 
     p = predict_data(model, data["test"])
     meta = {"weights": weights_used, "backbone": model.backbone_name, "pairing": model.pairing,
             "image_size": size, "data": manifest.path, "split": "test", "model": os.path.join(out, "model.keras"),
-            "epochs_trained": len(history.get("loss", [])), "train_seconds": round(time.time() - start, 1)}
+            "epochs_trained": len(history.get("loss", [])), "seed": cfg["seed"],
+            "deterministic": bool(cfg["train"]["deterministic"]),
+            **bad_input.metrics_fields(cfg["data"]["on_bad_input"], manifest.skipped),
+            **provenance(manifest.path)}
     metrics = write_evaluation(out, prediction_records(splits["test"], p), meta, history=history)
+    write_json(os.path.join(out, "timing.json"), {
+        "train_seconds": round(time.time() - start, 1), "resumed_at_epoch": None if state is None else state["epoch"] + 1,
+        "epoch_seconds": timer.seconds})
+    shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # every output is written: the backup is done
     print(format_metrics_table(metrics))
     print(f"output: {out}  ({time.time() - start:.0f} s)")
     return metrics
+
+
+def epoch_timer():
+    """A Keras callback collecting seconds per epoch (`.seconds`, for timing.json)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = {}
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds[str(epoch + 1)] = round(time.time() - self._start, 2)
+
+    return EpochTimer()
 
 
 def main(argv=None):
@@ -165,7 +298,7 @@ def main(argv=None):
             raise cli.UserError(f"{resolve_manifest_path(args.data)}: manifest not found (to render synthetic "
                                 f"data there: python -m neipalette_tf.data.synth --out {args.data})")
     out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    train(cfg, out, init_from=args.init_from)
+    train(cfg, out, init_from=args.init_from, resume=args.resume)
     return 0
 
 
