@@ -85,14 +85,10 @@ class RunBackup:
         remove_stale_temp_files(folder)
         self.state = read_state(folder)
         self.epoch_logs = list(self.state["epoch_logs"]) if self.state else []
+        self._epochs_before = len(self.epoch_logs)  # ran before this process started
         self._fast_forwarded = False
 
     # -- what the backup says ----------------------------------------------
-
-    @property
-    def resumed_at(self):
-        """The first epoch this process trains (None for a fresh run)."""
-        return len(self.epoch_logs) if self.state else None
 
     def phase_done(self, phase):
         s = self.state
@@ -121,12 +117,12 @@ class RunBackup:
 
     def fast_forward(self, dataset):
         """Advance `dataset`'s reshuffling to where the interrupted run was (once per process)."""
-        if self._fast_forwarded or not self.state:
+        if self._fast_forwarded:
             return
-        self._fast_forwarded = True
+        self._fast_forwarded = True  # the first fit of this process: later ones continue the dataset
         if int(dataset.cardinality()) < 0:  # never here: PairData datasets know their length
             raise ValueError("resume needs a training dataset of known length")
-        for _ in range(ITERATORS_PER_EPOCH * len(self.epoch_logs)):
+        for _ in range(ITERATORS_PER_EPOCH * self._epochs_before):
             iter(dataset)  # each new iterator draws the next shuffle / augmentation seeds
 
     # -- saving --------------------------------------------------------------

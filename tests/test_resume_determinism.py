@@ -5,20 +5,20 @@ epoch, then two fine-tuning epochs; 32 synthetic pairs plus 3 bad rows,
 `--on-bad-input skip`, `--deterministic`) is run:
 
 A. uninterrupted;
-B. again, the same command: metrics.json, history.csv and predictions.csv
-   must be byte-identical to A's;
-C. again, killed with SIGKILL during epoch 3 (after the backup of epoch 2),
-   then the same command with `--resume`: it continues with epoch 3 and must
-   end with A's metrics.json, byte for byte.
+B. the same command again: metrics.json, history.csv, predictions.csv and
+   report.md must be byte-identical to A's;
+C. the same command, killed with SIGKILL during epoch 3 (after the backup
+   of epoch 2), then the same command with `--resume`: it continues with
+   epoch 3 and must end with A's files, byte for byte (tolerance: none).
 
-Every run writes to the same --out path (the finished one is moved aside),
-so that even the path fields of metrics.json are comparable.
+A, B and C run at the same time, each in its own working folder with the
+same relative `--out run`, so even the path fields of metrics.json are the
+same string.
 """
 
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -55,38 +55,51 @@ def setup(tmp_path_factory):
     backbone, _ = build_backbone("resnet18", "none")
     weights = root / "r18.weights.h5"
     backbone.save_weights(weights)
-    args = ["--data", str(data), "--out", str(root / "out"), "--image-size", "32", "--epochs", "3",
-            "--batch-size", "4", "--weights", str(weights), "--seed", "1", "--deterministic",
-            "--on-bad-input", "skip"]
-    return {"root": root, "out": root / "out", "args": args}
+    args = ["--data", str(data), "--out", "run", "--image-size", "32", "--epochs", "3", "--batch-size", "4",
+            "--weights", str(weights), "--seed", "1", "--deterministic", "--on-bad-input", "skip"]
+    return {"root": root, "args": args}
 
 
-def _train(args, **kw):
+def _train(cwd, args, **kw):
+    cwd.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, "-m", "neipalette_tf.train", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "neipalette_tf.train", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
 def _finish(process):
-    output, _ = process.communicate(timeout=400)
+    output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output[-3000:]
     return output
 
 
-def _run_to(setup, name):
-    output = _finish(_train(setup["args"]))
-    shutil.move(setup["out"], setup["root"] / name)
-    return output
-
-
 @pytest.fixture(scope="module")
-def reference(setup):
-    _run_to(setup, "A")
-    return setup["root"] / "A"
+def runs(setup):
+    """A and B uninterrupted; C killed in epoch 3, all three at once (2 cores: tracing is single-threaded).
+
+    Each runs in its own working folder with `--out run`, so the path fields
+    of metrics.json are the same string in all of them.
+    """
+    root, args = setup["root"], setup["args"]
+    a, b = _train(root / "A", args), _train(root / "B", args)
+    c = _train(root / "C", args, start_new_session=True)
+    backup = root / "C" / "run" / "backup"
+    deadline = time.time() + 600
+    while (read_state(backup) or {}).get("epoch", 0) < 2:  # epochs 1 (warm-up) and 2 are backed up
+        assert c.poll() is None, c.communicate()[0][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)  # into epoch 3: its 6 steps, validation and backup take several seconds
+    os.kill(c.pid, signal.SIGKILL)
+    c.communicate()
+    killed = {"returncode": c.returncode, "state": read_state(backup), "files": sorted(os.listdir(root / "C" / "run"))}
+    _finish(a)
+    _finish(b)
+    return {name: root / name / "run" for name in "ABC"} | {"killed": killed}
 
 
-def test_the_same_command_twice_gives_identical_metrics(setup, reference):
-    a = reference
+def test_the_same_command_twice_gives_identical_metrics(runs):
+    a = runs["A"]
     metrics = json.loads((a / "metrics.json").read_text())
     # metrics.json: what was made, with what, from which data -- and no timings (those are in timing.json).
     assert metrics["deterministic"] is True and metrics["seed"] == 1
@@ -96,48 +109,37 @@ def test_the_same_command_twice_gives_identical_metrics(setup, reference):
     assert set(json.loads((a / "timing.json").read_text())) == {"train_seconds", "resumed_at_epoch", "epoch_seconds"}
     # --on-bad-input skip: training went on without the 3 bad rows, each listed with its reason.
     assert metrics["skipped_pairs"] == 3 and metrics["on_bad_input"] == "skip"
-    skipped = list(csv.DictReader(open(a / "skipped.csv", encoding="utf-8")))
+    with open(a / "skipped.csv", encoding="utf-8") as f:
+        skipped = list(csv.DictReader(f))
     assert [int(r["line"]) for r in skipped] == [34, 35, 36]
     assert "top image not found" in skipped[0]["reason"] and "top image unreadable" in skipped[1]["reason"]
     assert "unknown label 'perhaps'" in skipped[2]["reason"]
     assert not (a / "backup").exists()  # removed once every output is written
-
-    _run_to(setup, "B")
     for name in COMPARED:
-        assert (a / name).read_bytes() == (setup["root"] / "B" / name).read_bytes(), name
+        assert (a / name).read_bytes() == (runs["B"] / name).read_bytes(), name
 
 
-def test_kill_during_an_epoch_then_resume_reaches_the_uninterrupted_result(setup, reference):
-    out, backup = setup["out"], setup["out"] / "backup"
-    epoch_seconds = json.loads((reference / "timing.json").read_text())["epoch_seconds"]
-    process = _train(setup["args"], start_new_session=True)
-    deadline = time.time() + 400
-    while (read_state(backup) or {}).get("epoch", 0) < 2:  # epochs 1 (warm-up) and 2 are backed up
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        assert time.time() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3 * epoch_seconds["3"])
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate()
-    assert process.returncode == -signal.SIGKILL
-    state = read_state(backup)
+def test_kill_during_an_epoch_then_resume_reaches_the_uninterrupted_result(setup, runs, capsys):
+    killed, run = runs["killed"], runs["C"]
+    assert killed["returncode"] == -signal.SIGKILL
+    state = killed["state"]
     assert state["epoch"] == 2 and state["phase"] == 1 and not state["phase_done"]  # killed inside epoch 3
-    for name in ("model.keras", "metrics.json", "predictions.csv", "report.md", "history.csv"):
-        assert not (out / name).exists(), name  # nothing final before the run finished
-    assert (backup / state["weights"]).is_file() and (backup / state["early_stopping"]["weights"]).is_file()
+    for name in ("model.keras", "metrics.json", "predictions.csv", "report.md", "history.csv", "timing.json"):
+        assert name not in killed["files"], name  # nothing final before the run finished
+    assert (run / "backup" / state["weights"]).is_file() and (run / "backup" / state["early_stopping"]["weights"]).is_file()
 
     # Without --resume the interrupted run is not overwritten; with another config it is not resumed.
-    with pytest.raises(SystemExit) as e:
-        cli.run(train.main, setup["args"])
-    assert e.value.code == 2
-    with pytest.raises(SystemExit) as e:
-        cli.run(train.main, [*setup["args"], "--resume", "--learning-rate", "0.5"])
-    assert e.value.code == 2
+    args = [a if a != "run" else str(run) for a in setup["args"]]
+    for extra, message in (([], "holds an interrupted run (backed up after epoch 2); add --resume"),
+                           (["--resume", "--learning-rate", "0.5"], "config differs")):
+        with pytest.raises(SystemExit) as e:
+            cli.run(train.main, [*args, *extra])
+        assert e.value.code == 2 and message in capsys.readouterr().err
 
-    output = _finish(_train([*setup["args"], "--resume"]))
+    output = _finish(_train(setup["root"] / "C", [*setup["args"], "--resume"]))
     assert "continuing" in output and "from epoch 3" in output
-    assert json.loads((out / "timing.json").read_text())["resumed_at_epoch"] == 3
-    assert len(json.loads((out / "timing.json").read_text())["epoch_seconds"]) == 1  # only epoch 3 ran again
+    timing = json.loads((run / "timing.json").read_text())
+    assert timing["resumed_at_epoch"] == 3 and list(timing["epoch_seconds"]) == ["3"]  # only epoch 3 ran again
     for name in COMPARED:
-        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
-    assert not backup.exists()
+        assert (run / name).read_bytes() == (runs["A"] / name).read_bytes(), name
+    assert not (run / "backup").exists()
