@@ -233,6 +233,10 @@ def train(cfg, out, init_from=None, resume=False):
         if manifest.skipped:
             print(f"--on-bad-input skip: {len(manifest.skipped)} rows skipped, reasons in "
                   f"{os.path.join(out, bad_input.SKIPPED_FILE)}")
+    elif not cfg["data"]["cache"]:  # images decoded during training: check them all now, not mid-epoch
+        first = next(iter(bad_input.drop_unreadable(manifest, size).skipped), None)
+        if first:
+            raise ImageLoadError(f"{manifest.path}, line {first['line']}: {first['reason']}")
 
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))

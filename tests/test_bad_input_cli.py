@@ -233,3 +233,14 @@ def test_a_killed_writer_leaves_the_old_file_or_none_never_a_half_written_one(tm
     from neipalette_tf.io_utils import remove_stale_temp_files
 
     assert remove_stale_temp_files(tmp_path) == leftovers and os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_provenance_outside_a_git_checkout_is_null_not_an_error(tmp_path):
+    from neipalette_tf.provenance import git_commit, provenance
+
+    assert git_commit(str(tmp_path)) == (None, None)
+    manifest = _manifest(tmp_path, "p.csv", ["a.jpg,b.jpg,1,train"])
+    fields = provenance(manifest)
+    if (ROOT / ".git").exists():
+        assert len(fields["git_commit"]) == 40  # this repository
+    assert fields["data_sha256"] == __import__("hashlib").sha256(manifest.read_bytes()).hexdigest()

@@ -9,7 +9,10 @@ watchdog ends the process if a decoder never returns.
 CI runs a bounded, derandomised number of examples. A longer, random
 campaign:
 
-    NEIPALETTE_FUZZ_EXAMPLES=5000 python -m pytest -q tests/test_fuzz_images.py
+    NEIPALETTE_FUZZ_EXAMPLES=5000 python -m pytest -q tests/test_fuzz_images.py --hypothesis-show-statistics
+
+(`--hypothesis-show-statistics` prints, per test, how many inputs decoded
+and how many ended in a clean error.)
 """
 
 import faulthandler
@@ -18,7 +21,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -71,13 +74,17 @@ def _seeds():
 SEEDS = _seeds()
 
 
-def _check(data):
+def _check(data, record=True):
     try:
         x = load_image(data, SIZE)
     except ImageLoadError as e:
         assert "\n" not in str(e) and str(e).startswith("<bytes>: "), repr(str(e))
+        if record:
+            event("clean ImageLoadError")
         return "error"
     assert isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape == (SIZE, SIZE, 3)
+    if record:
+        event("decoded to uint8 [32, 32, 3]")
     return "image"
 
 
@@ -90,7 +97,7 @@ def watchdog():
 
 
 def test_seeds_decode():
-    assert [_check(s) for s in SEEDS] == ["image"] * len(SEEDS)
+    assert [_check(s, record=False) for s in SEEDS] == ["image"] * len(SEEDS)
 
 
 @FUZZ
