@@ -3,8 +3,9 @@ JPEG / PNG / GIF / WebP files fed to `load_image`.
 
 Every input must end in one of two ways: a uint8 `[32, 32, 3]` array, or an
 `ImageLoadError` whose message is one line. Any other exception fails the
-test (a crash); an example slower than the deadline fails it (a hang), and a
-watchdog ends the process if a decoder never returns.
+test (a crash); an example slower than the deadline (5 s, with the pixel
+limit at 8 Mpx) fails it (a hang), and a watchdog ends the process if a
+decoder never returns.
 
 CI runs a bounded, derandomised number of examples. A longer, random
 campaign:
@@ -29,7 +30,11 @@ from neipalette_tf.preprocessing import ImageLoadError, load_image
 
 CAMPAIGN = os.environ.get("NEIPALETTE_FUZZ_EXAMPLES")
 EXAMPLES = int(CAMPAIGN) if CAMPAIGN else 300
-FUZZ = settings(max_examples=EXAMPLES, deadline=2000, derandomize=not CAMPAIGN, database=None,
+# Decoding time grows with the pixel count that a (corrupted) header claims, up to
+# the pixel limit: a JPEG header turned into 55088 x 174 px by a 2-byte overwrite
+# takes 0.7 s. The fuzz test uses a lower limit so that the deadline means "hang".
+MAX_PIXELS = 8_000_000
+FUZZ = settings(max_examples=EXAMPLES, deadline=5000, derandomize=not CAMPAIGN, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SIZE = 32
 
@@ -76,7 +81,7 @@ SEEDS = _seeds()
 
 def _check(data, record=True):
     try:
-        x = load_image(data, SIZE)
+        x = load_image(data, SIZE, max_pixels=MAX_PIXELS)
     except ImageLoadError as e:
         assert "\n" not in str(e) and str(e).startswith("<bytes>: "), repr(str(e))
         if record:
