@@ -162,6 +162,14 @@ def test_gif_first_frame(tmp_path):
     _close(load_image(path, 16)[8, 8], (255, 0, 0), 0)
 
 
+def test_mpo_camera_jpeg_first_image(tmp_path):
+    # Some cameras and phones save multi-picture JPEGs (MPO); Pillow opens them as JPEG's variant.
+    path = tmp_path / "camera.jpg"
+    Image.new("RGB", (20, 20), RED).save(path, "MPO", save_all=True, append_images=[Image.new("RGB", (20, 20), BLUE)])
+    assert Image.open(path).format == "MPO"
+    _close(load_image(path, 16)[8, 8], RED)
+
+
 @pytest.mark.parametrize("orientation", [6, 8, 3])
 def test_exif_rotated_phone_photo_is_upright(tmp_path, orientation):
     # The sensor stores a landscape frame; EXIF says how to turn it. Stored:
