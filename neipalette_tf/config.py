@@ -34,6 +34,9 @@ DEFAULTS = {
         "synth": {"pairs": 6000, "seed": 0, "image_size": 96, "label_noise": 0.0},
         "split_fractions": [0.7, 0.15, 0.15],
         "cache": True,
+        # Bad rows / images: "error" stops with one line, "skip" leaves them
+        # out and lists them in skipped.csv (neipalette_tf/data/bad_input.py).
+        "on_bad_input": "error",
     },
     "model": {
         "backbone": "resnet18",
@@ -59,6 +62,8 @@ DEFAULTS = {
         "all_pairs_loss_weight": 1.0,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
+        # Deterministic TensorFlow ops (same seed -> same metrics.json).
+        "deterministic": False,
         # XLA: "auto" (Keras decides), true or false. Cross-validation folds
         # turn it off: on CPU, compiling costs far more than their few steps.
         "jit_compile": "auto",
@@ -156,6 +161,8 @@ def validate(cfg):
         raise ConfigError(f"train.jit_compile must be auto, true or false, got {train['jit_compile']}")
     if train["strategy"] not in (None, "mirrored", "multiworker"):
         raise ConfigError(f"train.strategy must be null, 'mirrored' or 'multiworker', got '{train['strategy']}'")
+    if cfg["data"]["on_bad_input"] not in ("error", "skip"):
+        raise ConfigError(f"data.on_bad_input must be 'error' or 'skip', got '{cfg['data']['on_bad_input']}'")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
 

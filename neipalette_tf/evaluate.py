@@ -23,6 +23,8 @@ def parse_args(argv):
     p.add_argument("--split", choices=("train", "val", "test", "all"))
     p.add_argument("--out", help="output folder")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--on-bad-input", choices=("error", "skip"), default="error",
+                   help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
     return p.parse_args(argv)
 
 
@@ -34,14 +36,16 @@ def default_out(model_path, data_path):
 
 def main(argv=None):
     args = parse_args(argv)
-    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data import bad_input
 
-    manifest = read_manifest(args.data)
+    manifest = bad_input.read(args.data, args.on_bad_input)
     split = args.split or ("test" if manifest.has_split else "all")
     if split != "all" and not manifest.has_split:
         raise cli.UserError(f"{manifest.path}: has no split column; use --split all")
     subset = manifest.subset(split)
-    if len(subset) == 0:
+    subset.skipped = [s for s in manifest.skipped if split == "all" or s["split"] == split]
+    out = args.out or default_out(args.model, args.data)
+    if len(subset) == 0 and not subset.skipped:
         raise cli.UserError(f"{manifest.path}: no pairs in split '{split}'")
     if not os.path.isfile(args.model):
         raise cli.UserError(f"{args.model}: model not found")
@@ -49,21 +53,33 @@ def main(argv=None):
     from neipalette_tf.classic import load_model_any
     from neipalette_tf.data.pipeline import PairData
     from neipalette_tf.inference import predict_manifest, prediction_records
+    from neipalette_tf.preprocessing import ImageLoadError
+    from neipalette_tf.provenance import provenance
     from neipalette_tf.report import format_metrics_table, write_evaluation
     from neipalette_tf.run_extras import add_calibration_and_embeddings, split_logits
 
     model = load_model_any(args.model)
+    if args.on_bad_input == "skip":
+        subset = bad_input.drop_unreadable(subset, model.image_size)
+        bad_input.write_skipped(out, subset.skipped)
+        bad_input.require_pairs(subset, out)
+        if subset.skipped:
+            print(f"--on-bad-input skip: {len(subset.skipped)} rows skipped, reasons in "
+                  f"{os.path.join(out, bad_input.SKIPPED_FILE)}")
     classic = hasattr(model, "predict_paths")  # palette / probe: no logits, no encoder to calibrate or view
-    if classic:
-        p = predict_manifest(model, subset, args.batch_size)
-    else:
-        data = PairData(subset, model.image_size)
-        logits, p = split_logits(model, data, args.batch_size)  # p = softmax(logits / T), the model's output
-    out = args.out or default_out(args.model, args.data)
+    try:
+        if classic:
+            p = predict_manifest(model, subset, args.batch_size)
+        else:
+            data = PairData(subset, model.image_size)
+            logits, p = split_logits(model, data, args.batch_size)  # p = softmax(logits / T), the model's output
+    except ImageLoadError as e:
+        raise bad_input.name_rows(e, subset) from None
     run_metrics = os.path.join(os.path.dirname(os.path.abspath(args.model)), "metrics.json")
     meta = {"weights": _weights_of(run_metrics), "backbone": model.backbone_name, "pairing": model.pairing,
             "image_size": model.image_size, "data": manifest.path, "split": split,
-            "model": os.path.abspath(args.model)}
+            "model": os.path.abspath(args.model),
+            **bad_input.metrics_fields(args.on_bad_input, subset.skipped), **provenance(manifest.path)}
     metrics = write_evaluation(out, prediction_records(subset, p), meta)
     if not classic:
         metrics = add_calibration_and_embeddings(out, model, data, subset, logits, split)

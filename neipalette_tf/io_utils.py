@@ -72,6 +72,50 @@ def atomic_write(path, mode="w", **open_kwargs):
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path` for writers that want a file name
+    (Keras `save`, `save_weights`); on success it is fsync'ed and renamed to
+    `path`, on an exception removed. The temporary name keeps `path`'s
+    suffixes (`.keras`, `.weights.h5`), which some writers check.
+
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with atomic_path(os.path.join(d, "a.txt")) as tmp:
+    ...         _ = open(tmp, "w").write("done")
+    ...     print(sorted(os.listdir(d)))
+    ['a.txt']
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}-{next(tempfile._get_candidate_names())}.tmp.{name}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_PERMISSIONS)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def remove_stale_temp_files(folder):
+    """Remove the temporary files that a killed writer (`atomic_write`,
+    `atomic_path`) left in `folder`; returns their names. Final files are
+    never touched: a temporary file only ever becomes one by a rename."""
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in os.listdir(folder):
+        if name.startswith(".") and (name.endswith(".tmp") or ".tmp." in name):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.remove(os.path.join(folder, name))
+                removed.append(name)
+    return removed
+
+
 def _json_safe(obj):
     """NumPy values -> Python, tuples -> lists, paths -> str, NaN/inf -> None."""
     if isinstance(obj, os.PathLike):

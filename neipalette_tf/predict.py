@@ -71,16 +71,23 @@ def load_predictor(path):
         from neipalette_tf.runtime import ArtifactError, HarmonyRuntime
 
         try:
-            return HarmonyRuntime(path)
+            runtime = HarmonyRuntime(path)
+            runtime.model  # noqa: B018 - load the graph now: a corrupt file fails here, in one line
+            return runtime
         except ArtifactError as e:
             raise cli.UserError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - the runtime's own error on a corrupt file
+            raise cli.UserError(f"{path}: cannot load the model ({_reason(e)})") from None
     if os.path.isdir(path):
         folder = saved_model_dir(path)
         if folder is None:
             raise cli.UserError(f"{path}: not a SavedModel folder (no saved_model.pb, nor a version folder with one)")
         from export.savedmodel import SavedModelRunner
 
-        return SavedModelRunner(folder)
+        try:
+            return SavedModelRunner(folder)
+        except Exception as e:  # noqa: BLE001 - a corrupt or foreign SavedModel
+            raise cli.UserError(f"{folder}: cannot load the SavedModel ({_reason(e)})") from None
     if suffix == ".json":
         from neipalette_tf.classic import load_classic
 
@@ -90,6 +97,11 @@ def load_predictor(path):
 
         return load_model(path)
     raise cli.UserError(f"{path}: unknown model format (use .keras, .json, .tflite, .onnx or a SavedModel folder)")
+
+
+def _reason(error):
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
 
 
 def main(argv=None):

@@ -4,13 +4,21 @@ With no flags: render (or reuse) the default synthetic data set in
 `data/synth`, train the default config (`configs/resnet18.yaml`), evaluate
 on the test split and write everything into `runs/NAME-TIMESTAMP/`:
 model.keras, config.yaml, history.csv, metrics.json, report.md, roc.png,
-confusion.png, curves.png, predictions.csv, samples.png and TensorBoard logs;
-after training the calibration temperature is fitted on the validation split
+confusion.png, curves.png, predictions.csv, samples.png, timing.json and
+TensorBoard logs (and skipped.csv with `--on-bad-input skip`); after training
+the calibration temperature is fitted on the validation split
 (reliability.png) and, when the data records main colours, the test split's
 garment embeddings are drawn (embedding_tsne.png).
 
+Every epoch is backed up in `OUT/backup/` until the run ends; after a kill,
+the same command with `--resume` continues from the last completed epoch
+(`neipalette_tf/resume.py`). `--deterministic` makes TensorFlow's ops
+deterministic: the same command then writes the same metrics.json.
+
 `--data` also takes a folder of TFRecord shards (`neipalette_tf.data.to_tfrecord`);
 `--strategy mirrored|multiworker` trains data-parallel (`neipalette_tf.distribute`).
+`--backbone palette` and `--mode probe` train the classic baselines
+(`neipalette_tf.classic`).
 """
 
 import argparse
@@ -18,6 +26,7 @@ import contextlib
 import csv
 import io
 import os
+import shutil
 import sys
 import time
 
@@ -45,11 +54,20 @@ def parse_args(argv):
     p.add_argument("--synth-pairs", type=int, help="pairs to render when the synthetic set is generated")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute (GPUs)")
     p.add_argument("--name", help="run name (default: from the config)")
+    p.add_argument("--on-bad-input", choices=("error", "skip"),
+                   help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="deterministic TensorFlow ops: the same seed gives the same metrics.json")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out from its last completed epoch")
     p.add_argument("--strategy", choices=("mirrored", "multiworker"),
                    help="data-parallel training (multiworker: one process per machine, TF_CONFIG)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
                    help="keep temperature 1 (default: fit it on the validation split)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.resume and not args.out:
+        p.error("--resume needs --out, the folder of the interrupted run")
+    return args
 
 
 def overrides_from(args):
@@ -67,14 +85,17 @@ def overrides_from(args):
         "train.batch_size": args.batch_size,
         "train.learning_rate": args.learning_rate,
         "train.mixed_precision": args.mixed_precision,
+        "train.deterministic": args.deterministic,
+        "data.on_bad_input": args.on_bad_input,
         "classic.cache_dir": args.cache_dir,
         "train.strategy": args.strategy,
         "train.calibrate": args.calibrate,
     }
 
 
-def prepare_manifest(cfg):
-    """The run's manifest with train/val/test splits (rendering synthetic data if needed)."""
+def read_run_manifest(cfg):
+    """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`."""
+    from neipalette_tf.data import bad_input
     from neipalette_tf.data import manifest as mf
 
     path = cfg["data"]["path"]
@@ -85,17 +106,38 @@ def prepare_manifest(cfg):
         s = cfg["data"]["synth"]
         synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
                        label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
-    manifest = mf.read_manifest(csv_path)
+    return bad_input.read(csv_path, cfg["data"]["on_bad_input"])
+
+
+def assign_splits(manifest, cfg):
+    """Train/val/test splits (stratified from the seed when the manifest has none), each with both classes."""
+    from neipalette_tf.data import manifest as mf
+
     if not manifest.has_split:
         manifest = manifest.with_splits(
             mf.stratified_split(manifest.labels, cfg["data"]["split_fractions"], cfg["seed"]))
+    note = f" (after skipping {len(manifest.skipped)} bad rows, see skipped.csv)" if manifest.skipped else ""
     for split in ("train", "val", "test"):
         labels = set(manifest.subset(split).labels.tolist())
         if labels != {0, 1}:
             raise cli.UserError(
                 f"{manifest.path}: the {split} split needs both classes, it has "
-                f"{', '.join(mf.LABEL_NAMES[i] for i in sorted(labels)) or 'no rows'}")
+                f"{', '.join(mf.LABEL_NAMES[i] for i in sorted(labels)) or 'no rows'}{note}")
     return manifest
+
+
+def prepare_manifest(cfg, image_size=None):
+    """The run's manifest with train/val/test splits (rendering synthetic data if needed).
+
+    With `data.on_bad_input: skip` and an `image_size`, rows with images
+    that cannot be decoded are left out too.
+    """
+    from neipalette_tf.data import bad_input
+
+    manifest = read_run_manifest(cfg)
+    if cfg["data"]["on_bad_input"] == "skip" and image_size:
+        manifest = bad_input.drop_unreadable(manifest, image_size)
+    return assign_splits(manifest, cfg)
 
 
 def build_model(cfg, init_from):
@@ -128,8 +170,50 @@ def write_history_csv(path, history):
     write_text(path, buf.getvalue())
 
 
-def train(cfg, out, init_from=None):
-    """Run one training from a resolved config; returns the test metrics dict."""
+def check_resume(cfg, out, resume):
+    """The interrupted run's backup state in `out` (None: start afresh); UserError when it does not fit."""
+    import yaml
+
+    from neipalette_tf import config as config_lib
+    from neipalette_tf.resume import read_state
+
+    backup = os.path.join(out, "backup")
+    state = read_state(backup)
+    if state and not resume:
+        raise cli.UserError(f"{out}: holds an interrupted run (backed up after epoch {state['epoch']}); add "
+                            f"--resume to continue it, or remove {backup} to start over")
+    if not resume:
+        return None
+    if state is None:
+        if os.path.isfile(os.path.join(out, "metrics.json")):
+            raise cli.UserError(f"{out}: this run already finished (metrics.json is there); nothing to resume")
+        print(f"--resume: no backup in {backup} (no epoch had finished); starting from the first epoch")
+        return None
+    saved_path = os.path.join(out, "config.yaml")
+    if os.path.isfile(saved_path):
+        with open(saved_path, encoding="utf-8") as f:
+            saved = yaml.safe_load(f)
+        current = yaml.safe_load(config_lib.dump(cfg))
+        diff = [k for k in _flat(current) if _flat(saved).get(k) != _flat(current)[k]]
+        if diff:
+            raise cli.UserError(f"--resume: the config differs from the interrupted run's {saved_path} in "
+                                + ", ".join(f"{k} ({_flat(saved).get(k)!r} -> {_flat(current)[k]!r})" for k in diff))
+    print(f"--resume: continuing {out} from epoch {state['epoch'] + 1} (epochs are counted from 1)")
+    return state
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def train(cfg, out, init_from=None, resume=False):
+    """Run one training from a resolved config; returns the test metrics dict (None on a non-chief worker)."""
     from neipalette_tf import distribute
 
     t = cfg["train"]
@@ -137,30 +221,47 @@ def train(cfg, out, init_from=None):
     chief = distribute.is_chief() if t["strategy"] == "multiworker" else True
     replicas = distribute.replicas(strategy)
     with distribute.output_folder(out, chief) as folder:
-        return _train(cfg, folder, init_from, strategy, chief, replicas)
+        return _train(cfg, folder, init_from, resume, strategy, chief, replicas)
 
 
-def _train(cfg, out, init_from, strategy, chief, replicas):
+def _train(cfg, out, init_from, resume, strategy, chief, replicas):
     import keras
+    import tensorflow as tf
 
     from neipalette_tf import calibration, distribute
     from neipalette_tf import config as config_lib
+    from neipalette_tf.data import bad_input, tfrecord
     from neipalette_tf.inference import prediction_records
-    from neipalette_tf.io_utils import write_text
+    from neipalette_tf.io_utils import remove_stale_temp_files, write_json, write_text
+    from neipalette_tf.provenance import provenance
     from neipalette_tf.report import format_metrics_table, write_evaluation
     from neipalette_tf.run_extras import add_calibration_and_embeddings, split_logits
     from neipalette_tf.training import fit
 
     start = time.time()
+    state = check_resume(cfg, out, resume)
+    if cfg["train"]["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg["seed"])
     if cfg["train"]["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
     if replicas > 1 and cfg["train"]["all_pairs_loss_weight"]:
         print(f"{replicas} replicas: the all-pairs loss is off (its labels cannot be split between replicas)")
         cfg["train"]["all_pairs_loss_weight"] = 0.0
+
     def scope():
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
+    shards = tfrecord.is_tfrecord_folder(cfg["data"]["path"])
+    skip = cfg["data"]["on_bad_input"] == "skip" and not shards
+    manifest = None if shards else read_run_manifest(cfg)
+    if manifest is not None and not skip:
+        manifest = assign_splits(manifest, cfg)  # fail fast, before building the model
+    os.makedirs(out, exist_ok=True)
+    remove_stale_temp_files(out)  # left by a killed run
+    if skip:
+        bad_input.write_skipped(out, manifest.skipped)
+        bad_input.require_pairs(manifest, out)
     with scope():
         model, weights_used = build_model(cfg, init_from)
     model.set_temperature(1.0)  # trained at T = 1 (an --init-from model's T is refitted at the end)
@@ -168,13 +269,20 @@ def _train(cfg, out, init_from, strategy, chief, replicas):
     print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}"
           + (f", {replicas} replicas ({cfg['train']['strategy']})" if strategy is not None else ""))
 
-    data_path, splits, data = load_splits(cfg, size)
-    os.makedirs(out, exist_ok=True)
+    if shards:
+        data_path, splits, data = tfrecord_splits(cfg["data"]["path"], size)
+        skipped, data_file = [], os.path.join(data_path, tfrecord.INFO_NAME)
+    else:
+        manifest = checked_images(manifest, cfg, size, out)
+        data_path, skipped, data_file = manifest.path, manifest.skipped, manifest.path
+        splits, data = decode_splits(manifest, size, cfg["data"]["cache"])
     write_text(os.path.join(out, "config.yaml"), config_lib.dump(cfg))
     pretrained = weights_used not in ("none", "none (imagenet unavailable)")
     tensorboard = keras.callbacks.TensorBoard(os.path.join(out, "logs"), write_graph=False)
+    timer = epoch_timer()
     with scope(), distribute.synchronize_batch_norm(model, replicas > 1):
-        history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard])
+        history = fit(model, data, cfg["train"], pretrained, seed=cfg["seed"], callbacks=[tensorboard, timer],
+                      backup_dir=os.path.join(out, "backup"))
 
     model_path = os.path.join(out, "model.keras")
     _save(model, model_path)  # every worker saves (multi-worker convention); only the chief's is kept
@@ -197,9 +305,16 @@ def _train(cfg, out, init_from, strategy, chief, replicas):
     logits, p = split_logits(model, data["test"])
     meta = {"weights": weights_used, "backbone": model.backbone_name, "pairing": model.pairing,
             "image_size": size, "data": data_path, "split": "test", "model": model_path,
-            "epochs_trained": len(history.get("loss", [])), "train_seconds": round(time.time() - start, 1)}
+            "epochs_trained": len(history.get("loss", [])), "seed": cfg["seed"],
+            "deterministic": bool(cfg["train"]["deterministic"]),
+            **bad_input.metrics_fields(cfg["data"]["on_bad_input"], skipped),
+            **provenance(data_file)}
     write_evaluation(out, prediction_records(splits["test"], p), meta, history=history)
     metrics = add_calibration_and_embeddings(out, model, data["test"], splits["test"], logits, "test", fitted)
+    write_json(os.path.join(out, "timing.json"), {
+        "train_seconds": round(time.time() - start, 1), "resumed_at_epoch": None if state is None else state["epoch"] + 1,
+        "epoch_seconds": timer.seconds})
+    shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # every output is written: the backup is done
     print(format_metrics_table(metrics))
     print(f"test ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
           f"(T = {metrics['temperature']:.3f})")
@@ -207,28 +322,72 @@ def _train(cfg, out, init_from, strategy, chief, replicas):
     return metrics
 
 
-def _save(model, path):
-    tmp = os.path.join(os.path.dirname(path), ".model.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+def checked_images(manifest, cfg, size, out):
+    """`manifest` with splits, after the image checks `data.on_bad_input` asks for."""
+    from neipalette_tf.data import bad_input
+    from neipalette_tf.preprocessing import ImageLoadError
+
+    if cfg["data"]["on_bad_input"] == "skip":
+        manifest = bad_input.drop_unreadable(manifest, size)
+        bad_input.write_skipped(out, manifest.skipped)
+        bad_input.require_pairs(manifest, out)
+        manifest = assign_splits(manifest, cfg)
+        if manifest.skipped:
+            print(f"--on-bad-input skip: {len(manifest.skipped)} rows skipped, reasons in "
+                  f"{os.path.join(out, bad_input.SKIPPED_FILE)}")
+    elif not cfg["data"]["cache"]:  # images decoded during training: check them all now, not mid-epoch
+        first = next(iter(bad_input.drop_unreadable(manifest, size).skipped), None)
+        if first:
+            raise ImageLoadError(f"{manifest.path}, line {first['line']}: {first['reason']}")
+    return manifest
 
 
-def load_splits(cfg, image_size):
-    """(data path, {split: Manifest}, {split: PairData or TFRecordPairData}) of the run's data."""
-    from neipalette_tf.data import tfrecord
-
-    path = cfg["data"]["path"]
-    if tfrecord.is_tfrecord_folder(path):
-        data = {s: tfrecord.TFRecordPairData(path, s, image_size) for s in ("train", "val", "test")}
-        print("TFRecord shards: " + ", ".join(f"{s} {len(d)} pairs in {len(d.files)} file(s)"
-                                              for s, d in data.items()))
-        return os.path.abspath(path), {s: d.manifest for s, d in data.items()}, data
+def decode_splits(manifest, size, cache):
+    """({split: Manifest}, {split: PairData}); an undecodable image names its manifest row."""
+    from neipalette_tf.data import bad_input
     from neipalette_tf.data.pipeline import PairData
+    from neipalette_tf.preprocessing import ImageLoadError
 
-    manifest = prepare_manifest(cfg)
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
-    return manifest.path, splits, {s: PairData(m, image_size, cache=cfg["data"]["cache"]) for s, m in splits.items()}
+    try:
+        return splits, {s: PairData(m, size, cache=cache) for s, m in splits.items()}
+    except ImageLoadError as e:
+        raise bad_input.name_rows(e, manifest) from None
+
+
+def tfrecord_splits(path, image_size):
+    """(folder, {split: Manifest}, {split: TFRecordPairData}) of a folder of TFRecord shards."""
+    from neipalette_tf.data import tfrecord
+
+    data = {s: tfrecord.TFRecordPairData(path, s, image_size) for s in ("train", "val", "test")}
+    print("TFRecord shards: " + ", ".join(f"{s} {len(d)} pairs in {len(d.files)} file(s)" for s, d in data.items()))
+    return os.path.abspath(path), {s: d.manifest for s, d in data.items()}, data
+
+
+def _save(model, path):
+    from neipalette_tf.io_utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def epoch_timer():
+    """A Keras callback collecting seconds per epoch (`.seconds`, for timing.json)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = {}
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds[str(epoch + 1)] = round(time.time() - self._start, 2)
+
+    return EpochTimer()
 
 
 def main(argv=None):
@@ -249,11 +408,13 @@ def main(argv=None):
         cfg["name"] = "palette" if cfg["mode"] == "train" else "probe"
     out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
     if classic:
+        if args.resume:
+            raise cli.UserError("--resume: the classic baselines train in one step; there is nothing to resume")
         from neipalette_tf.classic.run import train_classic
 
         train_classic(cfg, out, init_from=args.init_from)
     else:
-        train(cfg, out, init_from=args.init_from)
+        train(cfg, out, init_from=args.init_from, resume=args.resume)
     return 0
 
 

@@ -123,37 +123,69 @@ class TrainingSetup:
         compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights, jit_compile)
 
 
-def fit(model, data, train_cfg, pretrained, seed=0, callbacks=()):
+def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=None):
     """Train `model` in place on `data["train"]` / `data["val"]` (PairData).
+
+    With `backup_dir`, every epoch is backed up there and a backup found
+    there is resumed (`neipalette_tf.resume`).
 
     Returns the per-epoch history as a dict of lists with plain keys
     (`loss`, `accuracy`, `auc`, their `val_` twins, and auxiliary losses).
     """
+    from neipalette_tf.resume import RunBackup
+
     t = train_cfg
     setup = TrainingSetup(model, data, t, seed)
     steps = math.ceil(len(data["train"]) / t["batch_size"])
+    backup = RunBackup(backup_dir) if backup_dir else None
     history = {}
 
-    def _phase(first_epoch, last_epoch, learning_rate):
+    def _phase(index, first_epoch, last_epoch, learning_rate):
+        if backup and backup.phase_done(index):
+            backup.restore_phase_end(index, setup.trainee)
+            return
         setup.compile(learning_rate, steps * (last_epoch - first_epoch), t["weight_decay"],
                       t.get("jit_compile", "auto"))
         stop = keras.callbacks.EarlyStopping(monitor=setup.monitor, mode="max",
                                              patience=t["early_stopping_patience"],
                                              restore_best_weights=True, verbose=1)
-        h = setup.trainee.fit(setup.train_ds, validation_data=setup.val_ds, initial_epoch=first_epoch,
-                              epochs=last_epoch, callbacks=[stop, *callbacks], shuffle=False,
-                              verbose=1 if sys.stdout.isatty() else 2)
-        for key, values in h.history.items():
+        state = backup.in_phase(index) if backup else None
+        if state and (state["early_stopping"] or {}).get("stopped_epoch", 0) > 0:
+            # Early stopping had ended this phase; only the phase's end was not backed up.
+            setup.trainee.set_weights(_load_best(backup, state))
+        else:
+            if backup:
+                backup.fast_forward(setup.train_ds)
+            phase_callbacks = [stop, backup.callback(index, stop)] if backup else [stop]
+            h = setup.trainee.fit(setup.train_ds, validation_data=setup.val_ds, initial_epoch=first_epoch,
+                                  epochs=last_epoch, callbacks=[*phase_callbacks, *callbacks], shuffle=False,
+                                  verbose=1 if sys.stdout.isatty() else 2)
+            if not backup:
+                _extend(history, h.history)
+        if backup:
+            backup.finish_phase(index, setup.trainee)
+
+    def _extend(into, epochs):
+        for key, values in epochs.items():
             plain = _plain_history_key(key) if setup.aux_weights else key
             if plain:
-                history.setdefault(plain, []).extend(float(v) for v in values)
+                into.setdefault(plain, []).extend(float(v) for v in values)
 
     warmup = min(t["warmup_epochs"], t["epochs"] - 1) if pretrained else 0
     if warmup > 0:
         model.backbone.trainable = False
-        _phase(0, warmup, t["learning_rate"])
+        _phase(0, 0, warmup, t["learning_rate"])
         model.backbone.trainable = True
-        _phase(warmup, t["epochs"], t["learning_rate"] * t["finetune_lr_factor"])
+        _phase(1, warmup, t["epochs"], t["learning_rate"] * t["finetune_lr_factor"])
     else:
-        _phase(0, t["epochs"], t["learning_rate"])
+        _phase(0, 0, t["epochs"], t["learning_rate"])
+    if backup:
+        logs = backup.epoch_logs
+        _extend(history, {key: [epoch[key] for epoch in logs] for key in (logs[0] if logs else {})})
     return history
+
+
+def _load_best(backup, state):
+    from neipalette_tf.resume import _load_arrays
+
+    return _load_arrays(backup.path(state["early_stopping"]["weights"]))

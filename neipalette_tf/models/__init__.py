@@ -27,10 +27,28 @@ def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto
 
 
 def load_model(path, compile=False):
-    """Load a saved HarmonyClassifier (`model.keras`)."""
+    """Load a saved HarmonyClassifier (`model.keras`).
+
+    A missing, truncated or foreign file is a `cli.UserError` naming the file
+    (one line from the CLIs), not a traceback from deep inside Keras.
+    """
+    import os
+
     import keras
 
-    return keras.saving.load_model(path, compile=compile)
+    from neipalette_tf.cli import UserError
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: model not found")
+    try:
+        model = keras.saving.load_model(path, compile=compile)
+    except Exception as e:  # noqa: BLE001 - zip, h5 and deserialisation errors of a bad file
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: not a loadable NeiPalette model ({type(e).__name__}: {reason[:200]})") from None
+    if not isinstance(model, HarmonyClassifier):
+        raise UserError(f"{path}: a Keras model, but not a NeiPalette HarmonyClassifier ({type(model).__name__})")
+    return model
 
 
 __all__ = [
