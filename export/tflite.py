@@ -42,7 +42,8 @@ import tensorflow as tf
 FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "temperature", "probabilities")
 INT8_SCOPES = ("head/hidden",)
 # Signatures whose inputs are images (uint8 in the int8 files); the head's
-# inputs are the encoder's float32 embeddings.
+# inputs are the encoder's float32 embeddings, and `head_int8.tflite` is
+# the float32 head (see `convert`).
 IMAGE_SIGNATURES = ("serving_default", "encoder")
 
 PRECISIONS = {"tflite": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
@@ -65,17 +66,18 @@ def _scope_pattern(scopes):
 
 
 def _float_tensors(model_content, float_scopes, int8_scopes=()):
-    """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`, and its outputs."""
+    """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`, and
+    its outputs (named after the signature, not the layer)."""
     from ai_edge_litert.interpreter import Interpreter
 
     floats, ints = _scope_pattern(float_scopes), _scope_pattern(int8_scopes) if int8_scopes else None
     interpreter = Interpreter(model_content=model_content)
-    outputs = {d["name"] for d in interpreter.get_output_details()}  # named after the signature, not the layer
+    outputs = {d["name"] for d in interpreter.get_output_details()}
     return [t["name"] for t in interpreter.get_tensor_details()
             if t["name"] in outputs or (floats.search(t["name"]) and not (ints and ints.search(t["name"])))]
 
 
-def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs):
+def _quantize_int8(converter, float_scopes, int8_scopes):
     """Calibrate, quantise all but `float_scopes` to int8; uint8 image inputs, float32 outputs."""
     from tensorflow.lite.python import convert as tflite_convert
     from tensorflow.lite.python import util as tflite_util
@@ -85,7 +87,7 @@ def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs):
     calibrated = converter.convert()
     quantized = tflite_convert.mlir_quantize(
         calibrated, denylisted_nodes=_float_tensors(calibrated, float_scopes, int8_scopes))
-    return tflite_util.modify_model_io_type(quantized, tf.uint8 if image_inputs else tf.float32, tf.float32)
+    return tflite_util.modify_model_io_type(quantized, tf.uint8, tf.float32)
 
 
 def convert(saved_model_dir, signature_key, precision, representative_data=None, float_scopes=FLOAT_SCOPES):
@@ -111,7 +113,12 @@ def convert(saved_model_dir, signature_key, precision, representative_data=None,
         converter.representative_dataset = representative_data
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return _quantize_int8(converter, float_scopes, INT8_SCOPES, signature_key in IMAGE_SIGNATURES)
+            if signature_key not in IMAGE_SIGNATURES:
+                # The head takes embeddings: backbone features (range ~20) next to main colours
+                # that need ~1e-3. TF's quantiser gives its sliced inputs one 8-bit scale even
+                # when they are deny-listed, so `head_int8.tflite` is the float32 head (2 MB).
+                return convert(saved_model_dir, signature_key, "float32")
+            return _quantize_int8(converter, float_scopes, INT8_SCOPES)
     elif precision != "float32":
         raise ValueError(f"unknown precision {precision!r}")
     with warnings.catch_warnings():  # calibration runs the deprecated tf.lite.Interpreter
