@@ -9,7 +9,6 @@ check the export just ran. `neipalette_tf.runtime` reads it for the image
 size and to find each format's encoder and head files.
 """
 
-import hashlib
 import json
 import os
 import time
@@ -37,11 +36,9 @@ def _resize_method():
 
 
 def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from neipalette_tf.io_utils import sha256_file
+
+    return sha256_file(path)
 
 
 def _annotate(io):

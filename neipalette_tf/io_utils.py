@@ -141,3 +141,19 @@ def write_text(path, text):
     """Write a UTF-8 text file atomically."""
     with atomic_write(path, "w", encoding="utf-8", newline="") as f:
         f.write(text)
+
+
+def hash_file(path, digest=None):
+    """`digest` (a new SHA-256 when None) updated with the bytes of `path`, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = digest or hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def sha256_file(path):
+    """Hex SHA-256 of a file's bytes."""
+    return hash_file(path).hexdigest()

@@ -16,19 +16,14 @@ Example:
 ['keras_hub_version', 'keras_version', 'tensorflow_version']
 """
 
-import hashlib
 import os
 import subprocess
+
+from neipalette_tf.io_utils import sha256_file
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def library_versions():

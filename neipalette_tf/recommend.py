@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from neipalette_tf import cli
+from neipalette_tf.io_utils import hash_file as _sha256_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif")
 CACHE_DIR = ".neipalette-cache"
@@ -48,12 +49,6 @@ BENCH_GOAL_MS = 50.0
 # --------------------------------------------------------------------------
 
 
-def _sha256_file(path, digest=None):
-    digest = digest or hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest
 
 
 class KerasScorer:

@@ -30,6 +30,7 @@ import numpy as np
 from neipalette_tf.cli import UserError
 from neipalette_tf.classic.linear import fit_logistic, predict_logistic
 from neipalette_tf.io_utils import atomic_write, write_json
+from neipalette_tf.io_utils import sha256_file as file_sha256
 
 FORMAT = "neipalette-classic"
 VERSION = 1
@@ -41,12 +42,6 @@ def default_cache_dir():
     return os.environ.get("NEIPALETTE_CACHE_DIR") or DEFAULT_CACHE_DIR
 
 
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def encoder_id(encoder, image_size):
