@@ -72,7 +72,8 @@ def _border_mean(x):
 
 
 def _split(x, parts, axis):
-    """`ops.split`, without a no-op SPLIT op for one part (quantisers keep it, see below)."""
+    """`ops.split`, without a no-op SPLIT op for one part (TF's int8 quantiser gave it 8-bit
+    steps even inside the float colour path; see `export.tflite`)."""
     return [x] if parts == 1 else ops.split(x, parts, axis=axis)
 
 
@@ -97,6 +98,9 @@ class ColourAttentionPooling(keras.layers.Layer):
         channels: width of the key convolutions and the query.
         stride: the attention map's resolution is the image's / stride.
         garments: 1 (one garment per image) or 2 (stacked: top half, bottom half).
+        context: border-contrast features, dilated key convolutions and a
+            saliency term (the default models'); False: the original
+            two-convolution keys.
     """
 
     def __init__(self, channels=32, stride=2, garments=1, context=False, **kwargs):
@@ -133,10 +137,10 @@ class ColourAttentionPooling(keras.layers.Layer):
         if not self.context:
             return ops.concatenate([lab, _positions(lab)], axis=-1)
         features = []
-        for lab in parts_lab:
-            contrast = lab - _border_mean(lab)
+        for part in parts_lab:
+            contrast = part - _border_mean(part)
             distance = ops.sqrt(ops.sum(ops.square(contrast), axis=-1, keepdims=True) + 1e-6)
-            features.append(ops.concatenate([lab, _positions(lab), contrast, distance], axis=-1))
+            features.append(ops.concatenate([part, _positions(part), contrast, distance], axis=-1))
         return features[0] if len(features) == 1 else ops.concatenate(features, axis=1)
 
     def _keys(self, features):
