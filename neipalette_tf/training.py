@@ -21,6 +21,13 @@ in the training graph; the saved model is the plain HarmonyClassifier.
   pairs from 2B backbone passes), labelled by the harmony rule on the
   recorded colours. The head sees ~B times more labelled pairs per step at
   almost no cost. (With `--label-noise`, these extra labels are clean.)
+
+The training graph outputs the head's *logits* and the cross-entropy is
+computed from them (`from_logits=True`), not from the saved model's
+probabilities: from probabilities, a confidently wrong prediction is
+clipped at p = 1e-7 and gets no gradient, and a ResNet50 from scratch,
+whose logits jump by ~10 after its first Adam step, never recovered from
+that. A loss that turns NaN stops training with `TrainingDiverged`.
 """
 
 import math
@@ -29,17 +36,48 @@ import sys
 import keras
 from keras import layers, ops
 
+from neipalette_tf.cli import UserError
+from neipalette_tf.data.pipeline import LABEL_KEY
+
 
 @keras.saving.register_keras_serializable(package="neipalette")
 class HarmonyAUC(keras.metrics.AUC):
-    """ROC-AUC of p_harmonious (column 1 of the model's probabilities)."""
+    """ROC-AUC of p_harmonious from `[N, 2]` predictions.
+
+    With `from_logits=True` the predictions are logits and p_harmonious is
+    `sigmoid(l_1 - l_0)` (the softmax's column 1); otherwise they are the
+    probabilities and p_harmonious is column 1.
+    """
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(y_true, y_pred[:, 1], sample_weight=sample_weight)
+        score = y_pred[:, 1] - y_pred[:, 0] if self._from_logits else y_pred[:, 1]
+        return super().update_state(y_true, score, sample_weight=sample_weight)
 
 
 def _pair_metrics():
-    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), HarmonyAUC(name="auc")]
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy"), HarmonyAUC(name="auc", from_logits=True)]
+
+
+class TrainingDiverged(UserError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise `TrainingDiverged` at the first batch whose loss is NaN or inf.
+
+    Keras' `TerminateOnNaN` only stops: the run would then calibrate and
+    evaluate a model of NaNs. The last completed epoch stays backed up.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"training diverged: the loss is {float(loss)} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                "try a lower --learning-rate")
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
@@ -56,46 +94,58 @@ class AllPairs(layers.Layer):
 
 
 def supervised_training_model(model, colour=True, all_pairs=True):
-    """`model` plus the auxiliary outputs, sharing every layer with it."""
+    """The graph `fit` trains: `model`'s logits (plus the auxiliary outputs),
+    sharing every layer with it.
+
+    Without auxiliary outputs it returns the logits `[N, 2]`; with them, a
+    dict: `logits`, `top_colour` / `bottom_colour`, `all_pairs` (logits of
+    the B x B combinations).
+    """
     size = model.image_size
     top = keras.Input((size, size, 3), name="top")
     bottom = keras.Input((size, size, 3), name="bottom")
     embeddings = model.pair_embeddings(top, bottom)
-    outputs = {"probabilities": model.classify(embeddings)}
+    logits = layers.Identity(name=LABEL_KEY)(model.logits(embeddings))
+    if not (colour or all_pairs):
+        return keras.Model({"top": top, "bottom": bottom}, logits, name=f"{model.name}_supervised")
+    outputs = {LABEL_KEY: logits}
     if colour:
         top_colour, bottom_colour = model.head.colours(embeddings if model.pairing == "siamese" else embeddings[0])
         outputs["top_colour"] = layers.Identity(name="top_colour")(top_colour)
         outputs["bottom_colour"] = layers.Identity(name="bottom_colour")(bottom_colour)
     if all_pairs:
         outputs["all_pairs"] = layers.Identity(name="all_pairs")(
-            model.classify(AllPairs(name="all_pair_embeddings")(embeddings)))
+            model.logits(AllPairs(name="all_pair_embeddings")(embeddings)))
     return keras.Model({"top": top, "bottom": bottom}, outputs, name=f"{model.name}_supervised")
 
 
 def compile_model(model, learning_rate, decay_steps, weight_decay=0.0, aux_weights=None, jit_compile="auto"):
-    """Adam + cosine decay; cross-entropy on `probabilities` (+ weighted auxiliary losses)."""
+    """Adam + cosine decay; cross-entropy on the logits (+ weighted auxiliary losses).
+
+    `model` is a `supervised_training_model`: logits out, not probabilities.
+    """
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, decay_steps), alpha=0.02)
     optimizer = keras.optimizers.Adam(schedule, weight_decay=weight_decay or None)
     if not aux_weights:
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(),
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=_pair_metrics(), jit_compile=jit_compile)
         return
-    losses = {"probabilities": keras.losses.SparseCategoricalCrossentropy(),
+    losses = {LABEL_KEY: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               "top_colour": "mse", "bottom_colour": "mse",
-              "all_pairs": keras.losses.SparseCategoricalCrossentropy()}
-    weights = {"probabilities": 1.0, **aux_weights}
+              "all_pairs": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    weights = {LABEL_KEY: 1.0, **aux_weights}
     model.compile(optimizer=optimizer, loss={k: losses[k] for k in weights}, loss_weights=weights,
-                  metrics={"probabilities": _pair_metrics()}, jit_compile=jit_compile)
+                  metrics={LABEL_KEY: _pair_metrics()}, jit_compile=jit_compile)
 
 
 def _plain_history_key(key):
-    """'val_probabilities_auc' -> 'val_auc'; the total loss becomes 'total_loss'."""
+    """'val_logits_auc' -> 'val_auc'; the total loss (the sum with the auxiliary losses) is left out."""
     prefix = "val_" if key.startswith("val_") else ""
     name = key[len(prefix):]
     if name == "loss":
         return None
-    if name.startswith("probabilities_"):
-        return prefix + name[len("probabilities_"):]
+    if name.startswith(LABEL_KEY + "_"):
+        return prefix + name[len(LABEL_KEY) + 1:]
     return prefix + name
 
 
@@ -113,8 +163,8 @@ class TrainingSetup:
             self.aux_weights.update(top_colour=t["colour_loss_weight"], bottom_colour=t["colour_loss_weight"])
         if all_pairs:
             self.aux_weights["all_pairs"] = t["all_pairs_loss_weight"]
-        self.trainee = supervised_training_model(model, colour, all_pairs) if self.aux_weights else model
-        self.monitor = "val_probabilities_auc" if self.aux_weights else "val_auc"
+        self.trainee = supervised_training_model(model, colour, all_pairs)
+        self.monitor = f"val_{LABEL_KEY}_auc" if self.aux_weights else "val_auc"
         self.train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=seed,
                                               colour_targets=colour, all_pairs=all_pairs)
         self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs)
@@ -156,7 +206,7 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=Non
         else:
             if backup:
                 backup.fast_forward(setup.train_ds)
-            phase_callbacks = [stop, backup.callback(index, stop)] if backup else [stop]
+            phase_callbacks = [StopOnNonFiniteLoss(), stop, *([backup.callback(index, stop)] if backup else [])]
             h = setup.trainee.fit(setup.train_ds, validation_data=setup.val_ds, initial_epoch=first_epoch,
                                   epochs=last_epoch, callbacks=[*phase_callbacks, *callbacks], shuffle=False,
                                   verbose=1 if sys.stdout.isatty() else 2)

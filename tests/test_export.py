@@ -85,15 +85,16 @@ def run(pairs_csv, tmp_path_factory):
     from neipalette_tf.data.pipeline import PairData
     from neipalette_tf.io_utils import write_json, write_text
     from neipalette_tf.models import build_classifier
-    from neipalette_tf.training import compile_model
+    from neipalette_tf.training import compile_model, supervised_training_model
 
     keras.utils.set_random_seed(0)
     out = tmp_path_factory.mktemp("run")
     train = PairData(read_manifest(pairs_csv).subset("train"), SIZE)
     model, _ = build_classifier("resnet18", SIZE, weights="none")
     epochs, batch = 3, 32  # enough to spread the outputs, too little to saturate them
-    compile_model(model, 2e-4, epochs * -(-len(train) // batch))
-    model.fit({"top": train.top.astype("float32"), "bottom": train.bottom.astype("float32")}, train.labels,
+    trainee = supervised_training_model(model, colour=False, all_pairs=False)  # logits out
+    compile_model(trainee, 3e-4, epochs * -(-len(train) // batch))
+    trainee.fit({"top": train.top.astype("float32"), "bottom": train.bottom.astype("float32")}, train.labels,
               batch_size=batch, epochs=epochs, verbose=0)
     model.save(out / "model.keras")
     write_text(out / "config.yaml", config.dump(config.resolve(None, {"data.path": str(pairs_csv)})))

@@ -33,7 +33,7 @@ def test_round_trip_matches_load_image(shards, tiny_synth, tmp_path):
         reference = PairData(test, size)  # load_image, as training from the files
         np.testing.assert_array_equal(np.asarray(x["top"]).astype(np.uint8), reference.top)
         np.testing.assert_array_equal(np.asarray(x["bottom"]).astype(np.uint8), reference.bottom)
-        np.testing.assert_array_equal(y["probabilities"].numpy(), test.labels)
+        np.testing.assert_array_equal(y["logits"].numpy(), test.labels)
         np.testing.assert_allclose(y["top_colour"].numpy(), reference.colour_targets["top_colour"], atol=1e-5)
     # Pixels at the model size: the same arrays, and a clear error for another size.
     pixels = tmp_path / "pixels"

@@ -40,6 +40,7 @@ from neipalette_tf.preprocessing import load_image
 AUTOTUNE = tf.data.AUTOTUNE
 # Colour targets are OKLab (L, a, b) times this: a and b span about -1.3..1.3.
 COLOUR_TARGET_SCALE = np.array([1.0, 4.0, 4.0])
+LABEL_KEY = "logits"  # the pair label's key in dict targets: the training graph's logits output
 
 
 def load_images(paths, image_size, workers=None, progress=None):
@@ -196,14 +197,14 @@ class PairData:
                 all_pairs=False):
         """Batches of `({"top", "bottom"}, label)`.
 
-        With `colour_targets=True` the target is a dict: `probabilities`
-        (the label), `top_colour` and `bottom_colour` (OKLab main colours
+        With `colour_targets=True` the target is a dict: `logits` (the
+        label, for the training graph's logits output; `LABEL_KEY`), `top_colour` and `bottom_colour` (OKLab main colours
         times `COLOUR_TARGET_SCALE`); `all_pairs=True` adds `all_pairs`, the
         rule's label for every top-bottom combination in the batch.
         """
         targets = self.labels
         if colour_targets or all_pairs:
-            targets = {"probabilities": self.labels, **self.colour_targets}
+            targets = {LABEL_KEY: self.labels, **self.colour_targets}
         args = (batch_size, training, augment, seed, all_pairs)
         if self.cache:
             ds = pair_dataset_from_arrays(self.top, self.bottom, targets, *args)
@@ -211,7 +212,7 @@ class PairData:
             ds = pair_dataset_streaming(
                 self.manifest.column("top"), self.manifest.column("bottom"), targets, self.image_size, *args)
         if all_pairs and not colour_targets:
-            ds = ds.map(lambda x, y: (x, {"probabilities": y["probabilities"], "all_pairs": y["all_pairs"]}))
+            ds = ds.map(lambda x, y: (x, {LABEL_KEY: y[LABEL_KEY], "all_pairs": y["all_pairs"]}))
         return ds
 
 

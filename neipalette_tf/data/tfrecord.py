@@ -266,7 +266,7 @@ class TFRecordPairData:
         """Batches of `({"top", "bottom"}, target)`, exactly as `PairData.dataset` makes them."""
         import tensorflow as tf
 
-        from neipalette_tf.data.pipeline import AUTOTUNE, COLOUR_TARGET_SCALE, _finish
+        from neipalette_tf.data.pipeline import AUTOTUNE, COLOUR_TARGET_SCALE, LABEL_KEY, _finish
 
         features = {"top/image": tf.io.FixedLenFeature([], tf.string),
                     "bottom/image": tf.io.FixedLenFeature([], tf.string),
@@ -287,7 +287,7 @@ class TFRecordPairData:
             label = tf.cast(f["label"], tf.int32)
             target = label
             if with_colours:
-                target = {"probabilities": label, "top_colour": oklab(f["colour"][:3]),
+                target = {LABEL_KEY: label, "top_colour": oklab(f["colour"][:3]),
                           "bottom_colour": oklab(f["colour"][3:])}
             return self._decode(f["top/image"]), self._decode(f["bottom/image"]), target
 
@@ -302,7 +302,7 @@ class TFRecordPairData:
         ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = _finish(ds, batch_size, training, augment, seed, all_pairs)
         if all_pairs and not colour_targets:
-            ds = ds.map(lambda x, y: (x, {"probabilities": y["probabilities"], "all_pairs": y["all_pairs"]}))
+            ds = ds.map(lambda x, y: (x, {LABEL_KEY: y[LABEL_KEY], "all_pairs": y["all_pairs"]}))
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return ds.with_options(options)

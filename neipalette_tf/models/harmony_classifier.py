@@ -47,16 +47,22 @@ INPUT_NAMES = ("top", "bottom")
 class Probabilities(layers.Layer):
     """Softmax of the logits, written as `p_k = 1 / sum_j exp(l_j - l_k)`.
 
-    The same values as `layers.Softmax` (and no overflow: a huge `l_j - l_k`
-    gives `p_k = 1 / inf = 0`). Not the usual form because TFLite's
+    The same values as `layers.Softmax` to within 1e-13. The exponents are
+    capped at `MAX_EXPONENT`: an uncapped `exp(l_j - l_k)` overflows to inf
+    for a logit gap above 88, and its gradient (0 * inf) is NaN, which
+    poisons every weight in one step (a ResNet50 from scratch got there in
+    its second step). Not the usual form because TFLite's
     converter folds that into a SOFTMAX op, which gets a fixed 8-bit output
     (steps of 1/256) in an int8 graph: a p of 0.499 would round to 0.5 and
     flip the decision. This form stays float32 there
     (`export.tflite.FLOAT_SCOPES`).
     """
 
+    MAX_EXPONENT = 30.0  # p >= 1e-13: far below any threshold, and exp() stays finite
+
     def call(self, logits):
-        return 1.0 / ops.sum(ops.exp(logits[:, None, :] - logits[:, :, None]), axis=-1)
+        gaps = ops.minimum(logits[:, None, :] - logits[:, :, None], self.MAX_EXPONENT)
+        return 1.0 / ops.sum(ops.exp(gaps), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
