@@ -13,8 +13,10 @@ out=runs/compare${epochs}
 run() {  # NAME TRAIN-FLAGS...: train once (reused when metrics.json exists), evaluate on the real pairs
   local name=$1; shift
   [ -f "$out-$name/metrics.json" ] || python -m neipalette_tf.train "$@" --out "$out-$name"
-  local model
-  model=$(ls "$out-$name"/model.keras "$out-$name"/model.palette.json "$out-$name"/model.probe.json 2>/dev/null | head -1)
+  local model f
+  for f in model.keras model.palette.json model.probe.json; do
+    [ -f "$out-$name/$f" ] && { model=$out-$name/$f; break; }
+  done
   python -m neipalette_tf.evaluate --model "$model" --data "$real" --out "$out-$name/eval-real"
 }
 
