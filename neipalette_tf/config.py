@@ -41,7 +41,7 @@ DEFAULTS = {
     "model": {
         "backbone": "resnet18",
         "pairing": "siamese",
-        "image_size": 64,
+        "image_size": 48,
         "weights": "auto",
         "head_units": 256,
         "dropout": 0.2,

@@ -6,7 +6,7 @@
 Images are decoded by `neipalette_tf.preprocessing.load_image`, the same
 function every runtime uses. With `cache=True` (default) all images are
 decoded once, in a thread pool, into one uint8 array (`S*S*3` bytes per
-image: 6,000 pairs at 64 px take 147 MB); a bad file then stops the run
+image: 6,000 pairs at 48 px take 83 MB); a bad file then stops the run
 before training with one line naming it. With `cache=False` images are
 decoded on the fly in a parallel `map` (for data that does not fit in memory).
 
