@@ -29,8 +29,10 @@ model_of() {  # RUN_DIR: its model file (Keras, palette or probe)
 run() {  # NAME TRAIN-FLAGS...: train once (reused when metrics.json exists), evaluate on the real pairs
   local name=$1; shift
   [ -f "$out-$name/metrics.json" ] || python -m neipalette_tf.train "$@" --out "$out-$name"
+  local model
+  model=$(model_of "$out-$name")  # an assignment, so that set -e stops the script when no model is there
   [ -f "$out-$name/eval-real/metrics.json" ] ||
-    python -m neipalette_tf.evaluate --model "$(model_of "$out-$name")" --data "$real" --out "$out-$name/eval-real"
+    python -m neipalette_tf.evaluate --model "$model" --data "$real" --out "$out-$name/eval-real"
 }
 
 if [ "$epochs" = "$default_epochs" ]; then
