@@ -13,6 +13,11 @@ ONNX inputs (`.../normalization/Sub/y:0`, `.../Sqrt/x:0`). Freezing
 every capture fixes that for any model; `convert` checks the result
 has exactly the declared inputs and outputs.
 
+After conversion, convolutions on tiny feature maps (ResNet18's last
+stages at 48 px) are rewritten as one GEMM each (`export.onnx_im2col`):
+the same arithmetic, which ONNX Runtime's CPU kernels run about twice as
+fast there. The graph's metadata says how many were rewritten.
+
 Files: `model.onnx` (`top`, `bottom` -> `probabilities`, `harmony`),
 `encoder.onnx` (`image` -> `embedding`), `head.onnx` (`top_embedding`,
 `bottom_embedding` -> `probabilities`, `harmony`); the batch dimension
@@ -23,6 +28,8 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from export.onnx_im2col import MAX_OUTPUT_PIXELS, METADATA_KEY, small_convs_as_gemm
 
 OPSET = 17
 BATCH_DIM = "batch"
@@ -56,13 +63,18 @@ def _name_batch_dims(model_proto):
             dims[0].dim_param = BATCH_DIM
 
 
-def convert(fn, input_signature):
-    """A function of `endpoints` -> a checked `onnx.ModelProto`."""
+def convert(fn, input_signature, max_output_pixels=MAX_OUTPUT_PIXELS):
+    """A function of `endpoints` -> a checked `onnx.ModelProto`.
+
+    `max_output_pixels`: convolutions with at most this many output pixels
+    become one GEMM each (`export.onnx_im2col`); 0 leaves every `Conv`.
+    """
     graph_def, inputs, outputs = freeze(fn, input_signature)
     model_proto, _ = tf2onnx.convert.from_graph_def(
         graph_def, input_names=list(inputs), output_names=list(outputs), opset=OPSET,
         tensors_to_rename={**inputs, **outputs})
     _name_batch_dims(model_proto)
+    small_convs_as_gemm(model_proto, max_output_pixels)
     onnx.checker.check_model(model_proto)
     got_in = sorted(i.name for i in model_proto.graph.input)
     got_out = sorted(o.name for o in model_proto.graph.output)
@@ -82,6 +94,10 @@ def describe(path):
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name
         return {"name": value.name, "shape": shape, "dtype": dtype}
 
-    return {"inputs": [tensor(v) for v in model_proto.graph.input],
-            "outputs": [tensor(v) for v in model_proto.graph.output],
-            "opset": max(o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx"))}
+    described = {"inputs": [tensor(v) for v in model_proto.graph.input],
+                 "outputs": [tensor(v) for v in model_proto.graph.output],
+                 "opset": max(o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx"))}
+    rewrites = {p.key: p.value for p in model_proto.metadata_props}
+    if METADATA_KEY in rewrites:
+        described["graph_rewrites"] = {"small_convs_as_gemm": rewrites[METADATA_KEY]}
+    return described
