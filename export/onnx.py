@@ -13,10 +13,11 @@ ONNX inputs (`.../normalization/Sub/y:0`, `.../Sqrt/x:0`). Freezing
 every capture fixes that for any model; `convert` checks the result
 has exactly the declared inputs and outputs.
 
-After conversion, convolutions on tiny feature maps (ResNet18's last
-stages at 48 px) are rewritten as one GEMM each (`export.onnx_im2col`):
-the same arithmetic, which ONNX Runtime's CPU kernels run about twice as
-fast there. The graph's metadata says how many were rewritten.
+After conversion, `export.onnx_optimize` rewrites the graph for ONNX
+Runtime's CPU kernels (the same arithmetic): convolutions on tiny feature
+maps become one GEMM each, constants are shaped for fast broadcasting, and
+a zero `Pad` before a max pool is folded into it. The graph's metadata and
+the model card say what each pass changed.
 
 Files: `model.onnx` (`top`, `bottom` -> `probabilities`, `harmony`),
 `encoder.onnx` (`image` -> `embedding`), `head.onnx` (`top_embedding`,
@@ -24,12 +25,14 @@ Files: `model.onnx` (`top`, `bottom` -> `probabilities`, `harmony`),
 is named `batch`.
 """
 
+import json
+
 import onnx
 import tensorflow as tf
 import tf2onnx
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from export.onnx_im2col import MAX_OUTPUT_PIXELS, METADATA_KEY, small_convs_as_gemm
+from export.onnx_optimize import METADATA_KEY, optimize
 
 OPSET = 17
 BATCH_DIM = "batch"
@@ -63,18 +66,19 @@ def _name_batch_dims(model_proto):
             dims[0].dim_param = BATCH_DIM
 
 
-def convert(fn, input_signature, max_output_pixels=MAX_OUTPUT_PIXELS):
+def convert(fn, input_signature, optimize_graph=True):
     """A function of `endpoints` -> a checked `onnx.ModelProto`.
 
-    `max_output_pixels`: convolutions with at most this many output pixels
-    become one GEMM each (`export.onnx_im2col`); 0 leaves every `Conv`.
+    `optimize_graph=False` keeps tf2onnx's graph as it is (without
+    `export.onnx_optimize`'s passes), for comparisons.
     """
     graph_def, inputs, outputs = freeze(fn, input_signature)
     model_proto, _ = tf2onnx.convert.from_graph_def(
         graph_def, input_names=list(inputs), output_names=list(outputs), opset=OPSET,
         tensors_to_rename={**inputs, **outputs})
     _name_batch_dims(model_proto)
-    small_convs_as_gemm(model_proto, max_output_pixels)
+    if optimize_graph:
+        optimize(model_proto)
     onnx.checker.check_model(model_proto)
     got_in = sorted(i.name for i in model_proto.graph.input)
     got_out = sorted(o.name for o in model_proto.graph.output)
@@ -99,5 +103,5 @@ def describe(path):
                  "opset": max(o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx"))}
     rewrites = {p.key: p.value for p in model_proto.metadata_props}
     if METADATA_KEY in rewrites:
-        described["graph_rewrites"] = {"small_convs_as_gemm": rewrites[METADATA_KEY]}
+        described["graph_rewrites"] = json.loads(rewrites[METADATA_KEY])
     return described
