@@ -68,6 +68,7 @@ Example:
 import json
 
 import numpy as np
+import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 # Rewrite convolutions whose output has at most this many pixels (3 x 3).
@@ -139,7 +140,7 @@ class _Rewriter:
 
     def rewrite(self, node, plan):
         table, ho, wo, pixels, c, o = plan
-        p = f"{node.name or node.output[0]}/gemm"
+        p = f"{node.output[0]}/gemm"  # output names are unique in a graph; node names need not be
         make = helper.make_node
         self.nodes += [
             make("Transpose", [node.input[0]], [f"{p}/nhwc"], perm=[0, 2, 3, 1]),
@@ -275,9 +276,21 @@ def fold_zero_pad_into_maxpool(model):
     return len(folded)
 
 
+def _used_names(graph):
+    """Every tensor name a node of `graph` or of its subgraphs (If / Loop bodies) reads."""
+    used = set()
+    for node in graph.node:
+        used.update(node.input)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                used |= _used_names(sub)
+    return used
+
+
 def _drop_unused_initializers(model):
-    used = {name for n in model.graph.node for name in n.input}
-    kept = [i for i in model.graph.initializer if i.name in used]
+    graph = model.graph
+    used = _used_names(graph) | {v.name for v in list(graph.input) + list(graph.output)}
+    kept = [i for i in graph.initializer if i.name in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
 

@@ -177,3 +177,23 @@ def test_pads_that_cannot_fold_stay(pads, source):
     model = _pad_pool_model(pads, source=source)
     assert fold_zero_pad_into_maxpool(model) == 0
     assert [n.op_type for n in model.graph.node] == [source, "Pad", "MaxPool"]
+
+
+def test_initializers_read_only_inside_a_subgraph_are_kept():
+    """An `If` branch may read an outer initializer: pruning must look inside subgraphs."""
+    branch_out = _value("z", [1])
+    then_branch = helper.make_graph([helper.make_node("Identity", ["outer"], ["z"])], "then", [], [branch_out])
+    else_branch = helper.make_graph([helper.make_node("Identity", ["outer"], ["z"])], "else", [], [branch_out])
+    cond = helper.make_tensor_value_info("cond", TensorProto.BOOL, [])
+    nodes = [helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch),
+             helper.make_node("Sub", ["x", "s"], ["d"])]
+    model = _graph(nodes, [cond, _value("x", ["n", 4, 4, 1])], [_value("y", [1]), _value("d", ["n", 4, 4, 1])],
+                   [numpy_helper.from_array(np.ones(1, np.float32), "outer"),
+                    numpy_helper.from_array(np.float32(2.0), "s")])
+    model, changed = optimize(model)
+    assert changed["broadcast_constants"] == 1
+    assert {i.name for i in model.graph.initializer} == {"outer", "s/as_1x1x1x1"}
+    onnx.checker.check_model(model)
+    x = np.ones((2, 4, 4, 1), np.float32)
+    y, d = _outputs(model, {"cond": np.array(True), "x": x})
+    assert y.tolist() == [1.0] and (d == -1).all()
