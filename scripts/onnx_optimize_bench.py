@@ -1,6 +1,7 @@
 """Measure what each ONNX graph pass of the export buys (`export/onnx_optimize.py`).
 
     python scripts/onnx_optimize_bench.py --model runs/X/model.keras [--threads 2] [--batch 32] [--rounds 8]
+    python scripts/onnx_optimize_bench.py --broadcast [--threads 2]
 
 Converts the model's serving function to ONNX without the passes, then
 builds variants: tf2onnx's graph as it is; convolutions with at most 4, 9
@@ -16,6 +17,9 @@ first and prints:
   graph and the `Gemm` kernels of the exported one, from ONNX Runtime's
   profiler;
 - the time in every op type for both graphs.
+
+`--broadcast` times only `x - c` in ONNX Runtime with the constant shaped
+as tf2onnx writes it and as pass 2 reshapes it (the slow path pass 2 avoids).
 
 Re-run it for another image size or backbone before changing a pass.
 """
@@ -106,13 +110,58 @@ def profile(sess, feed, runs=10):
     return layers, ops
 
 
+BROADCAST_CASES = (  # (x shape, constant shape before the pass, after it)
+    ((32, 24, 24, 1), (), (1, 1, 1, 1)),
+    ((32, 48, 48, 3), (3,), (1, 48, 48, 3)),
+    ((32, 24, 24, 32), (32,), (1, 24, 24, 32)),
+)
+
+
+def broadcast_table(threads, runs=200):
+    """`x - c` in ONNX Runtime with the constant as tf2onnx writes it and as pass 2 shapes it."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    print(f"`x - c` in ONNX Runtime, {threads} thread(s), median of {runs} runs:\n")
+    print("| x | c before | µs | c after | µs |")
+    print("|---|---|---:|---|---:|")
+    for x_shape, before, after in BROADCAST_CASES:
+        times = []
+        for c_shape in (before, after):
+            c = numpy_helper.from_array(np.full(c_shape, 0.5, np.float32), "c")
+            graph = helper.make_graph([helper.make_node("Sub", ["x", "c"], ["y"])], "g",
+                                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, x_shape)], [c])
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            s = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                     .SerializeToString(), options, providers=["CPUExecutionProvider"])
+            x = np.random.default_rng(0).random(x_shape, dtype=np.float32)
+            for _ in range(10):
+                s.run(None, {"x": x})
+            t = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                s.run(None, {"x": x})
+                t.append(time.perf_counter() - t0)
+            times.append(float(np.median(t)) * 1e6)
+        print(f"| {list(x_shape)} | {list(before)} | {times[0]:.0f} | {list(after)} | {times[1]:.0f} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="a trained model.keras")
+    parser.add_argument("--model", help="a trained model.keras")
+    parser.add_argument("--broadcast", action="store_true",
+                        help="only time `x - c` with the constant before and after pass 2 (no model needed)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.broadcast:
+        return broadcast_table(args.threads)
+    if not args.model:
+        parser.error("--model is required (or --broadcast)")
     import numpy as np
 
     from export.bench import spawn
