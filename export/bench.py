@@ -27,9 +27,8 @@ figure is the median over the rounds: on a shared machine another
 tenant's burst then slows one round of every row, not every round of one
 row (which would fake or hide a speed-up). Each round's figures are kept
 in `bench.json`. Writes `bench.json` and `bench.md` into the folder and
-prints the markdown. The test pairs are the
-export's parity pairs unless `--data` names a manifest (its test split, or
-all rows). Timings on a shared machine vary: the load average at the start
+prints the markdown. The test pairs are the export's parity pairs unless
+`--data` names a manifest (its test split, or all rows). Timings on a shared machine vary: the load average at the start
 and end is recorded with them.
 """
 
@@ -391,7 +390,7 @@ def markdown(bench):
         f"Model: {flops / 1e9:.3f} GFLOP per pair. fp32 matmul peak ({MATMUL_N}²): "
         + ", ".join(f"{t} thread{'s' * (t > 1)} {peak[t]['peak_gflops']:.0f} GFLOP/s "
                     f"(NumPy {peak[t]['numpy_gflops']:.0f}, TF {peak[t]['tensorflow_gflops']:.0f})" for t in THREADS)
-        + f". Timings: median of {bench.get('rounds', 1)} round(s) through every row.",
+        + f". Timings: median of {bench['rounds']} round(s) through every row.",
         "",
         "| artifact | MB | p50 / p90 ms, 1 thread | p50 / p90 ms, 2 threads | pairs/s, batch 32 | "
         "% peak, batch 1, 1 thread | % peak, batch 32 | ROC-AUC | accuracy | parity |",

@@ -48,7 +48,8 @@ prints the per-layer part):
    reorder on each side (about 2.5 ms per tower at batch 32). After a
    `Relu` every value is >= 0, so a zero border never wins a max unless
    the window holds nothing else, and `MaxPool`'s own padding (which never
-   wins) gives the same result when each pad is smaller than the kernel.
+   wins) gives the same result when each pad is smaller than the kernel
+   (no dilation, no `ceil_mode`: then every window holds a real value).
    The pass folds such a `Pad` into the `MaxPool`'s `pads`.
 
 Example:
@@ -72,7 +73,7 @@ import onnx
 from onnx import helper, numpy_helper, shape_inference
 
 # Rewrite convolutions whose output has at most this many pixels (3 x 3).
-# Measured on the 48 px default (2 threads, batch 32, `scripts/onnx_conv_gemm.py`):
+# Measured on the 48 px default (2 threads, batch 32, `scripts/onnx_optimize_bench.py`):
 # the 2 x 2 and 3 x 3 layers gain, the 6 x 6 ones are as fast either way.
 MAX_OUTPUT_PIXELS = 9
 METADATA_KEY = "neipalette.onnx_optimize"
@@ -120,10 +121,10 @@ class _Rewriter:
         return self.weights[w_name]
 
     def plan(self, node):
-        """(gather table, Ho, Wo, H*W, C) when `node` is rewritten, else None."""
+        """(gather table, Ho, Wo, H*W, C, O) when `node` is rewritten, else None."""
         if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in self.initializers:
             return None
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs = _attrs(node)
         shape = self.shapes.get(node.input[0])
         if (shape is None or len(shape) != 4 or None in shape[1:] or attrs.get("group", 1) != 1
                 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")):
@@ -261,6 +262,7 @@ def fold_zero_pad_into_maxpool(model):
         rank = len(pads) // 2
         if (pool.op_type != "MaxPool" or pool.input[0] != pad.output[0] or len(pool.output) != 1
                 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or rank != len(kernel) + 2
+                or attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", []))
                 or any(pads[:2]) or any(pads[rank:rank + 2]) or min(pads) < 0):
             continue
         old = list(attrs.get("pads", [0] * 2 * len(kernel)))

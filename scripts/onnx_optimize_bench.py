@@ -55,7 +55,7 @@ def variants(model_path):
     return out, signature[0].shape[1]
 
 
-def session(proto, folder, name, threads, profile=False):
+def session(proto, folder, threads, profile=False):
     import onnxruntime as ort
 
     path = os.path.join(folder, f"{len(os.listdir(folder))}.onnx")
@@ -169,7 +169,7 @@ def main(argv=None):
     protos, size = variants(args.model)
     flops = spawn({"kind": "flops", "model": args.model})["flops_per_pair"]
     with tempfile.TemporaryDirectory() as folder:
-        sessions = {name: session(p, folder, name, args.threads) for name, p in protos.items()}
+        sessions = {name: session(p, folder, args.threads) for name, p in protos.items()}
         rng = np.random.default_rng(0)
         feed = {name: rng.uniform(0, 255, (args.batch, size, size, 3)).astype(np.float32) for name in ("top", "bottom")}
         reference = sessions["tf2onnx as is"].run(["harmony"], feed)[0]
@@ -195,8 +195,8 @@ def main(argv=None):
             median = float(np.median(rates[name]))
             print(f"| {name} | {convs} | {median:.0f} | {max(rates[name]):.0f} | "
                   f"{flops * median / (peak * 1e9):.1%} | {diff:.1e} |")
-        plain = session(protos["tf2onnx as is"], folder, "plain", args.threads, profile=True)
-        final = session(protos["all passes (the export)"], folder, "final", args.threads, profile=True)
+        plain = session(protos["tf2onnx as is"], folder, args.threads, profile=True)
+        final = session(protos["all passes (the export)"], folder, args.threads, profile=True)
         (plain_layers, plain_ops), (final_layers, final_ops) = profile(plain, feed), profile(final, feed)
         print("\nConv kernels of tf2onnx's graph and Gemm kernels of the exported one, per layer shape "
               "(both towers; µs per call, summed over nodes):\n")

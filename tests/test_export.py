@@ -383,10 +383,13 @@ def test_bench_rounds_give_medians_and_the_peak_is_the_best_round():
 
 def test_bench_bad_arguments_are_one_line(exported):
     out, _ = exported
+    written = {name: (out / name).read_bytes() if (out / name).exists() else None for name in ("bench.json", "bench.md")}
     done = _cli("export.bench", "--artifacts", str(out), "--formats", "onnx,nope")
     assert done.returncode != 0 and "no nope artifact" in done.stderr and "Traceback" not in done.stderr
+    assert str(out) in done.stderr and len(done.stderr.strip().splitlines()) == 1
     done = _cli("export.bench", "--artifacts", str(out), "--rounds", "0")
     assert done.returncode == 2 and "--rounds" in done.stderr
+    assert written == {name: (out / name).read_bytes() if (out / name).exists() else None for name in written}
 
 
 # --------------------------------------------------------------------------

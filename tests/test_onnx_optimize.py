@@ -1,12 +1,12 @@
 """ONNX graph passes for ONNX Runtime's CPU kernels (`export.onnx_optimize`)."""
 
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
-import json
 
 from export.onnx_optimize import (METADATA_KEY, broadcast_constants, fold_zero_pad_into_maxpool, gather_table,
                                     optimize, small_convs_as_gemm)
@@ -147,11 +147,10 @@ def test_broadcast_constants_reshapes_scalars_and_tiles_short_runs():
         np.testing.assert_array_equal(got, want)
 
 
-def _pad_pool_model(pads, kernel=(3, 3), source="Relu", pool_pads=None):
+def _pad_pool_model(pads, kernel=(3, 3), source="Relu", **pool_attrs):
     nodes = [helper.make_node(source, ["x"], ["r"]),
              helper.make_node("Pad", ["r", "pads"], ["p"]),
-             helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=list(kernel), strides=[2, 2],
-                              **({"pads": pool_pads} if pool_pads else {}))]
+             helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=list(kernel), strides=[2, 2], **pool_attrs)]
     y = _value("y", None)
     y.type.tensor_type.elem_type = TensorProto.FLOAT
     return _graph(nodes, [_value("x", ["n", 2, 7, 7])], [y], [numpy_helper.from_array(np.array(pads, np.int64), "pads")])
@@ -168,13 +167,15 @@ def test_zero_pad_after_relu_folds_into_maxpool():
     np.testing.assert_array_equal(_outputs(model, {"x": x})[0], expected)
 
 
-@pytest.mark.parametrize("pads, source", [
-    ([0, 0, 1, 1, 0, 0, 1, 1], "Sigmoid"),    # not known to be >= 0 by this pass: a Relu is required
-    ([0, 1, 1, 1, 0, 0, 1, 1], "Relu"),       # pads the channels
-    ([0, 0, 3, 3, 0, 0, 3, 3], "Relu"),       # a window of padding only
+@pytest.mark.parametrize("pads, source, pool_attrs", [
+    ([0, 0, 1, 1, 0, 0, 1, 1], "Sigmoid", {}),               # not known to be >= 0 by this pass: a Relu is required
+    ([0, 1, 1, 1, 0, 0, 1, 1], "Relu", {}),                  # pads the channels
+    ([0, 0, 3, 3, 0, 0, 3, 3], "Relu", {}),                  # a window of padding only
+    ([0, 0, 1, 1, 0, 0, 1, 1], "Relu", {"ceil_mode": 1}),    # an extra last window may hold padding only
+    ([0, 0, 1, 1, 0, 0, 1, 1], "Relu", {"dilations": [2, 2]}),
 ])
-def test_pads_that_cannot_fold_stay(pads, source):
-    model = _pad_pool_model(pads, source=source)
+def test_pads_that_cannot_fold_stay(pads, source, pool_attrs):
+    model = _pad_pool_model(pads, source=source, **pool_attrs)
     assert fold_zero_pad_into_maxpool(model) == 0
     assert [n.op_type for n in model.graph.node] == [source, "Pad", "MaxPool"]
 
