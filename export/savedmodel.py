@@ -13,6 +13,14 @@ the ONNX files (converted from the same functions) all use them:
 `harmony` is `probabilities[:, 1]`, p(harmonious). Stacked models have
 `serving_default` only. S, D and the normalisation come from the model.
 
+A siamese model's `serving_default` is `head(encoder(concat([top, bottom])))`
+split back into the two halves: both towers run as one batch of 2N images
+(the same weights, the same numbers as the Keras model's two tower calls).
+At batch 1 that is one pass of the backbone over 2 images instead of two
+over 1: half the operator launches, and twice the work per operator for the
+runtimes to spread over their threads (`python -m export.bench`; the
+before / after figures are in docs/deployment.md).
+
 Layout (TF Serving convention): the SavedModel is written to
 `saved_model/1/`; point TF Serving's `--model_base_path` at the absolute
 path of `saved_model/` and it serves version 1. A later export of a new
@@ -58,12 +66,12 @@ def endpoints(model, pin_pixel_range=False):
     def pair_outputs(probabilities):
         return {"probabilities": probabilities, "harmony": probabilities[:, 1]}
 
-    def serve(top, bottom):
-        return pair_outputs(model({"top": prepare(top), "bottom": prepare(bottom)}, training=False))
-
-    result = {"serving_default": (serve, [_image_spec(size, "top"), _image_spec(size, "bottom")])}
+    pair_spec = [_image_spec(size, "top"), _image_spec(size, "bottom")]
     if model.pairing != "siamese":
-        return result
+        def serve_stacked(top, bottom):
+            return pair_outputs(model({"top": prepare(top), "bottom": prepare(bottom)}, training=False))
+
+        return {"serving_default": (serve_stacked, pair_spec)}
     encoder, head = model.encoder(), model.head_model()
     dim = head.inputs[0].shape[-1]
 
@@ -74,7 +82,17 @@ def endpoints(model, pin_pixel_range=False):
         return pair_outputs(head({"top_embedding": top_embedding, "bottom_embedding": bottom_embedding},
                                  training=False))
 
+    def serve(top, bottom):
+        n = tf.shape(top)[0]
+        embeddings = encode(tf.concat([top, bottom], axis=0))["embedding"]
+        # In the float32 scope of the int8 files (`export.tflite.FLOAT_SCOPES`): a quantised
+        # slice would give the backbone features and the exact colours one 8-bit scale.
+        with tf.name_scope("embedding"):
+            top_embedding, bottom_embedding = embeddings[:n], embeddings[n:]
+        return score(top_embedding, bottom_embedding)
+
     embedding = lambda name: tf.TensorSpec([None, dim], tf.float32, name=name)  # noqa: E731
+    result = {"serving_default": (serve, pair_spec)}
     result["encoder"] = (encode, [_image_spec(size, "image")])
     result["head"] = (score, [embedding("top_embedding"), embedding("bottom_embedding")])
     return result

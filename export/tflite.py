@@ -18,14 +18,18 @@ inputs record the range 0..255 (`savedmodel._pin_pixel_range`), so the
 uint8 image input has scale 1 and zero point 0: camera pixels after the
 letterbox go in unchanged.
 
-Mixed precision inside the int8 files: the backbone (~90 % of the FLOPs)
-runs in int8; the colour path — OKLab conversion of the pixels, colour
-attention pooling, the pair head, the temperature and the softmax — stays float32
-(`FLOAT_SCOPES`). The harmony rule turns on hue differences of 30° and
-chroma differences of ~0.02; an int8 OKLab (steps of ~0.004 over a
+Mixed precision inside the int8 files: the backbone (~85 % of the FLOPs)
+and the colour attention's key convolutions (~15 %) run in int8; the colour
+values — OKLab conversion of the pixels, the attention softmax and the
+weighted mean colour — the pair head, the temperature and the softmax stay
+float32 (`FLOAT_SCOPES`). The harmony rule turns on hue differences of 30°
+and chroma differences of ~0.02; an int8 OKLab (steps of ~0.004 over a
 0..1 range, then a cube root) cannot carry that, and a quantised SOFTMAX
-(fixed 1/256 output step) zeroes a 32 x 32 attention map. So outputs are
-float32 probabilities. Selective quantisation is TensorFlow's own
+(fixed 1/256 output step) zeroes a 32 x 32 attention map. The key
+convolutions only decide *where* to look (the logits of the attention
+map), not *what colour* is averaged, and take 8-bit steps without changing
+a decision more than the backbone's quantisation does (`parity.json`). So
+outputs are float32 probabilities. Selective quantisation is TensorFlow's own
 (calibrate, then MLIR quantiser with a node deny-list — what
 `tf.lite.experimental.QuantizationDebugger` does), then the model's input
 type is set to uint8.
@@ -38,9 +42,12 @@ import tensorflow as tf
 # Layers whose tensors stay float32 in the int8 files (matched in the
 # converted graph's tensor names: ".../colour_pooling_1/..."), and the
 # sub-layers among them that are int8 all the same: the head's embedding MLP
-# (2 MB of weights, no colour arithmetic).
+# (2 MB of weights, no colour arithmetic) and the colour attention's key
+# convolutions (where to look; 70 MFLOP per pair of float32 convolutions
+# otherwise, half the int8 model's time at 2 threads).
 FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "temperature", "probabilities")
-INT8_SCOPES = ("head/hidden",)
+INT8_SCOPES = ("head/hidden",) + tuple(
+    f"colour_pooling/{layer}" for layer in ("key1", "key_d2", "key_d4", "key2", "saliency"))
 # Signatures whose inputs are images (uint8 in the int8 files); the head's
 # inputs are the encoder's float32 embeddings, and `head_int8.tflite` is
 # the float32 head (see `convert`).

@@ -9,6 +9,13 @@ def test_oklab_in_keras_ops_matches_the_rule_module():
     rgb = np.random.default_rng(0).uniform(0, 255, (1000, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(rgb))),
                                harmony.srgb_to_oklab(rgb), atol=2e-5)
+    # Every 8-bit level (white, both sides of the sRGB knee at 10.3): exp(2.4 log x) and the
+    # cube root as exp(log(x) / 3) stay at float32 rounding. (Pure black is L = 0.001 here: the
+    # cube root's input is clamped at 1e-9.)
+    levels = np.arange(1, 256, dtype="float32")
+    rgb = np.concatenate([np.stack([levels, 0 * levels, 256 - levels], -1), np.stack([levels] * 3, -1)])
+    np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(rgb))),
+                               harmony.srgb_to_oklab(rgb), atol=1e-6)
 
 
 def test_a_flat_image_pools_to_its_own_colour():

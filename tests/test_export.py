@@ -218,7 +218,8 @@ def test_onnx_graphs_have_exactly_the_declared_inputs(exported, keras_model, sam
         # at 32 px ResNet18's last two stages run on 2 x 2 and 1 x 1 maps: rewritten as GEMMs
         rewrites = json.loads({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
         assert (rewrites["small_convs_as_gemm"] > 0) == (part != "head"), (part, rewrites)
-        assert (rewrites["fold_zero_pad_into_maxpool"] == 2 * (part == "model") + (part == "encoder")), rewrites
+        # one backbone pass per graph: `model` runs both towers as one batch (export.savedmodel)
+        assert rewrites["fold_zero_pad_into_maxpool"] == (part != "head"), (part, rewrites)
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     tops, bottoms, _ = sample_pairs
     p = session.run(["harmony"], {"top": tops.astype("float32"), "bottom": bottoms.astype("float32")})[0]
@@ -250,6 +251,25 @@ def test_model_card(exported, run):
 # --------------------------------------------------------------------------
 # Encoder + head, predict CLI, TF-free runtime
 # --------------------------------------------------------------------------
+
+
+def test_int8_model_keeps_the_colours_float(exported, keras_model):
+    """No 8-bit tensor in `model_int8.tflite` carries a garment's main colour or whole embedding.
+
+    TF's quantiser propagates one 8-bit scale through slices even where they are
+    deny-listed; a slice of the embedding once gave the colours the step of the
+    backbone features (`head._columns`, the `embedding` scope in `export.savedmodel`).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _ = exported
+    dim = keras_model.encoder().output_shape[-1]
+    eight_bit = [(t["name"], list(t["shape"])) for t in Interpreter(model_path=str(out / "model_int8.tflite"))
+                 .get_tensor_details() if t["dtype"] in (np.int8, np.uint8)]
+    assert any("resnet" in name for name, _ in eight_bit)  # the backbone is int8 ...
+    assert any("key1" in name for name, _ in eight_bit)  # ... and so are the attention's key convolutions
+    carriers = [(name, shape) for name, shape in eight_bit if len(shape) == 2 and shape[-1] in (3, dim)]
+    assert not carriers
 
 
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):

@@ -126,3 +126,14 @@ def test_hue_vectors_fade_out_for_greys():
     # The unsoftened form (old models) gives a grey a full unit hue vector.
     old = np.asarray(colour_relations(grey, red, hue_softness=1e-3))[0]
     assert np.linalg.norm(old[8:10]) > 0.95
+
+
+def test_head_reads_the_colours_exactly():
+    from neipalette_tf.models.head import _columns
+
+    rng = np.random.default_rng(0)
+    e = (rng.normal(size=(5, 515)) * 20).astype("float32")
+    e[:, -6:] = rng.normal(size=(5, 6)) * 1e-3  # colours far smaller than the features
+    assert np.array_equal(np.asarray(_columns(e, -3, 3)), e[:, -3:])
+    assert np.array_equal(np.asarray(_columns(e, -6, 3)), e[:, -6:-3])
+    assert np.array_equal(np.asarray(_columns(e, 2, 4)), e[:, 2:6])

@@ -58,6 +58,23 @@ def colour_relations(c_t, c_b, hue_softness=_EPS):
 RELATION_DIM = 13
 
 
+def _columns(x, start, count):
+    """`x[:, start:start + count]` of `x` `[N, D]` (static D), as a product with a 0/1 matrix.
+
+    The same values (each is `x_j * 1` plus zeros), but a matrix product
+    rather than a slice: TF's int8 quantiser propagates one 8-bit scale
+    through slices even where the slice is deny-listed, which gave the main
+    colours the step of the whole embedding (backbone features up to ~20) in
+    `model_int8.tflite`. A FULLY_CONNECTED op stays float32 when deny-listed
+    (see `export.tflite`).
+    """
+    import numpy as np
+
+    dim = x.shape[-1]
+    select = np.eye(dim, dtype="float32")[:, range(dim)[start:][:count]]
+    return ops.matmul(x, ops.cast(select, x.dtype))
+
+
 @keras.saving.register_keras_serializable(package="neipalette")
 class PairHead(keras.layers.Layer):
     """MLP over pair features and colour relations, ending in `Dense(2)` logits.
@@ -97,8 +114,8 @@ class PairHead(keras.layers.Layer):
         """Each garment's main colour `(c_t, c_b)`, scaled OKLab `[N, 3]`, from the embeddings."""
         if self.pair_features:
             e_t, e_b = inputs
-            return e_t[:, -3:], e_b[:, -3:]
-        return inputs[:, -6:-3], inputs[:, -3:]
+            return _columns(e_t, -3, 3), _columns(e_b, -3, 3)
+        return _columns(inputs, -6, 3), _columns(inputs, -3, 3)
 
     def call(self, inputs, training=False):
         relations = colour_relations(*self.colours(inputs), hue_softness=self.hue_softness)
