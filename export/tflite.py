@@ -18,8 +18,8 @@ inputs record the range 0..255 (`savedmodel._pin_pixel_range`), so the
 uint8 image input has scale 1 and zero point 0: camera pixels after the
 letterbox go in unchanged.
 
-Mixed precision inside the int8 files: the backbone (~85 % of the FLOPs)
-and the colour attention's key convolutions (~15 %) run in int8; the colour
+Mixed precision inside the int8 files: the backbone (the bulk of the
+FLOPs) and the colour attention's key convolutions run in int8; the colour
 values — OKLab conversion of the pixels, the attention softmax and the
 weighted mean colour — the pair head, the temperature and the softmax stay
 float32 (`FLOAT_SCOPES`). The harmony rule turns on hue differences of 30°
@@ -27,8 +27,8 @@ and chroma differences of ~0.02; an int8 OKLab (steps of ~0.004 over a
 0..1 range, then a cube root) cannot carry that, and a quantised SOFTMAX
 (fixed 1/256 output step) zeroes a 32 x 32 attention map. The key
 convolutions only decide *where* to look (the logits of the attention
-map), not *what colour* is averaged, and take 8-bit steps without changing
-a decision more than the backbone's quantisation does (`parity.json`). So
+map), not *what colour* is averaged, and take 8-bit steps within the
+parity bounds (`parity.json`: 99.9 % same decisions on the default run). So
 outputs are float32 probabilities. Selective quantisation is TensorFlow's own
 (calibrate, then MLIR quantiser with a node deny-list — what
 `tf.lite.experimental.QuantizationDebugger` does), then the model's input
@@ -43,8 +43,8 @@ import tensorflow as tf
 # converted graph's tensor names: ".../colour_pooling_1/..."), and the
 # sub-layers among them that are int8 all the same: the head's embedding MLP
 # (2 MB of weights, no colour arithmetic) and the colour attention's key
-# convolutions (where to look; 70 MFLOP per pair of float32 convolutions
-# otherwise, half the int8 model's time at 2 threads).
+# convolutions (where to look, not what colour; docs/deployment.md, "int8
+# thread scaling").
 FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "temperature", "probabilities")
 INT8_SCOPES = ("head/hidden",) + tuple(
     f"colour_pooling/{layer}" for layer in ("key1", "key_d2", "key_d4", "key2", "saliency"))
