@@ -20,6 +20,7 @@ Example:
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 _EPS = 1e-3
@@ -68,8 +69,6 @@ def _columns(x, start, count):
     `model_int8.tflite`. A FULLY_CONNECTED op stays float32 when deny-listed
     (see `export.tflite`).
     """
-    import numpy as np
-
     dim = x.shape[-1]
     select = np.eye(dim, dtype="float32")[:, range(dim)[start:][:count]]
     return ops.matmul(x, ops.cast(select, x.dtype))
