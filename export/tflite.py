@@ -49,8 +49,8 @@ FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "temperature", "probabili
 INT8_SCOPES = ("head/hidden",) + tuple(
     f"colour_pooling/{layer}" for layer in ("key1", "key_d2", "key_d4", "key2", "saliency"))
 # Signatures whose inputs are images (uint8 in the int8 files); the head's
-# inputs are the encoder's float32 embeddings, and `head_int8.tflite` is
-# the float32 head (see `convert`).
+# inputs are the encoder's float32 embeddings (float32 in `head_int8.tflite`
+# too, its hidden layer int8 like the full model's).
 IMAGE_SIGNATURES = ("serving_default", "encoder")
 
 PRECISIONS = {"tflite": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
@@ -84,8 +84,9 @@ def _float_tensors(model_content, float_scopes, int8_scopes=()):
             if t["name"] in outputs or (floats.search(t["name"]) and not (ints and ints.search(t["name"])))]
 
 
-def _quantize_int8(converter, float_scopes, int8_scopes):
-    """Calibrate, quantise all but `float_scopes` to int8; uint8 image inputs, float32 outputs."""
+def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs=True):
+    """Calibrate, quantise all but `float_scopes` to int8; float32 outputs, and uint8 inputs
+    when they are images (float32 embeddings otherwise)."""
     from tensorflow.lite.python import convert as tflite_convert
     from tensorflow.lite.python import util as tflite_util
 
@@ -94,7 +95,7 @@ def _quantize_int8(converter, float_scopes, int8_scopes):
     calibrated = converter.convert()
     quantized = tflite_convert.mlir_quantize(
         calibrated, denylisted_nodes=_float_tensors(calibrated, float_scopes, int8_scopes))
-    return tflite_util.modify_model_io_type(quantized, tf.uint8, tf.float32)
+    return tflite_util.modify_model_io_type(quantized, tf.uint8 if image_inputs else tf.float32, tf.float32)
 
 
 def convert(saved_model_dir, signature_key, precision, representative_data=None, float_scopes=FLOAT_SCOPES):
@@ -120,12 +121,8 @@ def convert(saved_model_dir, signature_key, precision, representative_data=None,
         converter.representative_dataset = representative_data
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            if signature_key not in IMAGE_SIGNATURES:
-                # The head takes embeddings: backbone features (range ~20) next to main colours
-                # that need ~1e-3. TF's quantiser gives its sliced inputs one 8-bit scale even
-                # when they are deny-listed, so `head_int8.tflite` is the float32 head (2 MB).
-                return convert(saved_model_dir, signature_key, "float32")
-            return _quantize_int8(converter, float_scopes, INT8_SCOPES)
+            return _quantize_int8(converter, float_scopes, INT8_SCOPES,
+                                  image_inputs=signature_key in IMAGE_SIGNATURES)
     elif precision != "float32":
         raise ValueError(f"unknown precision {precision!r}")
     with warnings.catch_warnings():  # calibration runs the deprecated tf.lite.Interpreter

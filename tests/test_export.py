@@ -253,8 +253,9 @@ def test_model_card(exported, run):
 # --------------------------------------------------------------------------
 
 
-def test_int8_model_keeps_the_colours_float(exported, keras_model):
-    """No 8-bit tensor in `model_int8.tflite` carries a garment's main colour or whole embedding.
+def test_int8_files_keep_the_colours_float(exported, keras_model):
+    """No 8-bit tensor in `model_int8.tflite` or `head_int8.tflite` carries a garment's main
+    colour or whole embedding.
 
     TF's quantiser propagates one 8-bit scale through slices even where they are
     deny-listed; a slice of the embedding once gave the colours the step of the
@@ -264,12 +265,21 @@ def test_int8_model_keeps_the_colours_float(exported, keras_model):
 
     out, _ = exported
     dim = keras_model.encoder().output_shape[-1]
-    eight_bit = [(t["name"], list(t["shape"])) for t in Interpreter(model_path=str(out / "model_int8.tflite"))
-                 .get_tensor_details() if t["dtype"] in (np.int8, np.uint8)]
-    assert any("resnet" in name for name, _ in eight_bit)  # the backbone is int8 ...
-    assert any("key1" in name for name, _ in eight_bit)  # ... and so are the attention's key convolutions
-    carriers = [(name, shape) for name, shape in eight_bit if len(shape) == 2 and shape[-1] in (3, dim)]
-    assert not carriers
+
+    def eight_bit(name):
+        return [(t["name"], list(t["shape"])) for t in Interpreter(model_path=str(out / name)).get_tensor_details()
+                if t["dtype"] in (np.int8, np.uint8)]
+
+    model, head = eight_bit("model_int8.tflite"), eight_bit("head_int8.tflite")
+    assert any("resnet" in name for name, _ in model)  # the backbone is int8 ...
+    assert any("key1" in name for name, _ in model)  # ... and so are the attention's key convolutions
+    assert any("hidden" in name for name, _ in head)  # and the head's embedding MLP
+    for tensors in (model, head):
+        assert not [(name, shape) for name, shape in tensors if len(shape) == 2 and shape[-1] in (3, dim)]
+    # the head's inputs are the encoders' float32 embeddings
+    inputs = Interpreter(model_path=str(out / "head_int8.tflite")).get_input_details()
+    assert [d["dtype"] for d in inputs] == [np.float32, np.float32]
+    assert (out / "head_int8.tflite").stat().st_size * 3 < (out / "head.tflite").stat().st_size
 
 
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
