@@ -111,7 +111,7 @@ def test_init_from_starts_at_the_trained_weights(run, tiny_synth, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
     out = tmp_path / "finetune"
-    assert train.main(["--data", str(tiny_synth), "--out", str(out), "--epochs", "2", "--batch-size", "16",
+    assert train.main(["--data", str(tiny_synth), "--out", str(out), "--epochs", "1", "--batch-size", "16",
                        "--init-from", str(run / "model.keras")]) == 0
     assert _metrics(out)["weights"] == used
 
@@ -121,7 +121,7 @@ def test_train_with_backbone_weights_file(tiny_synth, tmp_path):
     path = tmp_path / "r18.weights.h5"
     backbone.save_weights(path)
     out = tmp_path / "run"
-    args = ["--data", str(tiny_synth), "--out", str(out), "--image-size", "32", "--epochs", "2",
+    args = ["--data", str(tiny_synth), "--out", str(out), "--image-size", "32", "--epochs", "1",
             "--batch-size", "16", "--weights", str(path)]
     assert train.main(args) == 0
     assert _metrics(out)["weights"] == f"file:{path}"
