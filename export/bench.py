@@ -28,8 +28,9 @@ tenant's burst then slows one round of every row, not every round of one
 row (which would fake or hide a speed-up). Each round's figures are kept
 in `bench.json`. Writes `bench.json` and `bench.md` into the folder and
 prints the markdown. The test pairs are the export's parity pairs unless
-`--data` names a manifest (its test split, or all rows). Timings on a shared machine vary: the load average at the start
-and end is recorded with them.
+`--data` names a manifest (its test split, or all rows). Timings on a
+shared machine vary: the load average at the start and end is recorded
+with them.
 """
 
 import argparse

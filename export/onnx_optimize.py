@@ -4,16 +4,17 @@ Three passes, each exact (the same arithmetic; outputs agree to float32
 rounding or bit for bit) and each general (they look at op types, shapes
 and constants, not at layer names). `optimize` runs them all and records
 in the graph's metadata what each changed. They were found by profiling
-the 48 px default with ONNX Runtime's profiler (`scripts/onnx_conv_gemm.py`
-prints the per-layer part):
+the 48 px default with ONNX Runtime's profiler
+(`scripts/onnx_optimize_bench.py --model M` prints variants, layers and op
+types):
 
 1. **Convolutions on tiny feature maps as one GEMM (im2col)**,
    `small_convs_as_gemm`. At 48 px, ResNet18's last two stages run on
    3 x 3 and 2 x 2 maps. ONNX Runtime's CPU convolution (the NCHWc kernels
    its layout optimiser picks) vectorises over a map's width and reached
-   about 40 % of the matmul peak there; written as im2col + GEMM, the layer
+   31-57 % of the matmul peak there; written as im2col + GEMM, the layer
    is one matrix product with `batch x Ho x Wo` rows and `kh x kw x C`
-   columns, which runs at 65-80 % of peak. Every multiply of the
+   columns, which ran at 68-73 % of peak (docs/deployment.md). Every multiply of the
    convolution, the zero padding included, is still done (the model's FLOP
    count is unchanged). Per rewritten `Conv`:
 
@@ -36,8 +37,8 @@ prints the per-layer part):
    (`scripts/onnx_optimize_bench.py --broadcast`): `x - c` with `x`
    `[32, 24, 24, 1]` and a scalar `c` took 267 µs, against 10 µs with `c`
    shaped `[1, 1, 1, 1]`; `x - mean` with `x` `[32, 48, 48, 3]` and `mean`
-   `[3]` took 592 µs, against 56 µs with `mean` tiled to `[1, 48, 48, 3]`. The colour pathway and the
-   preprocessing have dozens of such ops. The pass gives a scalar
+   `[3]` took 592 µs, against 56 µs with `mean` tiled to `[1, 48, 48, 3]`.
+   The colour pathway and the preprocessing have dozens of such ops. The pass gives a scalar
    constant the other operand's rank, and tiles a constant whose innermost
    run would be short over the other operand's static per-example shape
    (at most 65,536 values). The values are the same; so are the outputs.
@@ -45,7 +46,8 @@ prints the per-layer part):
 3. **Zero padding folded into max pooling**, `fold_zero_pad_into_maxpool`.
    Keras' ResNet pads with zeros (`ZeroPadding2D`) before its first max
    pool; ONNX Runtime ran that `Pad` outside its NCHWc layout, with a
-   reorder on each side (about 2.5 ms per tower at batch 32). After a
+   reorder on each side (the pads 2.5 ms and the reorders 2.7 ms per batch
+   of 32 pairs, before the pass). After a
    `Relu` every value is >= 0, so a zero border never wins a max unless
    the window holds nothing else, and `MaxPool`'s own padding (which never
    wins) gives the same result when each pad is smaller than the kernel
