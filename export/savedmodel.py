@@ -64,7 +64,11 @@ def endpoints(model, pin_pixel_range=False):
     prepare = _pin_pixel_range if pin_pixel_range else tf.identity
 
     def pair_outputs(probabilities):
-        return {"probabilities": probabilities, "harmony": probabilities[:, 1]}
+        # [:, 1:2] and a reshape, not [:, 1]: XNNPACK takes no axis-dropping slice. In the
+        # float32 `probabilities` scope (`export.tflite.FLOAT_SCOPES`): not an 8-bit p.
+        with tf.name_scope("probabilities"):
+            harmony = tf.reshape(probabilities[:, 1:2], [-1])
+        return {"probabilities": probabilities, "harmony": harmony}
 
     pair_spec = [_image_spec(size, "top"), _image_spec(size, "bottom")]
     if model.pairing != "siamese":
@@ -83,12 +87,14 @@ def endpoints(model, pin_pixel_range=False):
                                  training=False))
 
     def serve(top, bottom):
-        n = tf.shape(top)[0]
         embeddings = encode(tf.concat([top, bottom], axis=0))["embedding"]
         # In the float32 scope of the int8 files (`export.tflite.FLOAT_SCOPES`): a quantised
         # slice would give the backbone features and the exact colours one 8-bit scale.
+        # Halves by reshapes ([2N, D] -> [2, N, D] -> two [1, N, D] -> [N, D]): constant slices
+        # that XNNPACK runs, where `[:n]` reads N at run time (SHAPE, STRIDED_SLICE outside it).
         with tf.name_scope("embedding"):
-            top_embedding, bottom_embedding = embeddings[:n], embeddings[n:]
+            halves = tf.reshape(embeddings, [2, -1, dim])
+            top_embedding, bottom_embedding = (tf.reshape(halves[i:i + 1], [-1, dim]) for i in (0, 1))
         return score(top_embedding, bottom_embedding)
 
     embedding = lambda name: tf.TensorSpec([None, dim], tf.float32, name=name)  # noqa: E731

@@ -146,3 +146,42 @@ def describe(path):
 
     return {"inputs": [tensor(n, d) for n, d in sorted(runner.get_input_details().items())],
             "outputs": [tensor(n, d) for n, d in sorted(runner.get_output_details().items())]}
+
+
+def xnnpack_coverage(path):
+    """How LiteRT runs a `.tflite` file with its default XNNPACK delegate.
+
+    Returns `(partitions, outside)`: the number of subgraphs XNNPACK took over
+    and the ops it left to TFLite's own kernels, `[(op, output tensor name)]`.
+    Every op outside XNNPACK splits the graph (a partition ends, the op runs
+    on one thread, the next partition starts): the exported graphs are
+    written to need one partition (static-shape reshapes and slices, no
+    compare-and-select, no Tensordot; docs/deployment.md, "One XNNPACK
+    partition").
+
+    The delegated ops are read off the DELEGATE nodes LiteRT appends to the
+    graph (`Interpreter._get_ops_details`, the only view the Python API
+    gives): an op is delegated when a DELEGATE node's outputs depend on it
+    without passing through that node's inputs.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    nodes = interpreter._get_ops_details()  # noqa: SLF001 — see the docstring
+    delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    ops = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    producer = {int(t): op for op in ops for t in op["outputs"]}
+    delegated = set()
+    for node in delegates:
+        boundary, stack = {int(t) for t in node["inputs"]}, [int(t) for t in node["outputs"]]
+        while stack:
+            t = stack.pop()
+            op = producer.get(t)
+            if t in boundary or op is None or op["index"] in delegated:
+                continue
+            delegated.add(op["index"])
+            stack.extend(int(i) for i in op["inputs"] if i >= 0)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    outside = [(op["op_name"], names.get(int(op["outputs"][0]), "")) for op in ops if op["index"] not in delegated]
+    return len(delegates), outside

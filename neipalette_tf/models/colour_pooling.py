@@ -33,6 +33,7 @@ Example:
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from neipalette_tf.harmony import _LMS_TO_OKLAB, _RGB_TO_LMS
@@ -50,23 +51,73 @@ def _power(x, exponent):
     return ops.exp(exponent * ops.log(x))
 
 
+def _mix_channels(x, matrix):
+    """`x @ matrix.T` over the last axis: a 1 x 1 convolution for an image batch.
+
+    Not `ops.matmul`: TF lowers a matmul of a `[N, H, W, 3]` tensor to a
+    Tensordot whose reshapes read the batch size at run time (SHAPE, GATHER,
+    REDUCE_PROD, PACK), which no TFLite delegate runs; a 1 x 1 CONV_2D is
+    one delegated op. Any other rank: a broadcast multiply-add per channel.
+    """
+    kernel = np.asarray(matrix, "float32").T  # [in, out]
+    if len(x.shape) == 4:
+        return ops.conv(x, ops.convert_to_tensor(kernel[None, None], dtype=x.dtype))
+    out = 0.0
+    for i in range(kernel.shape[0]):
+        out = out + x[..., i:i + 1] * ops.convert_to_tensor(kernel[i], dtype=x.dtype)
+    return out
+
+
+# The sRGB transfer function's knee (of 0..1 values; 10.3 of 0..255 pixels).
+_KNEE = 0.04045
+
+
+def _linearise(pixels):
+    """sRGB pixels 0..255 -> linear 0..1: `c / 12.92` up to the knee, else
+    `((c + 0.055) / 1.055) ** 2.4`, for `c = pixels / 255`.
+
+    Without a compare-and-select (LESS_EQUAL / SELECT_V2 are outside XNNPACK):
+    `min(c, knee) / 12.92` is the low piece up to the knee and constant above
+    it; `high(max(c, knee)) - high(knee)` is zero up to the knee and the high
+    piece above it less its value at the knee, where the two pieces meet
+    (0.0031308 both, to float32 rounding).
+    """
+    def high(c):
+        return _power((c + 0.055) / 1.055, 2.4)
+
+    # The division first: in the int8 files it is the op that takes the uint8 pixels back to
+    # float (a MAXIMUM / MINIMUM of them would be int8 ops, outside XNNPACK).
+    c = pixels / 255.0
+    return ops.minimum(c, _KNEE) / 12.92 + (high(ops.maximum(c, _KNEE)) - high(_KNEE))
+
+
+def _lms_cube_root(images):
+    """RGB 0..255 -> the cube roots of the LMS cone responses (OKLab before its last matrix)."""
+    return _power(ops.maximum(_mix_channels(_linearise(images), _RGB_TO_LMS), 1e-9), 1.0 / 3.0)
+
+
 def srgb_to_oklab(images):
     """RGB 0..255 `[..., 3]` -> OKLab, in Keras ops (see `harmony.srgb_to_oklab`)."""
-    c = images / 255.0
-    linear = ops.where(c <= 0.04045, c / 12.92, _power((ops.maximum(c, 0.04045) + 0.055) / 1.055, 2.4))
-    lms = ops.matmul(linear, ops.convert_to_tensor(_RGB_TO_LMS.T, dtype=images.dtype))
-    lms = _power(ops.maximum(lms, 1e-9), 1.0 / 3.0)
-    return ops.matmul(lms, ops.convert_to_tensor(_LMS_TO_OKLAB.T, dtype=images.dtype))
+    return _mix_channels(_lms_cube_root(images), _LMS_TO_OKLAB)
 
 
 def _positions(x):
-    """(y, x) coordinates in -1..1 for every pixel of `x` `[N, H, W, C]`, any size."""
-    ones = ops.ones_like(x[..., :1])
-    coords = []
-    for axis in (1, 2):
-        index = ops.cumsum(ones, axis=axis) - 1.0
-        coords.append(index / ops.maximum(ops.max(index, axis=(1, 2), keepdims=True), 1.0) * 2.0 - 1.0)
-    return ops.concatenate(coords, axis=-1)
+    """(y, x) coordinates in -1..1 for every pixel of `x` `[N, H, W, C]`, any size.
+
+    A constant when the map's size is known (always, in exported graphs),
+    broadcast over the batch by an add; a cumulative sum otherwise.
+    """
+    h, w = x.shape[1], x.shape[2]
+    if h is None or w is None:
+        ones = ops.ones_like(x[..., :1])
+        coords = []
+        for axis in (1, 2):
+            index = ops.cumsum(ones, axis=axis) - 1.0
+            coords.append(index / ops.maximum(ops.max(index, axis=(1, 2), keepdims=True), 1.0) * 2.0 - 1.0)
+        return ops.concatenate(coords, axis=-1)
+    ramp = lambda n: np.arange(n, dtype="float32") / max(n - 1, 1) * 2.0 - 1.0  # noqa: E731
+    grid = np.stack(np.meshgrid(ramp(h), ramp(w), indexing="ij"), axis=-1)[None]
+    return x[..., :2] * 0.0 + ops.convert_to_tensor(grid, dtype=x.dtype)  # no ZEROS_LIKE: outside XNNPACK
 
 
 def _border_mean(x):
@@ -87,17 +138,47 @@ def _split(x, parts, axis):
     return [x] if parts == 1 else ops.split(x, parts, axis=axis)
 
 
+def _pixels(x):
+    """`[N, H, W, C]` -> `[N, H * W, C]`, by a constant shape when H and W are known."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    if h is None or w is None:
+        return ops.reshape(x, (ops.shape(x)[0], -1, c))
+    return ops.reshape(x, (-1, h * w, c))
+
+
 def _attention_mean(logits, values):
     """`softmax(logits)`-weighted mean of `values` `[N, P, C]` over the P pixels.
 
-    Written out rather than `ops.softmax`: a SOFTMAX op gets a fixed 1/256
-    output scale in quantised TFLite graphs, which rounds the weights of a
-    32 x 32 attention map (~1/1024 each) to zero. This form keeps the float
-    colour path float in an int8 model (see `export.tflite`).
+    `logits` is `[N, P, 1]`. Written out rather than `ops.softmax`: a SOFTMAX
+    op gets a fixed 1/256 output scale in quantised TFLite graphs, which
+    rounds the weights of a 32 x 32 attention map (~1/1024 each) to zero.
+    This form keeps the float colour path float in an int8 model (see
+    `export.tflite`).
     """
-    weights = ops.exp(logits - ops.max(logits, axis=-1, keepdims=True))
-    total = ops.sum(weights, axis=-1, keepdims=True)
-    return ops.einsum("np,npc->nc", weights, values) / total
+    weights = ops.exp(logits - ops.max(logits, axis=1, keepdims=True))
+    total = ops.sum(weights, axis=1)
+    return ops.sum(weights * values, axis=1) / total
+
+
+class Conv2D(layers.Conv2D):
+    """`layers.Conv2D` whose dilated convolution is one Conv2D op on TensorFlow.
+
+    `tf.nn.convolution` lowers a dilated convolution to SpaceToBatchND,
+    Conv2D and BatchToSpaceND; with a dynamic batch the TFLite converter
+    keeps all three, and the two reshuffles split the XNNPACK graph. A
+    Conv2D with `dilations` is the same function (and has gradients on CPU).
+    Same weights, same config as `layers.Conv2D`, and the same class name:
+    the `.keras` format files the layers of a list attribute under their
+    class name (`key_context/conv2d`, `conv2d_1`), so earlier models load.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if keras.backend.backend() != "tensorflow" or max(self.dilation_rate) == 1:
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
+        return tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=self.padding.upper(),
+                            dilations=self.dilation_rate)
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
@@ -125,7 +206,7 @@ class ColourAttentionPooling(keras.layers.Layer):
         self.key1 = layers.Conv2D(channels, 3, padding="same", activation="relu", name="key1")
         if context:
             self.key_context = [
-                layers.Conv2D(channels, 3, padding="same", dilation_rate=d, activation="relu", name=f"key_d{d}")
+                Conv2D(channels, 3, padding="same", dilation_rate=d, activation="relu", name=f"key_d{d}")
                 for d in (2, 4)
             ]
             self.saliency = layers.Conv2D(1, 1, name="saliency")
@@ -159,12 +240,14 @@ class ColourAttentionPooling(keras.layers.Layer):
         if self.context:
             for conv in self.key_context:
                 x = conv(x)
-            saliency = self.saliency(x)[..., 0]
+            saliency = self.saliency(x)
         return self.key2(x), saliency
 
     def call(self, images, embedding):
-        lab = self.pool(srgb_to_oklab(ops.cast(images, "float32")))
-        lab = lab * ops.convert_to_tensor(OKLAB_SCALE, dtype="float32")
+        # OKLab's last step is linear, so it runs after the pooling (a quarter of the pixels for
+        # stride 2), its matrix scaled by OKLAB_SCALE: pool(srgb_to_oklab(images)) * OKLAB_SCALE.
+        lab = _mix_channels(self.pool(_lms_cube_root(ops.cast(images, "float32"))),
+                            np.asarray(OKLAB_SCALE, "float32")[:, None] * _LMS_TO_OKLAB)
         parts_lab = _split(lab, self.garments, axis=1)
         keys, saliency = self._keys(self._pixel_features(lab, parts_lab))
         queries = _split(self.query(ops.cast(embedding, "float32")), self.garments, axis=-1)
@@ -172,9 +255,13 @@ class ColourAttentionPooling(keras.layers.Layer):
         parts_saliency = _split(saliency, self.garments, axis=1) if self.context else [0.0] * self.garments
         colours = []
         for q, k, v, s in zip(queries, parts_keys, parts_lab, parts_saliency):
-            logits = ops.einsum("nhwc,nc->nhw", k, q) / (self.channels**0.5) + s
-            n = ops.shape(logits)[0]
-            colours.append(_attention_mean(ops.reshape(logits, (n, -1)), ops.reshape(v, (n, -1, 3))))
+            # A batched matmul of the keys `[N, P, C]` and the query `[N, C, 1]`: TF's int8
+            # quantiser gave the keys the scale of their product with the query when it was
+            # an elementwise multiply (13x too coarse); a BATCH_MATMUL keeps the keys' own.
+            logits = ops.matmul(_pixels(k), ops.reshape(q, (-1, self.channels, 1))) / (self.channels**0.5)
+            if self.context:
+                logits = logits + _pixels(s)
+            colours.append(_attention_mean(logits, _pixels(v)))
         return ops.concatenate(colours, axis=-1)
 
     def compute_output_shape(self, images_shape, embedding_shape):

@@ -53,7 +53,9 @@ def colour_relations(c_t, c_b, hue_softness=_EPS):
 
     hue_t, hue_b = hue(ab_t), hue(ab_b)
     cos_dh = ops.sum(hue_t * hue_b, axis=-1, keepdims=True)
-    return ops.concatenate([c_t, c_b, chroma_t, chroma_b, hue_t, hue_b, cos_dh], axis=-1)
+    # Two concatenations of <= 4 (XNNPACK's limit for one; a 7-way CONCATENATION stays outside).
+    colours = ops.concatenate([c_t, c_b, chroma_t, chroma_b], axis=-1)
+    return ops.concatenate([colours, ops.concatenate([hue_t, hue_b, cos_dh], axis=-1)], axis=-1)
 
 
 RELATION_DIM = 13
