@@ -16,6 +16,10 @@ def test_oklab_in_keras_ops_matches_the_rule_module():
     rgb = np.concatenate([np.stack([levels, 0 * levels, 256 - levels], -1), np.stack([levels] * 3, -1)])
     np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(rgb))),
                                harmony.srgb_to_oklab(rgb), atol=1e-6)
+    # The same as an image batch (its matrices as 1 x 1 convolutions).
+    image = rgb.reshape(2, -1, 5, 3)
+    np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(image))),
+                               harmony.srgb_to_oklab(image), atol=1e-6)
 
 
 def test_a_flat_image_pools_to_its_own_colour():
@@ -77,3 +81,53 @@ def test_border_mean_is_the_mean_of_the_outer_ring():
 
     traced = tf.function(_border_mean, input_signature=[tf.TensorSpec([None, None, None, 3])])
     np.testing.assert_allclose(traced(x).numpy()[:, 0, 0], x[:, ring].mean(axis=1), atol=1e-5)
+
+
+def test_graph_friendly_forms_compute_what_the_plain_ones_do():
+    """The exported graphs' forms (`docs/deployment.md`, "One XNNPACK partition") against the
+    plain ones: constant positions vs a cumulative sum, a Conv2D with `dilations` vs Keras'
+    dilated Conv2D, and the layer with known vs unknown image sizes."""
+    import keras
+    import tensorflow as tf
+
+    from neipalette_tf.models.colour_pooling import Conv2D, _positions
+
+    x = np.random.default_rng(4).normal(size=(2, 6, 5, 3)).astype("float32")
+    static = np.asarray(_positions(ops.convert_to_tensor(x)))
+    traced = tf.function(_positions, input_signature=[tf.TensorSpec([None, None, None, 3])])(x).numpy()
+    np.testing.assert_allclose(static, traced, atol=1e-6)
+    np.testing.assert_allclose(static[0, :, 0, 0], np.linspace(-1, 1, 6), atol=1e-6)  # y down the rows
+    np.testing.assert_allclose(static[1, 0, :, 1], np.linspace(-1, 1, 5), atol=1e-6)  # x along them
+
+    native = Conv2D(4, 3, padding="same", dilation_rate=3)
+    plain = keras.layers.Conv2D(4, 3, padding="same", dilation_rate=3)
+    images = np.random.default_rng(5).normal(size=(2, 11, 9, 3)).astype("float32")
+    native.build(images.shape), plain.build(images.shape)
+    plain.set_weights(native.get_weights())
+    np.testing.assert_allclose(np.asarray(native(images)), np.asarray(plain(images)), atol=1e-5)
+
+    layer = ColourAttentionPooling(channels=4, garments=2, context=True)
+    images = np.random.default_rng(6).uniform(0, 255, (3, 16, 12, 3)).astype("float32")
+    embedding = np.random.default_rng(7).normal(size=(3, 5)).astype("float32")
+    eager = np.asarray(layer(images, embedding))
+    unknown = tf.function(layer, input_signature=[tf.TensorSpec([None, None, None, 3]), tf.TensorSpec([None, 5])])
+    np.testing.assert_allclose(unknown(images, embedding).numpy(), eager, atol=1e-5)
+
+
+def test_dilated_keys_keep_the_weight_paths_of_earlier_model_files(tmp_path):
+    """The `.keras` format files a list's layers under their class name: the dilated keys
+    must stay `key_context/conv2d*` for models saved before `colour_pooling.Conv2D`."""
+    import zipfile
+
+    import h5py
+    import keras
+
+    images, embedding = keras.Input((8, 8, 3)), keras.Input((5,))
+    model = keras.Model([images, embedding], ColourAttentionPooling(channels=4, context=True)(images, embedding))
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        z.extract("model.weights.h5", tmp_path)
+    paths = []
+    with h5py.File(tmp_path / "model.weights.h5", "r") as f:
+        f.visit(paths.append)
+    assert {"key_context/conv2d/vars", "key_context/conv2d_1/vars"} <= {p.split("pooling/", 1)[-1] for p in paths}

@@ -274,12 +274,29 @@ def test_int8_files_keep_the_colours_float(exported, keras_model):
     assert any("resnet" in name for name, _ in model)  # the backbone is int8 ...
     assert any("key1" in name for name, _ in model)  # ... and so are the attention's key convolutions
     assert any("hidden" in name for name, _ in head)  # and the head's embedding MLP
-    for tensors in (model, head):
-        assert not [(name, shape) for name, shape in tensors if len(shape) == 2 and shape[-1] in (3, dim)]
+    for tensors in (model, head):  # nor the probabilities or p(harmonious)
+        assert not [(name, shape) for name, shape in tensors if len(shape) == 2 and shape[-1] in (1, 2, 3, dim)]
     # the head's inputs are the encoders' float32 embeddings
     inputs = Interpreter(model_path=str(out / "head_int8.tflite")).get_input_details()
     assert [d["dtype"] for d in inputs] == [np.float32, np.float32]
     assert (out / "head_int8.tflite").stat().st_size * 3 < (out / "head.tflite").stat().st_size
+
+
+def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
+    """Every exported .tflite file runs in one XNNPACK subgraph: no op outside it but the int8
+    files' uint8 input QUANTIZE and the last reshape to `harmony` (before, 47 ops of 193 split
+    `model_int8.tflite` into 15 partitions; docs/deployment.md)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from export.tflite import xnnpack_coverage
+
+    out, _ = exported
+    for path in sorted(out.glob("*.tflite")):
+        partitions, outside = xnnpack_coverage(path)
+        outputs = {d["name"] for d in Interpreter(model_path=str(path)).get_output_details()}
+        stray = [(op, name) for op, name in outside
+                 if not (op == "QUANTIZE" and path.stem.endswith("_int8")) and not (op == "RESHAPE" and name in outputs)]
+        assert partitions == 1 and not stray, (path.name, partitions, outside)
 
 
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
