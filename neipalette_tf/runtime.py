@@ -40,6 +40,8 @@ def _quantize(x, dtype, scale, zero_point):
     """Float values -> the integer tensor type (identity for float tensors)."""
     if not np.issubdtype(dtype, np.integer):
         return np.asarray(x, dtype=dtype)
+    if np.asarray(x).dtype == dtype and scale == 1 and zero_point == 0:
+        return x  # e.g. uint8 pixels into the int8 model's uint8 input: nothing to convert
     x = np.asarray(x, dtype=np.float32)
     if scale:
         x = np.rint(x * np.float32(1.0 / scale) + np.float32(zero_point))
@@ -81,8 +83,10 @@ class OnnxGraph:
 class LiteRTGraph:
     """One `.tflite` file (its single signature) in the LiteRT interpreter.
 
-    XNNPACK is LiteRT's default CPU delegate. Batch size is free: the
-    signature runner resizes the inputs to what it is given.
+    XNNPACK is LiteRT's default CPU delegate. Batch size is free: the inputs
+    are resized (and the tensors re-allocated) when a batch's shape differs
+    from the last one's, and only then — the signature runner did it on
+    every call, a fixed cost next to a 2 ms int8 pair.
     """
 
     def __init__(self, path, threads=None):
@@ -90,21 +94,29 @@ class LiteRTGraph:
 
         self.path = path
         self.interpreter = Interpreter(model_path=path, num_threads=threads)
-        self.runner = self.interpreter.get_signature_runner()
-        self.inputs = self.runner.get_input_details()
-        self.outputs = self.runner.get_output_details()
+        runner = self.interpreter.get_signature_runner()
+        self.inputs = runner.get_input_details()
+        self.outputs = runner.get_output_details()
         self.input_names = list(self.inputs)
         self.output_names = list(self.outputs)
+        self._shapes = None
 
     def input_shape(self, name):
         return self.inputs[name]["shape_signature"]
 
     def run(self, feeds):
-        args = {}
-        for name, d in self.inputs.items():
-            args[name] = np.ascontiguousarray(_quantize(feeds[name], d["dtype"], *d["quantization"]))
-        result = self.runner(**args)
-        return {name: _dequantize(result[name], d["dtype"], *d["quantization"])
+        args = {name: np.ascontiguousarray(_quantize(feeds[name], d["dtype"], *d["quantization"]))
+                for name, d in self.inputs.items()}
+        shapes = {name: a.shape for name, a in args.items()}
+        if shapes != self._shapes:
+            for name, shape in shapes.items():
+                self.interpreter.resize_tensor_input(self.inputs[name]["index"], shape)
+            self.interpreter.allocate_tensors()
+            self._shapes = shapes
+        for name, a in args.items():
+            self.interpreter.set_tensor(self.inputs[name]["index"], a)
+        self.interpreter.invoke()
+        return {name: _dequantize(self.interpreter.get_tensor(d["index"]), d["dtype"], *d["quantization"])
                 for name, d in self.outputs.items()}
 
 

@@ -349,6 +349,24 @@ def test_predict_cli_bad_model_is_one_line(tmp_path, sample_pairs):
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
+def test_runtime_answers_alike_for_any_batch_and_pixel_type(exported, sample_pairs):
+    """The LiteRT runtime resizes its inputs only when a batch's shape changes: every batch
+    size in any order, and uint8 or float pixels, give each pair the same p."""
+    from neipalette_tf.runtime import HarmonyRuntime
+
+    out, _ = exported
+    tops, bottoms, _ = sample_pairs
+    for name in ("model.tflite", "model_int8.tflite"):
+        rt = HarmonyRuntime(out / name)
+        one = np.array([rt.predict_batch(tops[i:i + 1], bottoms[i:i + 1])[0] for i in range(len(tops))])
+        for sizes in ((5, 3), (1, 7), (8,)):
+            edges = np.cumsum((0,) + sizes)
+            got = np.concatenate([rt.predict_batch(tops[a:b], bottoms[a:b]) for a, b in zip(edges, edges[1:])])
+            np.testing.assert_allclose(got, one, atol=1e-5, err_msg=f"{name} {sizes}")
+        floats = rt.predict_batch(tops.astype(np.float32), bottoms.astype(np.float32))
+        np.testing.assert_allclose(floats, one, atol=1e-5, err_msg=name)
+
+
 RUNTIME_SCRIPT = """
 import json, sys
 import numpy as np
