@@ -185,3 +185,19 @@ def xnnpack_coverage(path):
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     outside = [(op["op_name"], names.get(int(op["outputs"][0]), "")) for op in ops if op["index"] not in delegated]
     return len(delegates), outside
+
+
+def main(argv=None):
+    """`python -m export.tflite FILE.tflite ...`: each file's XNNPACK partitions and the ops outside them."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m export.tflite", description=main.__doc__)
+    parser.add_argument("files", nargs="+")
+    for path in parser.parse_args(argv).files:
+        partitions, outside = xnnpack_coverage(path)
+        ops = ", ".join(op for op, _ in outside) or "none"
+        print(f"{path}: {partitions} XNNPACK partition(s); {len(outside)} op(s) outside: {ops}")
+
+
+if __name__ == "__main__":
+    main()
