@@ -194,10 +194,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m export.tflite", description=main.__doc__)
     parser.add_argument("files", nargs="+")
     for path in parser.parse_args(argv).files:
-        partitions, outside = xnnpack_coverage(path)
+        try:
+            partitions, outside = xnnpack_coverage(path)
+        except ValueError as e:  # LiteRT's message for a missing or unreadable file
+            from neipalette_tf.cli import UserError
+
+            raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
         ops = ", ".join(op for op, _ in outside) or "none"
         print(f"{path}: {partitions} XNNPACK partition(s); {len(outside)} op(s) outside: {ops}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from neipalette_tf import cli
+
+    sys.exit(cli.run(main))

@@ -299,6 +299,21 @@ def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
         assert partitions == 1 and not stray, (path.name, partitions, outside)
 
 
+def test_tflite_coverage_cli(exported, tmp_path, capsys):
+    from export import tflite
+    from neipalette_tf import cli
+
+    out, _ = exported
+    assert cli.run(tflite.main, [str(out / "model_int8.tflite")]) == 0
+    assert "1 XNNPACK partition(s); 3 op(s) outside: QUANTIZE, QUANTIZE, RESHAPE" in capsys.readouterr().out
+    (tmp_path / "bad.tflite").write_text("not a model")
+    for bad in ("bad.tflite", "none.tflite"):
+        with pytest.raises(SystemExit) as e:
+            cli.run(tflite.main, [str(tmp_path / bad)])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable") and "\n" not in err
+
+
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
     from export.savedmodel import SavedModelRunner
     from neipalette_tf.runtime import HarmonyRuntime
