@@ -151,8 +151,9 @@ def describe(path):
 def xnnpack_coverage(path):
     """How LiteRT runs a `.tflite` file with its default XNNPACK delegate.
 
-    Returns `(partitions, outside)`: the number of subgraphs XNNPACK took over
-    and the ops it left to TFLite's own kernels, `[(op, output tensor name)]`.
+    Returns `(partitions, outside, total)`: the number of subgraphs XNNPACK
+    took over, the ops it left to TFLite's own kernels, `[(op, output tensor
+    name)]`, and the graph's number of ops.
     Every op outside XNNPACK splits the graph (a partition ends, the op runs
     on one thread, the next partition starts): the exported graphs are
     written to need one partition (static-shape reshapes and slices, no
@@ -184,7 +185,7 @@ def xnnpack_coverage(path):
             stack.extend(int(i) for i in op["inputs"] if i >= 0)
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     outside = [(op["op_name"], names.get(int(op["outputs"][0]), "")) for op in ops if op["index"] not in delegated]
-    return len(delegates), outside
+    return len(delegates), outside, len(ops)
 
 
 def main(argv=None):
@@ -195,13 +196,13 @@ def main(argv=None):
     parser.add_argument("files", nargs="+")
     for path in parser.parse_args(argv).files:
         try:
-            partitions, outside = xnnpack_coverage(path)
+            partitions, outside, total = xnnpack_coverage(path)
         except ValueError as e:  # LiteRT's message for a missing or unreadable file
             from neipalette_tf.cli import UserError
 
             raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
         ops = ", ".join(op for op, _ in outside) or "none"
-        print(f"{path}: {partitions} XNNPACK partition(s); {len(outside)} op(s) outside: {ops}")
+        print(f"{path}: {partitions} XNNPACK partition(s); {len(outside)} of {total} op(s) outside: {ops}")
     return 0
 
 

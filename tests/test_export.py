@@ -9,6 +9,7 @@ for the whole module.
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -292,11 +293,11 @@ def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
 
     out, _ = exported
     for path in sorted(out.glob("*.tflite")):
-        partitions, outside = xnnpack_coverage(path)
+        partitions, outside, total = xnnpack_coverage(path)
         outputs = {d["name"] for d in Interpreter(model_path=str(path)).get_output_details()}
         stray = [(op, name) for op, name in outside
                  if not (op == "QUANTIZE" and path.stem.endswith("_int8")) and not (op == "RESHAPE" and name in outputs)]
-        assert partitions == 1 and not stray, (path.name, partitions, outside)
+        assert partitions == 1 and not stray and total > 20, (path.name, partitions, outside, total)
 
 
 def test_tflite_coverage_cli(exported, tmp_path, capsys):
@@ -305,7 +306,8 @@ def test_tflite_coverage_cli(exported, tmp_path, capsys):
 
     out, _ = exported
     assert cli.run(tflite.main, [str(out / "model_int8.tflite")]) == 0
-    assert "1 XNNPACK partition(s); 3 op(s) outside: QUANTIZE, QUANTIZE, RESHAPE" in capsys.readouterr().out
+    assert re.search(r"1 XNNPACK partition\(s\); 3 of \d+ op\(s\) outside: QUANTIZE, QUANTIZE, RESHAPE$",
+                     capsys.readouterr().out.strip())
     (tmp_path / "bad.tflite").write_text("not a model")
     for bad in ("bad.tflite", "none.tflite"):
         with pytest.raises(SystemExit) as e:

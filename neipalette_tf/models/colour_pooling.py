@@ -57,15 +57,12 @@ def _mix_channels(x, matrix):
     Not `ops.matmul`: TF lowers a matmul of a `[N, H, W, 3]` tensor to a
     Tensordot whose reshapes read the batch size at run time (SHAPE, GATHER,
     REDUCE_PROD, PACK), which no TFLite delegate runs; a 1 x 1 CONV_2D is
-    one delegated op. Any other rank: a broadcast multiply-add per channel.
+    one delegated op. Any other rank: `ops.matmul`.
     """
-    kernel = np.asarray(matrix, "float32").T  # [in, out]
+    kernel = ops.convert_to_tensor(np.asarray(matrix, "float32").T, dtype=x.dtype)  # [in, out]
     if len(x.shape) == 4:
-        return ops.conv(x, ops.convert_to_tensor(kernel[None, None], dtype=x.dtype))
-    out = 0.0
-    for i in range(kernel.shape[0]):
-        out = out + x[..., i:i + 1] * ops.convert_to_tensor(kernel[i], dtype=x.dtype)
-    return out
+        return ops.conv(x, kernel[None, None])
+    return ops.matmul(x, kernel)
 
 
 # The sRGB transfer function's knee (of 0..1 values; 10.3 of 0..255 pixels).
