@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from neipalette_tf.models import HarmonyClassifier, WeightsError, backbones, build_backbone, build_classifier, load_model
+from neipalette_tf.models import (
+    NORMALIZATIONS, HarmonyClassifier, ImageNormalizer, WeightsError, backbones, build_backbone, build_classifier,
+    load_model)
 
 
 def _pair(n=2, size=32, seed=0):
@@ -137,3 +139,38 @@ def test_head_reads_the_colours_exactly():
     assert np.array_equal(np.asarray(_columns(e, -3, 3)), e[:, -3:])
     assert np.array_equal(np.asarray(_columns(e, -6, 3)), e[:, -6:-3])
     assert np.array_equal(np.asarray(_columns(e, 2, 4)), e[:, 2:6])
+
+
+@pytest.mark.parametrize("name", sorted(NORMALIZATIONS))
+def test_normalizer_is_the_configured_affine_map_in_one_tflite_op(name):
+    """`(x[..., order] * scale - mean) / std` for every backbone's constants, on image batches and
+    on other ranks; in a TFLite graph it is one op (a depthwise 1 x 1 convolution; a 1 x 1
+    convolution that also reverses the channels for BGR; none for the identity), not a broadcast
+    SUB and MUL (two requantised ops in the int8 files)."""
+    import keras
+    import tensorflow as tf
+
+    config = NORMALIZATIONS[name]
+    layer = ImageNormalizer(**config)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype("float32")
+    order = slice(None, None, -1) if config.get("channel_order") == "bgr" else slice(None)
+    expected = (x[..., order] * config["scale"] - np.array(config["mean"])) / np.array(config["std"])
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer(x[:, 0, 0])), expected[:, 0, 0], rtol=1e-5, atol=1e-4)
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), ImageNormalizer(**config)])
+    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    ops = _tflite_ops(flatbuffer)
+    assert ops == {"efficientnet_b0": [], "resnet50": ["CONV_2D"]}.get(name, ["DEPTHWISE_CONV_2D"]), name
+
+
+def _tflite_ops(flatbuffer):
+    """The builtin op names of a TFLite graph, in execution order."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    graph = model.Subgraphs(0)
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    return [names[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())]
+            for c in (codes[graph.Operators(i).OpcodeIndex()] for i in range(graph.OperatorsLength()))]

@@ -15,6 +15,7 @@ Example:
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -39,6 +40,13 @@ NORMALIZATIONS = {
 class ImageNormalizer(keras.layers.Layer):
     """`(x[..., order] * scale - mean) / std` with constants from the config.
 
+    Computed as one per-channel affine map, `x * (scale / std) - mean / std`,
+    written as a 1 x 1 depthwise convolution (a 1 x 1 convolution when it
+    also reverses the channels): one op in every exported graph. As a broadcast SUB and MUL on a 3-channel image it was two
+    requantised ops in the int8 TFLite file, and XNNPACK's elementwise
+    kernels on a 3-wide innermost axis made them cost as much as the 7 x 7
+    stem convolution (docs/deployment.md, "Where the int8 time goes").
+
     Args:
         scale: multiplies the 0..255 input first.
         mean: per-channel value subtracted after scaling.
@@ -56,13 +64,27 @@ class ImageNormalizer(keras.layers.Layer):
         self.std = tuple(float(s) for s in std)
         self.channel_order = channel_order
 
+    def _affine(self):
+        """Per-channel `(gain, offset)` with `normalised = x[..., order] * gain + offset`."""
+        gain = [self.scale / s for s in self.std]
+        offset = [-m / s for m, s in zip(self.mean, self.std)]
+        return gain, offset
+
     def call(self, images):
         x = ops.cast(images, self.compute_dtype)
-        if self.channel_order == "bgr":
-            x = ops.flip(x, axis=-1)
-        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
-        inv_std = ops.convert_to_tensor([1.0 / s for s in self.std], dtype=self.compute_dtype)
-        return (x * self.scale - mean) * inv_std
+        gain, offset = self._affine()
+        bgr = self.channel_order == "bgr"
+        if all(g == 1.0 for g in gain) and not any(offset) and not bgr:
+            return x  # the backbone normalises inside itself (EfficientNet)
+        offset = ops.convert_to_tensor(offset, self.compute_dtype)
+        if len(x.shape) != 4:  # not an image batch: plain broadcasting
+            x = ops.flip(x, axis=-1) if bgr else x
+            return x * ops.convert_to_tensor(gain, self.compute_dtype) + offset
+        if bgr:  # the reversal and the gains as one 1 x 1 convolution
+            kernel = np.diag(np.asarray(gain, "float32"))[::-1]  # [in, out]: input 2 - c -> output c
+            return ops.conv(x, ops.convert_to_tensor(kernel[None, None], self.compute_dtype)) + offset
+        kernel = ops.reshape(ops.convert_to_tensor(gain, self.compute_dtype), (1, 1, len(gain), 1))
+        return ops.depthwise_conv(x, kernel) + offset
 
     def compute_output_shape(self, input_shape):
         return input_shape

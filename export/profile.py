@@ -1,0 +1,179 @@
+"""Where a `.tflite` file's time goes, by layer scope, in the LiteRT interpreter.
+
+    python -m export.profile artifacts/X/model_int8.tflite [--threads 2] [--runs 200] [--depth 2]
+
+LiteRT's Python API has no per-op profiler, and with XNNPACK the whole
+graph is one delegate node anyway. So this times *cuts* of the graph: the
+ops up to the end of each run of ops that share a layer scope (read off
+their output tensors' names: `encoder/resnet18/stack3`,
+`encoder/colour_pooling`, `head`, ...), with every tensor the cut produces
+and does not consume as an output, so that no op of it is dead code that
+the delegate would skip. A scope's cost is the difference between the cut
+that ends it and the one before. Each cut is timed `--runs` times in
+rounds that go through all cuts in turn (a burst on a shared machine
+slows every cut alike), and its fastest run is its time: the best case
+the file allows, without the host's noise. Steps can come out slightly
+negative when two cuts are within noise of each other.
+
+Prints one line per run of ops, then the total per scope, largest first.
+Needs only `ai-edge-litert` (and its `flatbuffers`), no TensorFlow.
+"""
+
+import argparse
+import re
+import sys
+import time
+
+import numpy as np
+
+ROUNDS = 20
+
+
+def _graph(model_bytes):
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema, schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+
+
+def scope(tensor_name, depth=2):
+    """The layer scope of an op's output tensor name, e.g.
+    "encoder_1/resnet18_1/stack3_block1_2_bn_1/batchnorm/add_1;..." -> "encoder/resnet18/stack3".
+
+    The name's path without the op itself, its first `depth` parts without
+    Keras' `_1` call suffixes, and the stage of a backbone layer (`stack3`,
+    `block2`, `conv1`, `pool1`); None for names without a path (the
+    converter's `tfl.quantize`, the signature's outputs).
+    """
+    parts = [re.sub(r"_\d+$", "", p) for p in tensor_name.split(";")[0].split("/")[:-1]]
+    if not parts:
+        return None
+    key = parts[:depth]
+    if len(parts) > depth:
+        stage = re.match(r"(stack\d+|block\d+|conv1|pool1)(_|$)", parts[depth])
+        if stage:
+            key.append(stage.group(1))
+    return "/".join(key)
+
+
+def runs_of_ops(model_bytes, depth=2):
+    """`[(scope, first op, last op)]`: the graph's ops in execution order, grouped into runs that
+    share a `scope(name, depth)` (ops without one join the run before them, or the first run)."""
+    _, model = _graph(model_bytes)
+    graph = model.subgraphs[0]
+    names = [graph.tensors[op.outputs[0]].name.decode() for op in graph.operators]
+    runs = []
+    for i, name in enumerate(names):
+        s = scope(name, depth)
+        if runs and (s is None or s == runs[-1][0]):
+            runs[-1][2] = i
+        elif s is None:
+            runs.append([None, i, i])
+        elif runs and runs[-1][0] is None:
+            runs[-1][0], runs[-1][2] = s, i
+        else:
+            runs.append([s, i, i])
+    return [tuple(r) for r in runs]
+
+
+def cut(model_bytes, last):
+    """The graph of ops `0..last` as `.tflite` bytes. Its outputs are every tensor those ops
+    produce that none of them reads (so nothing in the cut is dead), and the graph's own outputs
+    among those they produce: the cut after the last op is the whole graph."""
+    import flatbuffers
+
+    _, model = _graph(model_bytes)
+    graph = model.subgraphs[0]
+    graph.operators = graph.operators[:last + 1]
+    read = {int(t) for op in graph.operators for t in op.inputs}
+    own = {int(t) for t in graph.outputs}
+    graph.outputs = [int(t) for op in graph.operators for t in op.outputs if int(t) not in read or int(t) in own]
+    model.signatureDefs = None  # signatures name tensors the cut may not output
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _interpreter(model_bytes, threads):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes, num_threads=threads)
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(0)
+    for d in interpreter.get_input_details():
+        if np.issubdtype(d["dtype"], np.integer):
+            info = np.iinfo(d["dtype"])
+            value = rng.integers(info.min, info.max, d["shape"], endpoint=True)
+        else:
+            value = rng.uniform(0, 255, d["shape"])
+        interpreter.set_tensor(d["index"], value.astype(d["dtype"]))
+    return interpreter
+
+
+def profile(path, threads=2, runs=200, rounds=ROUNDS, depth=2):
+    """Time the cuts of `path`; returns `[{"scope", "ops": (first, last), "ms", "step_ms"}]`."""
+    with open(path, "rb") as f:
+        model_bytes = f.read()
+    _interpreter(model_bytes, 1)  # LiteRT's ValueError for anything but a runnable .tflite file
+    groups = runs_of_ops(model_bytes, depth)
+    interpreters = [_interpreter(cut(model_bytes, last), threads) for _, _, last in groups]
+    for interpreter in interpreters:  # warm-up
+        for _ in range(3):
+            interpreter.invoke()
+    best = [float("inf")] * len(groups)
+    per_round = max(1, -(-runs // rounds))
+    for _ in range(rounds):
+        for i, interpreter in enumerate(interpreters):
+            for _ in range(per_round):
+                start = time.perf_counter()
+                interpreter.invoke()
+                best[i] = min(best[i], time.perf_counter() - start)
+    result, before = [], 0.0
+    for (name, first, last), seconds in zip(groups, best):
+        result.append({"scope": name or "(io)", "ops": (first, last), "ms": seconds * 1e3,
+                       "step_ms": (seconds - before) * 1e3})
+        before = seconds
+    return result
+
+
+def report(path, rows, threads, runs):
+    """The profile as text: one line per run of ops, then each scope's total, largest first."""
+    total = rows[-1]["ms"]
+    lines = [f"{path}: {threads} thread(s), fastest of {runs} runs per cut; whole graph {total:.3f} ms",
+             f"{'ops':>9}  {'scope':40s} {'ms so far':>9} {'step ms':>8}"]
+    for r in rows:
+        first, last = r["ops"]
+        lines.append(f"{first:>4}-{last:<4}  {r['scope']:40s} {r['ms']:9.3f} {r['step_ms']:+8.3f}")
+    by_scope = {}
+    for r in rows:
+        by_scope[r["scope"]] = by_scope.get(r["scope"], 0.0) + r["step_ms"]
+    lines.append("by scope:")
+    for name, ms in sorted(by_scope.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {name:40s} {ms:7.3f} ms  {ms / total:6.1%}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """`python -m export.profile FILE.tflite ...`: where each file's time goes."""
+    parser = argparse.ArgumentParser(prog="python -m export.profile", description=main.__doc__)
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=200, help="timed runs per cut (the fastest counts)")
+    parser.add_argument("--depth", type=int, default=2, help="scope path parts to group by (3: layers)")
+    args = parser.parse_args(argv)
+    if min(args.threads, args.runs, args.depth) < 1:
+        parser.error("--threads, --runs and --depth must be at least 1")
+    for path in args.files:
+        try:
+            rows = profile(path, args.threads, args.runs, rounds=min(ROUNDS, args.runs), depth=args.depth)
+        except (OSError, ValueError) as e:  # missing, unreadable or not a TFLite flatbuffer
+            from neipalette_tf.cli import UserError
+
+            raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
+        print(report(path, rows, args.threads, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    from neipalette_tf import cli
+
+    sys.exit(cli.run(main))
