@@ -143,6 +143,7 @@ class Builder:
         self.parts = {part: key for part, key in savedmodel.PARTS.items()
                       if key in savedmodel.endpoints(model)}
         self._saved_model = None
+        self._float32 = {}  # signature -> float32 flatbuffer, reused by the float16 conversion
 
     @property
     def saved_model(self):
@@ -164,9 +165,13 @@ class Builder:
         if precision == "int8":
             source = savedmodel.write(self.model, os.path.join(self.staging, "int8_source"), pin_pixel_range=True)
             data = _representative(self.model, self.calibration)
-        return {part: _write_bytes(os.path.join(self.staging, tflite.file_name(part, fmt)),
-                                   tflite.convert(source, key, precision, data.get(key)))
-                for part, key in self.parts.items()}
+        files = {}
+        for part, key in self.parts.items():
+            flatbuffer = tflite.convert(source, key, precision, data.get(key), float32_model=self._float32.get(key))
+            if precision == "float32":
+                self._float32[key] = flatbuffer
+            files[part] = _write_bytes(os.path.join(self.staging, tflite.file_name(part, fmt)), flatbuffer)
+        return files
 
 
 def runner(fmt, files, image_size):

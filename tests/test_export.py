@@ -283,6 +283,41 @@ def test_int8_files_keep_the_colours_float(exported, keras_model):
     assert (out / "head_int8.tflite").stat().st_size * 3 < (out / "head.tflite").stat().st_size
 
 
+def test_float16_files_keep_small_constants_float32(exported):
+    """The float16 files store the big weights as float16 and every constant of <= 1,024 values
+    (biases, the colour path's sRGB / OKLab constants, the normalisation) as exact float32: the
+    float32 file's values, and no DEQUANTIZE left for them."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from export.tflite import SMALL_CONSTANT, keep_small_constants_float32
+
+    out, _ = exported
+    for part in ("model", "encoder", "head"):
+        data = (out / f"{part}_fp16.tflite").read_bytes()
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        graph = model.subgraphs[0]
+        sizes = [int(np.prod(graph.tensors[op.inputs[0]].shape)) for op in graph.operators
+                 if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.DEQUANTIZE]
+        assert sizes and min(sizes) > SMALL_CONSTANT, (part, sorted(sizes)[:5])  # big ones float16, small ones not
+        assert len(data) < 0.55 * (out / f"{part}.tflite").stat().st_size
+    # every small float32 constant of a float16 file is one of the float32 file's, bit for bit
+
+    def small_constants(data):
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        graph = model.subgraphs[0]
+        read = {int(t) for op in graph.operators for t in op.inputs}
+        return {bytes(model.buffers[t.buffer].data) for i, t in enumerate(graph.tensors)
+                if i in read and t.type == schema.TensorType.FLOAT32 and model.buffers[t.buffer].data is not None
+                and 0 < len(model.buffers[t.buffer].data) <= 4 * SMALL_CONSTANT}
+
+    for part in ("model", "head"):
+        half, full = (small_constants((out / f"{part}{s}.tflite").read_bytes()) for s in ("_fp16", ""))
+        assert len(half) > 5 and half <= full, part
+    # graphs that do not align op for op are left as they are
+    fp16, other = (out / "model_fp16.tflite").read_bytes(), (out / "head.tflite").read_bytes()
+    assert keep_small_constants_float32(fp16, other) == (fp16, 0)
+
+
 def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
     """Every exported .tflite file runs in one XNNPACK subgraph: no op outside it but the int8
     files' uint8 input QUANTIZE and the last reshape to `harmony` (before, 47 ops of 193 split
