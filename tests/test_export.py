@@ -574,8 +574,9 @@ def test_failing_parity_publishes_nothing_and_exits_non_zero(run, monkeypatch, t
     out.mkdir()
     (out / "model.tflite").write_bytes(b"stale file of an earlier export")
     real = tflite.convert
-    # A converter that quietly loses precision: float16 weights where float32 was asked for.
-    monkeypatch.setattr(tflite, "convert", lambda src, key, precision, data=None: real(src, key, "float16", data))
+    # A converter that quietly loses precision: float16 constants, all of them, where float32 was asked for.
+    monkeypatch.setattr(tflite, "keep_small_constants_float32", lambda half, full: (half, 0))
+    monkeypatch.setattr(tflite, "convert", lambda src, key, precision, data=None, **kw: real(src, key, "float16", data))
     status = export_cli.main(["--model", str(run / "model.keras"), "--out", str(out), "--formats", "tflite"])
     assert status == 1
     assert "parity failed for tflite" in capsys.readouterr().err
