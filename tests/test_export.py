@@ -335,6 +335,18 @@ def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
         assert partitions == 1 and not stray and total > 20, (path.name, partitions, outside, total)
 
 
+def _rejects_unreadable_tflite_files(main, tmp_path, capsys):
+    """A CLI over .tflite files answers a bad or missing file with one line and exit status 2."""
+    from neipalette_tf import cli
+
+    (tmp_path / "bad.tflite").write_text("not a model")
+    for bad in ("bad.tflite", "none.tflite"):
+        with pytest.raises(SystemExit) as e:
+            cli.run(main, [str(tmp_path / bad)])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable") and "\n" not in err
+
+
 def test_tflite_coverage_cli(exported, tmp_path, capsys):
     from export import tflite
     from neipalette_tf import cli
@@ -343,12 +355,7 @@ def test_tflite_coverage_cli(exported, tmp_path, capsys):
     assert cli.run(tflite.main, [str(out / "model_int8.tflite")]) == 0
     assert re.search(r"1 XNNPACK partition\(s\); 3 of \d+ op\(s\) outside: QUANTIZE, QUANTIZE, RESHAPE$",
                      capsys.readouterr().out.strip())
-    (tmp_path / "bad.tflite").write_text("not a model")
-    for bad in ("bad.tflite", "none.tflite"):
-        with pytest.raises(SystemExit) as e:
-            cli.run(tflite.main, [str(tmp_path / bad)])
-        err = capsys.readouterr().err.strip()
-        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable") and "\n" not in err
+    _rejects_unreadable_tflite_files(tflite.main, tmp_path, capsys)
 
 
 @pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors")
@@ -395,12 +402,7 @@ def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
     shares = re.findall(r"^  (\S+) +[-\d.]+ ms +[-\d.]+%$", text, re.M)
     assert total > 0 and steps and sum(steps) == pytest.approx(total, abs=1e-3 * len(steps))
     assert "encoder/colour_pooling" in shares and len(shares) == len(set(shares))
-    (tmp_path / "bad.tflite").write_text("not a model")
-    for bad in ("bad.tflite", "none.tflite"):
-        with pytest.raises(SystemExit) as e:
-            cli.run(profile.main, [str(tmp_path / bad)])
-        err = capsys.readouterr().err.strip()
-        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable") and "\n" not in err
+    _rejects_unreadable_tflite_files(profile.main, tmp_path, capsys)
 
 
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
