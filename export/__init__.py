@@ -9,6 +9,8 @@
 | `model_card`    | `model_card.json`: tensors, preprocessing, source run, parity     |
 | `exporter`      | the export: build in staging, check, publish atomically           |
 | `bench`         | size / latency / throughput / accuracy table of an export folder  |
+| `profile`       | where a `.tflite` file's time goes, by layer scope                |
+| `flatbuffer`    | `.tflite` files as LiteRT's object tree (read, edit, write), TF-free |
 
 The TensorFlow-free runtime that reads these files is
 `neipalette_tf.runtime`; the deployment guide is `docs/deployment.md`.

@@ -26,13 +26,9 @@ import time
 
 import numpy as np
 
+from export.flatbuffer import dump, load
+
 ROUNDS = 20
-
-
-def _graph(model_bytes):
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema, schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
 
 
 def scope(tensor_name, depth=2):
@@ -58,7 +54,7 @@ def scope(tensor_name, depth=2):
 def runs_of_ops(model_bytes, depth=2):
     """`[(scope, first op, last op)]`: the graph's ops in execution order, grouped into runs that
     share a `scope(name, depth)` (ops without one join the run before them, or the first run)."""
-    _, model = _graph(model_bytes)
+    model = load(model_bytes)
     graph = model.subgraphs[0]
     names = [graph.tensors[op.outputs[0]].name.decode() for op in graph.operators]
     runs = []
@@ -79,18 +75,14 @@ def cut(model_bytes, last):
     """The graph of ops `0..last` as `.tflite` bytes. Its outputs are every tensor those ops
     produce that none of them reads (so nothing in the cut is dead), and the graph's own outputs
     among those they produce: the cut after the last op is the whole graph."""
-    import flatbuffers
-
-    _, model = _graph(model_bytes)
+    model = load(model_bytes)
     graph = model.subgraphs[0]
     graph.operators = graph.operators[:last + 1]
     read = {int(t) for op in graph.operators for t in op.inputs}
     own = {int(t) for t in graph.outputs}
     graph.outputs = [int(t) for op in graph.operators for t in op.outputs if int(t) not in read or int(t) in own]
     model.signatureDefs = None  # signatures name tensors the cut may not output
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return dump(model)
 
 
 def _interpreter(model_bytes, threads):

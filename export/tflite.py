@@ -108,12 +108,6 @@ def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs=True):
 SMALL_CONSTANT = 1024  # values; float constants up to this size stay float32 in the float16 files
 
 
-def _opcodes(model, ops):
-    """The builtin operator codes of `ops` of a `schema.ModelT`."""
-    codes = model.operatorCodes
-    return [max(codes[op.opcodeIndex].builtinCode, codes[op.opcodeIndex].deprecatedBuiltinCode) for op in ops]
-
-
 def keep_small_constants_float32(float16_model, float32_model, max_values=SMALL_CONSTANT):
     """A float16 flatbuffer with its small constants restored to their float32 values.
 
@@ -125,18 +119,16 @@ def keep_small_constants_float32(float16_model, float32_model, max_values=SMALL_
     two graphs do not align op for op, the float16 file is returned as it is.
     Returns `(flatbuffer bytes, number of constants restored)`.
     """
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    def load(data):
-        return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    from export.flatbuffer import dump, load, opcodes
 
     model, reference = load(float16_model), load(float32_model)
     graph, ref_graph = model.subgraphs[0], reference.subgraphs[0]
-    dequantized = {int(op.outputs[0]): op for op, code in zip(graph.operators, _opcodes(model, graph.operators))
+    dequantized = {int(op.outputs[0]): op for op, code in zip(graph.operators, opcodes(model))
                    if code == schema.BuiltinOperator.DEQUANTIZE}
     ops = [op for op in graph.operators if int(op.outputs[0]) not in dequantized]
-    if _opcodes(model, ops) != _opcodes(reference, ref_graph.operators):
+    if opcodes(model, ops) != opcodes(reference):
         return float16_model, 0
     restored = set()
     for op, ref_op in zip(ops, ref_graph.operators):
@@ -158,9 +150,7 @@ def keep_small_constants_float32(float16_model, float32_model, max_values=SMALL_
         source = int(dequantized[t].inputs[0])
         if source not in read:
             model.buffers[graph.tensors[source].buffer].data = None
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), len(restored)
+    return dump(model), len(restored)
 
 
 def convert(saved_model_dir, signature_key, precision, representative_data=None, float_scopes=FLOAT_SCOPES,

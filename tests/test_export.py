@@ -289,21 +289,22 @@ def test_float16_files_keep_small_constants_float32(exported):
     float32 file's values, and no DEQUANTIZE left for them."""
     from ai_edge_litert import schema_py_generated as schema
 
+    from export.flatbuffer import load, opcodes
     from export.tflite import SMALL_CONSTANT, keep_small_constants_float32
 
     out, _ = exported
     for part in ("model", "encoder", "head"):
         data = (out / f"{part}_fp16.tflite").read_bytes()
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        model = load(data)
         graph = model.subgraphs[0]
-        sizes = [int(np.prod(graph.tensors[op.inputs[0]].shape)) for op in graph.operators
-                 if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.DEQUANTIZE]
+        sizes = [int(np.prod(graph.tensors[op.inputs[0]].shape)) for op, code in zip(graph.operators, opcodes(model))
+                 if code == schema.BuiltinOperator.DEQUANTIZE]
         assert sizes and min(sizes) > SMALL_CONSTANT, (part, sorted(sizes)[:5])  # big ones float16, small ones not
         assert len(data) < 0.55 * (out / f"{part}.tflite").stat().st_size
     # every small float32 constant of a float16 file is one of the float32 file's, bit for bit
 
     def small_constants(data):
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        model = load(data)
         graph = model.subgraphs[0]
         read = {int(t) for op in graph.operators for t in op.inputs}
         return {bytes(model.buffers[t.buffer].data) for i, t in enumerate(graph.tensors)

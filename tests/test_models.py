@@ -150,6 +150,8 @@ def test_normalizer_is_the_configured_affine_map_in_one_tflite_op(name):
     import keras
     import tensorflow as tf
 
+    from export.flatbuffer import op_names
+
     config = NORMALIZATIONS[name]
     layer = ImageNormalizer(**config)
     x = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype("float32")
@@ -159,18 +161,6 @@ def test_normalizer_is_the_configured_affine_map_in_one_tflite_op(name):
     np.testing.assert_allclose(np.asarray(layer(x[:, 0, 0])), expected[:, 0, 0], rtol=1e-5, atol=1e-4)
 
     model = keras.Sequential([keras.Input((8, 8, 3)), ImageNormalizer(**config)])
-    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    ops = _tflite_ops(flatbuffer)
+    ops = op_names(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     assert ops == {"efficientnet_b0": [], "resnet50": ["CONV_2D"]}.get(name, ["DEPTHWISE_CONV_2D"]), name
 
-
-def _tflite_ops(flatbuffer):
-    """The builtin op names of a TFLite graph, in execution order."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel(flatbuffer, 0)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    graph = model.Subgraphs(0)
-    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
-    return [names[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())]
-            for c in (codes[graph.Operators(i).OpcodeIndex()] for i in range(graph.OperatorsLength()))]
