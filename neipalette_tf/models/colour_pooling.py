@@ -157,25 +157,63 @@ def _attention_mean(logits, values):
     return ops.sum(weights * values, axis=1) / total
 
 
+def dilated_conv2d(inputs, kernel, dilation):
+    """A stride-1 "SAME" dilated convolution as one TF Conv2D op, with gradients on every CPU.
+
+    TensorFlow's portable CPU kernels (Eigen: every CPU without oneDNN, which
+    TF turns on by default only with AVX-512 VNNI / BF16 / AMX, and any CPU
+    under `TF_ENABLE_ONEDNN_OPTS=0`) have no dilations in
+    `Conv2DBackpropInput` / `Conv2DBackpropFilter`, so the op's own gradient
+    crashes training there. The forward pass (which the exports see) stays
+    the one dilated Conv2D; the gradients are written with ops every kernel
+    has: the input's is the dilated convolution of the output gradient with
+    the kernel turned 180 degrees and transposed (exact for odd kernel
+    sizes, which "SAME" pads symmetrically); the kernel's is a strided
+    convolution of the padded input with the output gradient, batch and
+    channels swapped (`out[c, i, j, o] = sum_{b,h,w} x[b, h + i d, w + j d, c]
+    dy[b, h, w, o]`).
+    """
+    import tensorflow as tf
+
+    kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
+    if kh % 2 == 0 or kw % 2 == 0:
+        return tf.nn.convolution(inputs, kernel, padding="SAME", dilations=dilation)
+    dh, dw = dilation
+
+    @tf.custom_gradient
+    def conv(x, w):
+        def grad(dy):
+            flipped = tf.transpose(tf.reverse(w, axis=[0, 1]), [0, 1, 3, 2])
+            dx = tf.nn.conv2d(dy, flipped, strides=1, padding="SAME", dilations=[dh, dw])
+            ph, pw = dh * (kh - 1) // 2, dw * (kw - 1) // 2
+            padded = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+            dk = tf.nn.conv2d(tf.transpose(padded, [3, 1, 2, 0]), tf.transpose(dy, [1, 2, 0, 3]),
+                              strides=[1, dh, dw, 1], padding="VALID")  # [C, kh, kw, O]
+            return dx, tf.transpose(dk, [1, 2, 0, 3])
+
+        return tf.nn.conv2d(x, w, strides=1, padding="SAME", dilations=[dh, dw]), grad
+
+    return conv(inputs, kernel)
+
+
 class Conv2D(layers.Conv2D):
     """`layers.Conv2D` whose dilated convolution is one Conv2D op on TensorFlow.
 
     `tf.nn.convolution` lowers a dilated convolution to SpaceToBatchND,
     Conv2D and BatchToSpaceND; with a dynamic batch the TFLite converter
     keeps all three, and the two reshuffles split the XNNPACK graph. A
-    Conv2D with `dilations` is the same function (and has gradients on CPU).
-    Same weights, same config as `layers.Conv2D`, and the same class name:
-    the `.keras` format files the layers of a list attribute under their
-    class name (`key_context/conv2d`, `conv2d_1`), so earlier models load.
+    Conv2D with `dilations` is the same function; `dilated_conv2d` gives it
+    gradients that every CPU kernel set has. Same weights, same config as
+    `layers.Conv2D`, and the same class name: the `.keras` format files the
+    layers of a list attribute under their class name (`key_context/conv2d`,
+    `conv2d_1`), so earlier models load.
     """
 
     def convolution_op(self, inputs, kernel):
-        if keras.backend.backend() != "tensorflow" or max(self.dilation_rate) == 1:
+        if (keras.backend.backend() != "tensorflow" or max(self.dilation_rate) == 1
+                or max(self.strides) != 1 or self.padding != "same"):
             return super().convolution_op(inputs, kernel)
-        import tensorflow as tf
-
-        return tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=self.padding.upper(),
-                            dilations=self.dilation_rate)
+        return dilated_conv2d(inputs, kernel, self.dilation_rate)
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
