@@ -41,6 +41,8 @@ import sys
 import tempfile
 import time
 
+from neipalette_tf.cpu_info import cpu_summary
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIME_FORMATS = ("onnx", "tflite", "tflite_fp16", "tflite_int8")
 THREADS = (1, 2)
@@ -328,7 +330,8 @@ def run_bench(folder, data=None, command=None, log=print, formats=None, rounds=R
         startup = measure_startup(card, folder, formats, manifest.rows[0])
     bench = {
         "command": command or f"python -m export.bench --artifacts {folder}" + (f" --data {data}" if data else ""),
-        "machine": {"cpus": os.cpu_count(), "load_average_start": load_start, "load_average_end": os.getloadavg()},
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_summary(as_dict=True), "load_average_start": load_start,
+                    "load_average_end": os.getloadavg()},
         "data": data_desc, "pairs": int(len(labels)), "rounds": rounds,
         "flops_per_pair": flops, "matmul_peak": peak, "rows": rows, "startup": startup,
     }
@@ -379,6 +382,16 @@ def goals(bench):
 # --------------------------------------------------------------------------
 
 
+def cpu_summary_line(machine):
+    """The CPU of a bench result (`cpu_summary`'s line without its 'CPU: '; older results: the CPU count)."""
+    info = machine.get("cpu")
+    if not info:
+        return f"{machine['cpus']} CPUs"
+    yes = {True: "yes", False: "no"}
+    return (f"{info['model']}, {info['cores']} cores, AVX2 {yes[info['avx2']]}, AVX-512 {yes[info['avx512']]}, "
+            f"oneDNN {'on' if info['onednn'] else 'off'}")
+
+
 def markdown(bench):
     """The bench as markdown tables."""
     flops, peak = bench["flops_per_pair"], bench["matmul_peak"]
@@ -386,7 +399,7 @@ def markdown(bench):
     lines = [
         f"Command: `{bench['command']}`",
         "",
-        f"Machine: {m['cpus']} CPUs, load average {m['load_average_start'][0]:.2f} at start, "
+        f"Machine: {cpu_summary_line(m)}, load average {m['load_average_start'][0]:.2f} at start, "
         f"{m['load_average_end'][0]:.2f} at end. Test pairs: {bench['pairs']}. "
         f"Model: {flops / 1e9:.3f} GFLOP per pair. fp32 matmul peak ({MATMUL_N}²): "
         + ", ".join(f"{t} thread{'s' * (t > 1)} {peak[t]['peak_gflops']:.0f} GFLOP/s "

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from export.flatbuffer import dump, load
+from neipalette_tf.cpu_info import cpu_summary
 
 ROUNDS = 20
 
@@ -161,6 +162,7 @@ def main(argv=None):
             from neipalette_tf.cli import UserError
 
             raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
+        print(cpu_summary())
         print(report(path, rows, args.threads, args.runs))
     return 0
 

@@ -18,6 +18,7 @@ import sys
 import time
 
 from neipalette_tf import cli
+from neipalette_tf.cpu_info import cpu_summary
 
 REQUIRED_RATIO = 5.0
 
@@ -86,7 +87,8 @@ def main(argv=None):
               "train_pairs": len(data["train"]), "decode_pairs_per_s": round(decode, 1),
               "pipeline_pairs_per_s": round(pipeline, 1), "train_step_pairs_per_s": round(step, 1),
               "pipeline_over_step": round(ratio, 1), "required": REQUIRED_RATIO,
-              "ok": bool(ratio >= REQUIRED_RATIO)}
+              "ok": bool(ratio >= REQUIRED_RATIO), "cpu": cpu_summary(as_dict=True)}
+    print(cpu_summary())
     print(f"| {'measure':<24} | {'pairs/s':>10} |\n|{'-' * 26}|{'-' * 12}|")
     for key, name in (("decode_pairs_per_s", "decode (first pass)"), ("pipeline_pairs_per_s", "tf.data pipeline"),
                       ("train_step_pairs_per_s", "training step")):

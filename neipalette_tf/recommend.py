@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from neipalette_tf import cli
+from neipalette_tf.cpu_info import cpu_summary
 from neipalette_tf.io_utils import hash_file as _sha256_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif")
@@ -401,8 +402,9 @@ def main(argv=None):
         r = bench(scorer, args.garments)
         met = "met" if r["p50_ms"] < BENCH_GOAL_MS else "NOT met"
         load = os.getloadavg()[0]
+        print(cpu_summary())
         print(f"model: {args.model} ({type(scorer).__name__}, threads: {args.threads or 'default'}), "
-              f"{r['garments']} garments, {os.cpu_count()} CPUs, load average {load:.1f}; "
+              f"{r['garments']} garments, load average {load:.1f}; "
               f"first pass (embed all): {r['first_pass_s']:.1f} s")
         print(f"ranking {r['garments']} cached garments, end to end, {r['queries']} queries: "
               f"p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, max {r['max_ms']:.1f} ms "

@@ -31,6 +31,7 @@ import sys
 import time
 
 from neipalette_tf import cli
+from neipalette_tf.cpu_info import cpu_summary
 
 
 def parse_args(argv):
@@ -313,12 +314,12 @@ def _train(cfg, out, init_from, resume, strategy, chief, replicas):
     metrics = add_calibration_and_embeddings(out, model, data["test"], splits["test"], logits, "test", fitted)
     write_json(os.path.join(out, "timing.json"), {
         "train_seconds": round(time.time() - start, 1), "resumed_at_epoch": None if state is None else state["epoch"] + 1,
-        "epoch_seconds": timer.seconds})
+        "epoch_seconds": timer.seconds, "cpu": cpu_summary(as_dict=True)})
     shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # every output is written: the backup is done
     print(format_metrics_table(metrics))
     print(f"test ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
           f"(T = {metrics['temperature']:.3f})")
-    print(f"output: {out}  ({time.time() - start:.0f} s)")
+    print(f"output: {out}  ({time.time() - start:.0f} s; {cpu_summary()})")
     return metrics
 
 

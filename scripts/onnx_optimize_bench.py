@@ -36,6 +36,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from neipalette_tf.cpu_info import cpu_summary  # noqa: E402 - after the checkout is on sys.path
+
 
 def variants(model_path):
     """{name: ModelProto} and the serving signature's image size."""
@@ -123,6 +125,7 @@ def broadcast_table(threads, runs=200):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
+    print(cpu_summary())
     print(f"`x - c` in ONNX Runtime, {threads} thread(s), median of {runs} runs:\n")
     print("| x | c before | µs | c after | µs |")
     print("|---|---|---:|---|---:|")
@@ -185,6 +188,7 @@ def main(argv=None):
                 rates[name].append(args.batch / float(np.median(times)))
         peak = max(spawn({"kind": "peak", "threads": args.threads}, threads=args.threads)["peak_gflops"]
                    for _ in range(2))
+        print(cpu_summary())
         print(f"{args.model}: {size} px, batch {args.batch}, {args.threads} threads, {args.rounds} rounds; "
               f"{flops / 1e9:.3f} GFLOP per pair; fp32 matmul peak {peak:.0f} GFLOP/s\n")
         print("| graph | Conv nodes | pairs/s, median of rounds | best round | % of peak (median) | max |Δp| vs tf2onnx |")

@@ -7,6 +7,10 @@ import sys
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's portable CPU kernels (Eigen), what CPUs without AVX-512 VNNI / BF16 / AMX run by
+# default: the suite tests where most users run, whichever CPU CI has (tests/test_portability.py
+# runs the tiny end-to-end path on the other kernel set). Set before TensorFlow is imported.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))

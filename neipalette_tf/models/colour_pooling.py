@@ -193,7 +193,8 @@ def dilated_conv2d(inputs, kernel, dilation):
 
         return tf.nn.conv2d(x, w, strides=1, padding="SAME", dilations=[dh, dw]), grad
 
-    return conv(inputs, kernel)
+    # Tensors, not variables: a custom gradient that reads a variable must also return its gradient.
+    return conv(tf.convert_to_tensor(inputs), tf.convert_to_tensor(kernel))
 
 
 class Conv2D(layers.Conv2D):

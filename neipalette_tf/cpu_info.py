@@ -1,0 +1,69 @@
+"""The CPU a figure was measured on: printed by every benchmark and report that prints a speed.
+
+TensorFlow's CPU kernels differ by processor: its oneDNN kernels are on by
+default only on CPUs with AVX-512 VNNI, AVX-512 BF16, AVX-VNNI or AMX
+(`TF_ENABLE_ONEDNN_OPTS=0` / `=1` overrides that), Eigen's run elsewhere;
+XNNPACK and ONNX Runtime pick AVX2 or AVX-512 code paths at run time. A
+speed figure is only comparable with one from the same kind of CPU.
+
+Example:
+
+>>> info = cpu_info()
+>>> sorted(info)
+['avx2', 'avx512', 'cores', 'model', 'onednn', 'onednn_reason']
+>>> cpu_summary().startswith("CPU: ")
+True
+"""
+
+import os
+import platform
+
+# CPU flags (as /proc/cpuinfo spells them) with which TensorFlow turns oneDNN on by default.
+ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+
+
+def _proc_cpuinfo():
+    model, flags = None, set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model is None:
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return model, flags
+
+
+def onednn_state(flags, environ=None):
+    """(on, reason): whether TensorFlow runs its oneDNN CPU kernels here."""
+    value = (os.environ if environ is None else environ).get("TF_ENABLE_ONEDNN_OPTS")
+    if value is not None and value.strip().lower() in ("0", "false"):
+        return False, "TF_ENABLE_ONEDNN_OPTS=0"
+    if value is not None and value.strip().lower() in ("1", "true"):
+        return True, "TF_ENABLE_ONEDNN_OPTS=1"
+    found = [f for f in ONEDNN_DEFAULT_FLAGS if f in flags]
+    if found:
+        return True, f"default: the CPU has {', '.join(found)}"
+    return False, "default: no AVX-512 VNNI/BF16, AVX-VNNI or AMX"
+
+
+def cpu_info(environ=None):
+    """A dict: model, cores, avx2, avx512 (AVX-512F), onednn (bool) and why."""
+    model, flags = _proc_cpuinfo()
+    on, reason = onednn_state(flags, environ)
+    return {"model": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "onednn": on, "onednn_reason": reason}
+
+
+def cpu_summary(as_dict=False, environ=None):
+    """One line, e.g. `CPU: AMD EPYC, 2 cores, AVX2 yes, AVX-512 no, oneDNN off (default: ...)`."""
+    info = cpu_info(environ)
+    if as_dict:
+        return info
+    yes = {True: "yes", False: "no"}
+    return (f"CPU: {info['model']}, {info['cores']} cores, AVX2 {yes[info['avx2']]}, "
+            f"AVX-512 {yes[info['avx512']]}, oneDNN {'on' if info['onednn'] else 'off'} ({info['onednn_reason']})")
