@@ -4,7 +4,7 @@
 
 Computes the model's uncalibrated logits on the split (default `val`; a
 manifest without a split column needs `--split all`), fits the temperature
-T that minimises their negative log-likelihood (`neipalette_tf.calibration`),
+T that minimises their negative log-likelihood (`neipalette_tf.evaluation.calibration`),
 stores T in the model and saves it (in place, atomically, unless
 `--save-to` names another file). Writes `calibration.json` and
 `reliability.png` (before / after) into DIR (default: `calibration-<split>`
@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from neipalette_tf import cli
+from neipalette_tf.core import cli
 
 
 def parse_args(argv):
@@ -48,8 +48,8 @@ def main(argv=None):
         if len(subset) == 0:
             raise cli.UserError(f"{manifest.path}: no pairs in split '{args.split}'")
         data_of = lambda size: PairData(subset, size)  # noqa: E731
-    from neipalette_tf import calibration
-    from neipalette_tf.io_utils import write_json
+    from neipalette_tf.evaluation import calibration
+    from neipalette_tf.core.io_utils import write_json
     from neipalette_tf.models import load_model
 
     model = load_model(args.model)

@@ -29,16 +29,22 @@ import sys
 import time
 import traceback
 
-from neipalette_tf import cli
-from neipalette_tf.cpu_info import cpu_summary
+from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
 
 FAST = ["--image-size", "32", "--batch-size", "16", "--weights", "none"]
 
 
 def _paths(out, data):
     """(name, callable) for every path; later paths use what earlier ones wrote."""
-    from export import __main__ as export_cli
-    from neipalette_tf import bench_input, calibrate, cv, evaluate, predict, recommend, train
+    from neipalette_tf.export import __main__ as export_cli
+    from neipalette_tf import bench_input
+    from neipalette_tf import calibrate
+    from neipalette_tf import cv
+    from neipalette_tf import evaluate
+    from neipalette_tf import predict
+    from neipalette_tf import recommend
+    from neipalette_tf import train
 
     run = os.path.join(out, "train")
     model = os.path.join(run, "model.keras")
@@ -113,7 +119,7 @@ def _if_published(path, step):
 
 def _resume(train, data, folder):
     """Kill-like interruption after epoch 1 of 2 (the backup stays), then `--resume`."""
-    from neipalette_tf import training
+    from neipalette_tf.training import loop as training
 
     real_fit = training.fit
 
@@ -178,7 +184,7 @@ def main(argv=None):
     failed = [n for n, r in results.items() if not r["ok"]]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if args.json:
-        from neipalette_tf.io_utils import write_json
+        from neipalette_tf.core.io_utils import write_json
 
         write_json(args.json, {"cpu": cpu_summary(as_dict=True), "paths": results})
     shutil.rmtree(data, ignore_errors=True)

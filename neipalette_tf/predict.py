@@ -20,7 +20,7 @@ import json
 import os
 import sys
 
-from neipalette_tf import cli
+from neipalette_tf.core import cli
 
 
 def parse_args(argv):
@@ -43,7 +43,7 @@ def predict_pair(model, top, bottom):
     """
     import numpy as np
 
-    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.core.preprocessing import load_image
 
     tops = load_image(top, model.image_size)[None]
     bottoms = load_image(bottom, model.image_size)[None]
@@ -68,7 +68,7 @@ def load_predictor(path):
         raise cli.UserError(f"{path}: model not found")
     suffix = os.path.splitext(path)[1]
     if suffix in (".tflite", ".onnx"):
-        from neipalette_tf.runtime import ArtifactError, HarmonyRuntime
+        from neipalette_tf.predictors.runtime import ArtifactError, HarmonyRuntime
 
         try:
             runtime = HarmonyRuntime(path)
@@ -82,14 +82,14 @@ def load_predictor(path):
         folder = saved_model_dir(path)
         if folder is None:
             raise cli.UserError(f"{path}: not a SavedModel folder (no saved_model.pb, nor a version folder with one)")
-        from export.savedmodel import SavedModelRunner
+        from neipalette_tf.export.savedmodel import SavedModelRunner
 
         try:
             return SavedModelRunner(folder)
         except Exception as e:  # noqa: BLE001 - a corrupt or foreign SavedModel
             raise cli.UserError(f"{folder}: cannot load the SavedModel ({_reason(e)})") from None
     if suffix == ".json":
-        from neipalette_tf.classic import load_classic
+        from neipalette_tf.models.classic import load_classic
 
         return load_classic(path)
     if suffix == ".keras":
@@ -106,7 +106,7 @@ def _reason(error):
 
 def main(argv=None):
     args = parse_args(argv)
-    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.core.preprocessing import load_image
 
     for path in (args.top, args.bottom):  # fail fast, before loading a model
         load_image(path, 8)

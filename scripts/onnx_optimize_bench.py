@@ -36,14 +36,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from neipalette_tf.cpu_info import cpu_summary  # noqa: E402 - after the checkout is on sys.path
+from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402 - after the checkout is on sys.path
 
 
 def variants(model_path):
     """{name: ModelProto} and the serving signature's image size."""
-    from export import onnx as onnx_export
-    from export import onnx_optimize as passes
-    from export.savedmodel import endpoints
+    from neipalette_tf.export import onnx as onnx_export
+    from neipalette_tf.export import onnx_optimize as passes
+    from neipalette_tf.export.savedmodel import endpoints
     from neipalette_tf.models import load_model
 
     fn, signature = endpoints(load_model(model_path))["serving_default"]
@@ -167,7 +167,7 @@ def main(argv=None):
         parser.error("--model is required (or --broadcast)")
     import numpy as np
 
-    from export.bench import spawn
+    from neipalette_tf.export.bench import spawn
 
     protos, size = variants(args.model)
     flops = spawn({"kind": "flops", "model": args.model})["flops_per_pair"]

@@ -15,7 +15,10 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from neipalette_tf import cli, evaluate, predict, train
+from neipalette_tf.core import cli
+from neipalette_tf import evaluate
+from neipalette_tf import predict
+from neipalette_tf import train
 from neipalette_tf.data import bad_input
 from neipalette_tf.data.manifest import ManifestError, read_manifest
 
@@ -194,7 +197,7 @@ def test_predict_bad_images_and_models(folder, capsys):
 
 
 def test_export_bad_input(folder, capsys):
-    from export.__main__ import main as export_main
+    from neipalette_tf.export.__main__ import main as export_main
 
     out = folder / "artifacts"
     assert "nope.keras: model not found" in _error(capsys, export_main, ["--model", folder / "nope.keras", "--out", out])
@@ -215,7 +218,7 @@ def test_a_killed_writer_leaves_the_old_file_or_none_never_a_half_written_one(tm
     """SIGKILL while `atomic_write` streams a big file: the final path keeps the previous content."""
     final = tmp_path / "metrics.json"
     final.write_text('{"old": true}\n')
-    script = ("import sys, time; from neipalette_tf.io_utils import atomic_write\n"
+    script = ("import sys, time; from neipalette_tf.core.io_utils import atomic_write\n"
               "with atomic_write(sys.argv[1], 'w') as f:\n"
               "    for i in range(10**6):\n"
               "        f.write('x' * 1000); f.flush()\n"
@@ -230,13 +233,13 @@ def test_a_killed_writer_leaves_the_old_file_or_none_never_a_half_written_one(tm
     assert final.read_text() == '{"old": true}\n'
     leftovers = [n for n in os.listdir(tmp_path) if n != "metrics.json"]
     assert leftovers and all(n.startswith(".metrics.json.") and n.endswith(".tmp") for n in leftovers)
-    from neipalette_tf.io_utils import remove_stale_temp_files
+    from neipalette_tf.core.io_utils import remove_stale_temp_files
 
     assert remove_stale_temp_files(tmp_path) == leftovers and os.listdir(tmp_path) == ["metrics.json"]
 
 
 def test_provenance_outside_a_git_checkout_is_null_not_an_error(tmp_path):
-    from neipalette_tf.provenance import git_commit, provenance
+    from neipalette_tf.core.provenance import git_commit, provenance
 
     assert git_commit(str(tmp_path)) == (None, None)
     manifest = _manifest(tmp_path, "p.csv", ["a.jpg,b.jpg,1,train"])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neipalette_tf import calibration
+from neipalette_tf.evaluation import calibration
 
 
 def _overconfident(n=4000, factor=3.0, seed=0):

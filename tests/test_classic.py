@@ -6,9 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from neipalette_tf import cli, evaluate, predict, train
-from neipalette_tf.classic import linear, load_classic, palette, probe
-from neipalette_tf.metrics import METRIC_KEYS
+from neipalette_tf.colour import space
+from neipalette_tf.core import cli
+from neipalette_tf import evaluate
+from neipalette_tf import predict
+from neipalette_tf import train
+from neipalette_tf.models.classic import linear, load_classic, palette, probe
+from neipalette_tf.evaluation.metrics import METRIC_KEYS
 
 # The keys of a Keras run's metrics.json (neipalette_tf.train.train): the classic runs write the same.
 RUN_KEYS = set(METRIC_KEYS) | {"weights", "backbone", "pairing", "image_size", "data", "split", "model",
@@ -46,9 +50,9 @@ def test_palette_finds_the_garment_not_the_background():
     img[8:40, 12:36] = (30, 60, 200)                               # blue garment ...
     img[20:24, 12:36] = (250, 250, 250)                            # ... with a white stripe
     lch, share = palette.garment_palette(img, colours=3)
-    blue = palette.harmony.srgb_to_oklch(np.array([30, 60, 200]))
+    blue = space.srgb_to_oklch(np.array([30, 60, 200]))
     assert share[0] > 0.7 and abs(lch[0, 2] - blue[2]) < 3 and abs(lch[0, 1] - blue[1]) < 0.02
-    grey = palette.harmony.srgb_to_oklch(np.array([120, 120, 125]))
+    grey = space.srgb_to_oklch(np.array([120, 120, 125]))
     assert all(abs(c[0] - grey[0]) > 0.05 for c, s in zip(lch, share) if s > 0)  # background dropped
     assert share.sum() == pytest.approx(1.0)
 

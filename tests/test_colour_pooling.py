@@ -1,25 +1,26 @@
 import numpy as np
 from keras import ops
 
-from neipalette_tf import harmony
+from neipalette_tf.colour import harmony
+from neipalette_tf.colour import space
 from neipalette_tf.models.colour_pooling import OKLAB_SCALE, ColourAttentionPooling, srgb_to_oklab
 
 
 def test_oklab_in_keras_ops_matches_the_rule_module():
     rgb = np.random.default_rng(0).uniform(0, 255, (1000, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(rgb))),
-                               harmony.srgb_to_oklab(rgb), atol=2e-5)
+                               space.srgb_to_oklab(rgb), atol=2e-5)
     # Every 8-bit level (white, both sides of the sRGB knee at 10.3): exp(2.4 log x) and the
     # cube root as exp(log(x) / 3) stay at float32 rounding. (Pure black is L = 0.001 here: the
     # cube root's input is clamped at 1e-9.)
     levels = np.arange(1, 256, dtype="float32")
     rgb = np.concatenate([np.stack([levels, 0 * levels, 256 - levels], -1), np.stack([levels] * 3, -1)])
     np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(rgb))),
-                               harmony.srgb_to_oklab(rgb), atol=1e-6)
+                               space.srgb_to_oklab(rgb), atol=1e-6)
     # The same as an image batch (its matrices as 1 x 1 convolutions).
     image = rgb.reshape(2, -1, 5, 3)
     np.testing.assert_allclose(np.asarray(srgb_to_oklab(ops.convert_to_tensor(image))),
-                               harmony.srgb_to_oklab(image), atol=1e-6)
+                               space.srgb_to_oklab(image), atol=1e-6)
 
 
 def test_a_flat_image_pools_to_its_own_colour():
@@ -27,7 +28,7 @@ def test_a_flat_image_pools_to_its_own_colour():
     colour = np.array([30.0, 140.0, 90.0], "float32")
     image = np.broadcast_to(colour, (2, 24, 24, 3))
     out = np.asarray(layer(image, np.random.default_rng(1).normal(size=(2, 6)).astype("float32")))
-    expected = harmony.srgb_to_oklab(colour) * OKLAB_SCALE
+    expected = space.srgb_to_oklab(colour) * OKLAB_SCALE
     np.testing.assert_allclose(out, np.stack([expected] * 2), atol=1e-4)
 
 
@@ -36,8 +37,8 @@ def test_stacked_image_gives_each_half_its_colour():
     top, bottom = np.array([200.0, 20.0, 20.0]), np.array([20.0, 20.0, 200.0])
     image = np.concatenate([np.broadcast_to(top, (1, 16, 16, 3)), np.broadcast_to(bottom, (1, 16, 16, 3))], axis=1)
     out = np.asarray(layer(image.astype("float32"), np.zeros((1, 6), "float32")))[0]
-    np.testing.assert_allclose(out[:3], harmony.srgb_to_oklab(top) * OKLAB_SCALE, atol=1e-4)
-    np.testing.assert_allclose(out[3:], harmony.srgb_to_oklab(bottom) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[:3], space.srgb_to_oklab(top) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[3:], space.srgb_to_oklab(bottom) * OKLAB_SCALE, atol=1e-4)
 
 
 def test_a_zero_query_attends_uniformly():
@@ -49,7 +50,7 @@ def test_a_zero_query_attends_uniformly():
     embedding = np.zeros((1, 2), "float32")
     flat = np.asarray(layer(image, embedding))[0]
     # Zero query: uniform attention, the mean of the whole image.
-    lab = harmony.srgb_to_oklab(image[0]).reshape(-1, 3).mean(axis=0) * OKLAB_SCALE
+    lab = space.srgb_to_oklab(image[0]).reshape(-1, 3).mean(axis=0) * OKLAB_SCALE
     np.testing.assert_allclose(flat, lab, atol=1e-4)
 
 
@@ -60,13 +61,13 @@ def test_context_keys_keep_a_flat_image_its_colour_and_halves_apart():
     flat = ColourAttentionPooling(channels=4, context=True)
     colour = np.array([200.0, 120.0, 30.0], "float32")
     out = np.asarray(flat(np.broadcast_to(colour, (1, 32, 32, 3)), rng.normal(size=(1, 5)).astype("float32")))
-    np.testing.assert_allclose(out[0], harmony.srgb_to_oklab(colour) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[0], space.srgb_to_oklab(colour) * OKLAB_SCALE, atol=1e-4)
     stacked = ColourAttentionPooling(channels=4, garments=2, context=True)
     top, bottom = np.array([20.0, 150.0, 20.0]), np.array([240.0, 240.0, 240.0])
     image = np.concatenate([np.broadcast_to(top, (1, 16, 16, 3)), np.broadcast_to(bottom, (1, 16, 16, 3))], axis=1)
     out = np.asarray(stacked(image.astype("float32"), rng.normal(size=(1, 5)).astype("float32")))[0]
-    np.testing.assert_allclose(out[:3], harmony.srgb_to_oklab(top) * OKLAB_SCALE, atol=1e-4)
-    np.testing.assert_allclose(out[3:], harmony.srgb_to_oklab(bottom) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[:3], space.srgb_to_oklab(top) * OKLAB_SCALE, atol=1e-4)
+    np.testing.assert_allclose(out[3:], space.srgb_to_oklab(bottom) * OKLAB_SCALE, atol=1e-4)
 
 
 def test_border_mean_is_the_mean_of_the_outer_ring():

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from neipalette_tf.compare import main
-from neipalette_tf.io_utils import write_json
-from neipalette_tf.metrics import classification_metrics
-from neipalette_tf.report import write_predictions
+from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.evaluation.metrics import classification_metrics
+from neipalette_tf.evaluation.report import write_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from neipalette_tf import cli, compare, cv
-from neipalette_tf.metrics import METRIC_KEYS
+from neipalette_tf.core import cli
+from neipalette_tf import compare
+from neipalette_tf import cv
+from neipalette_tf.evaluation.metrics import METRIC_KEYS
 
 
 def _chained_pairs(n_groups=24, seed=0):

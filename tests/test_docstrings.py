@@ -15,7 +15,7 @@ MODULES = sorted(
 
 
 def test_examples_are_found():
-    assert {"neipalette_tf.harmony", "export.onnx_optimize"} <= set(MODULES)
+    assert {"neipalette_tf.colour.harmony", "export.onnx_optimize"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -81,12 +81,12 @@ def run(pairs_csv, tmp_path_factory):
     """A run folder like training writes: model.keras, config.yaml, metrics.json."""
     import keras
 
-    from neipalette_tf import config
+    from neipalette_tf.training import config
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.io_utils import write_json, write_text
+    from neipalette_tf.core.io_utils import write_json, write_text
     from neipalette_tf.models import build_classifier
-    from neipalette_tf.training import compile_model, supervised_training_model
+    from neipalette_tf.training.loop import compile_model, supervised_training_model
 
     keras.utils.set_random_seed(0)
     out = tmp_path_factory.mktemp("run")
@@ -105,7 +105,7 @@ def run(pairs_csv, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(run, tmp_path_factory):
-    from export.exporter import export_model
+    from neipalette_tf.export.exporter import export_model
 
     out = tmp_path_factory.mktemp("artifacts") / "X"
     report = export_model(str(run / "model.keras"), str(out))
@@ -203,7 +203,7 @@ def test_onnx_graphs_have_exactly_the_declared_inputs(exported, keras_model, sam
     import onnx
     import onnxruntime as ort
 
-    from export.onnx_optimize import METADATA_KEY
+    from neipalette_tf.export.onnx_optimize import METADATA_KEY
 
     out, _ = exported
     expected = {"model": (["top", "bottom"], {"probabilities", "harmony"}),
@@ -289,8 +289,8 @@ def test_float16_files_keep_small_constants_float32(exported):
     float32 file's values, and no DEQUANTIZE left for them."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from export.flatbuffer import load, opcodes
-    from export.tflite import SMALL_CONSTANT, keep_small_constants_float32
+    from neipalette_tf.export.flatbuffer import load, opcodes
+    from neipalette_tf.export.tflite import SMALL_CONSTANT, keep_small_constants_float32
 
     out, _ = exported
     for part in ("model", "encoder", "head"):
@@ -325,7 +325,7 @@ def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
     `model_int8.tflite` into 15 partitions; docs/deployment.md)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from export.tflite import xnnpack_coverage
+    from neipalette_tf.export.tflite import xnnpack_coverage
 
     out, _ = exported
     for path in sorted(out.glob("*.tflite")):
@@ -338,7 +338,7 @@ def test_tflite_graphs_run_in_one_xnnpack_partition(exported):
 
 def _rejects_unreadable_tflite_files(main, tmp_path, capsys):
     """A CLI over .tflite files answers a bad or missing file with one line and exit status 2."""
-    from neipalette_tf import cli
+    from neipalette_tf.core import cli
 
     (tmp_path / "bad.tflite").write_text("not a model")
     for bad in ("bad.tflite", "none.tflite"):
@@ -349,8 +349,8 @@ def _rejects_unreadable_tflite_files(main, tmp_path, capsys):
 
 
 def test_tflite_coverage_cli(exported, tmp_path, capsys):
-    from export import tflite
-    from neipalette_tf import cli
+    from neipalette_tf.export import tflite
+    from neipalette_tf.core import cli
 
     out, _ = exported
     assert cli.run(tflite.main, [str(out / "model_int8.tflite")]) == 0
@@ -365,7 +365,7 @@ def test_profile_cuts_keep_every_op_and_compute_what_the_full_graph_does(exporte
     delegate to skip), and its values are the full graph's; the last cut has the graph's outputs."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from export.profile import _interpreter, cut, runs_of_ops
+    from neipalette_tf.export.profile import _interpreter, cut, runs_of_ops
 
     out, _ = exported
     model_bytes = (out / "model_int8.tflite").read_bytes()
@@ -392,8 +392,8 @@ def test_profile_cuts_keep_every_op_and_compute_what_the_full_graph_does(exporte
 
 
 def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
-    from export import profile
-    from neipalette_tf import cli
+    from neipalette_tf.export import profile
+    from neipalette_tf.core import cli
 
     out, _ = exported
     assert cli.run(profile.main, [str(out / "model_int8.tflite"), "--threads", "1", "--runs", "2"]) == 0
@@ -407,8 +407,8 @@ def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
 
 
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
-    from export.savedmodel import SavedModelRunner
-    from neipalette_tf.runtime import HarmonyRuntime
+    from neipalette_tf.export.savedmodel import SavedModelRunner
+    from neipalette_tf.predictors.runtime import HarmonyRuntime
 
     out, _ = exported
     tops, bottoms, _ = sample_pairs
@@ -423,8 +423,8 @@ def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pai
 
 def test_predict_cli_answers_alike_in_every_format(exported, run, sample_pairs, capsys):
     from neipalette_tf import predict
-    from neipalette_tf.preprocessing import load_image
-    from neipalette_tf.runtime import HarmonyRuntime
+    from neipalette_tf.core.preprocessing import load_image
+    from neipalette_tf.predictors.runtime import HarmonyRuntime
 
     out, _ = exported
     row = sample_pairs[2].rows[0]
@@ -459,7 +459,7 @@ def test_predict_cli_bad_model_is_one_line(tmp_path, sample_pairs):
 def test_runtime_answers_alike_for_any_batch_and_pixel_type(exported, sample_pairs):
     """The LiteRT runtime resizes its inputs only when a batch's shape changes: every batch
     size in any order, and uint8 or float pixels, give each pair the same p."""
-    from neipalette_tf.runtime import HarmonyRuntime
+    from neipalette_tf.predictors.runtime import HarmonyRuntime
 
     out, _ = exported
     tops, bottoms, _ = sample_pairs
@@ -477,7 +477,7 @@ def test_runtime_answers_alike_for_any_batch_and_pixel_type(exported, sample_pai
 RUNTIME_SCRIPT = """
 import json, sys
 import numpy as np
-from neipalette_tf.runtime import HarmonyRuntime
+from neipalette_tf.predictors.runtime import HarmonyRuntime
 out = {}
 for name in sys.argv[3:]:
     rt = HarmonyRuntime(sys.argv[1] + "/" + name)
@@ -491,7 +491,7 @@ print(json.dumps({"results": out, "heavy": heavy}))
 
 
 def test_runtime_runs_without_tensorflow(exported, keras_model, sample_pairs):
-    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.core.preprocessing import load_image
 
     out, _ = exported
     row = sample_pairs[2].rows[0]
@@ -511,7 +511,7 @@ def test_runtime_runs_without_tensorflow(exported, keras_model, sample_pairs):
 
 
 def test_bench_measures_every_row_and_judges_the_goals(exported, capsys, monkeypatch):
-    from export import bench
+    from neipalette_tf.export import bench
 
     out, _ = exported
     spawn = bench.spawn  # the FLOP count in this process (TensorFlow is loaded here already): ~10 s less
@@ -544,7 +544,7 @@ def test_bench_measures_every_row_and_judges_the_goals(exported, capsys, monkeyp
 
 
 def test_bench_rounds_give_medians_and_the_peak_is_the_best_round():
-    from export.bench import _median_of_rounds, _peak_of_rounds
+    from neipalette_tf.export.bench import _median_of_rounds, _peak_of_rounds
 
     rounds = [{"p50_ms": 3.0, "runs": 20, "started_at": 1.0}, {"p50_ms": 9.0, "runs": 20, "started_at": 2.0},
               {"p50_ms": 4.0, "runs": 30, "started_at": 3.0}]
@@ -570,8 +570,8 @@ def test_bench_bad_arguments_are_one_line(exported):
 
 
 def test_failing_parity_publishes_nothing_and_exits_non_zero(run, monkeypatch, tmp_path, capsys):
-    from export import __main__ as export_cli
-    from export import tflite
+    from neipalette_tf.export import __main__ as export_cli
+    from neipalette_tf.export import tflite
 
     out = tmp_path / "X"
     out.mkdir()
@@ -591,7 +591,7 @@ def test_failing_parity_publishes_nothing_and_exits_non_zero(run, monkeypatch, t
 
 
 def test_parity_fails_on_nan_outputs():
-    from export.parity import RULES, compare
+    from neipalette_tf.export.parity import RULES, compare
 
     reference = np.linspace(0.1, 0.9, 8)
     labels = np.array([0, 1] * 4)
@@ -612,8 +612,8 @@ def test_efficientnet_onnx_has_no_leaked_inputs():
     """EfficientNetB0's Normalization layer captures its mean / variance as eager tensors."""
     import onnxruntime as ort
 
-    from export import onnx as onnx_export
-    from export.savedmodel import endpoints
+    from neipalette_tf.export import onnx as onnx_export
+    from neipalette_tf.export.savedmodel import endpoints
     from neipalette_tf.models import build_classifier
 
     model, _ = build_classifier("efficientnet_b0", SIZE, weights="none")
@@ -628,7 +628,7 @@ def test_efficientnet_onnx_has_no_leaked_inputs():
 def test_stacked_model_exports_without_encoder_and_head(pairs_csv, tmp_path):
     import tensorflow as tf
 
-    from export.exporter import export_model
+    from neipalette_tf.export.exporter import export_model
     from neipalette_tf.models import build_classifier
 
     model, _ = build_classifier("resnet18", SIZE, "stacked", weights="none")

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from neipalette_tf.preprocessing import ImageLoadError, load_image
+from neipalette_tf.core.preprocessing import ImageLoadError, load_image
 
 CAMPAIGN = os.environ.get("NEIPALETTE_FUZZ_EXAMPLES")
 EXAMPLES = int(CAMPAIGN) if CAMPAIGN else 300

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from neipalette_tf.preprocessing import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from neipalette_tf.core.preprocessing import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 
 RED, BLUE, GREEN = (220, 20, 30), (20, 40, 220), (10, 200, 30)
 
@@ -220,7 +220,7 @@ def test_very_large_jpeg_decodes_with_bounded_memory(huge_jpeg):
     # In a fresh process, so that its peak memory is the decode's alone: a
     # full decode would need 12000 * 9000 * 3 = 324 MB for the pixels.
     script = (
-        "import json, sys; from neipalette_tf.preprocessing import load_image; "
+        "import json, sys; from neipalette_tf.core.preprocessing import load_image; "
         "x = load_image(sys.argv[1], 64); "
         "peak = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
         "print(json.dumps([x[10, 32].tolist(), x[54, 32].tolist(), peak]))"

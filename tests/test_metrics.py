@@ -1,11 +1,11 @@
-"""Tests of neipalette_tf.metrics against hand-computed values."""
+"""Tests of neipalette_tf.evaluation.metrics against hand-computed values."""
 
 import json
 
 import numpy as np
 import pytest
 
-from neipalette_tf.metrics import METRIC_KEYS, classification_metrics, expected_keys, roc_points
+from neipalette_tf.evaluation.metrics import METRIC_KEYS, classification_metrics, expected_keys, roc_points
 
 # 4 harmonious, 6 clashing. At threshold 0.5: tp 3, fn 1, fp 2, tn 4.
 # AUC by counting (positive, negative) pairs ranked correctly:

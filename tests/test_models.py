@@ -150,7 +150,7 @@ def test_normalizer_is_the_configured_affine_map_in_one_tflite_op(name):
     import keras
     import tensorflow as tf
 
-    from export.flatbuffer import op_names
+    from neipalette_tf.export.flatbuffer import op_names
 
     config = NORMALIZATIONS[name]
     layer = ImageNormalizer(**config)

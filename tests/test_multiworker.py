@@ -95,11 +95,12 @@ def _weights(path):
 def test_two_workers_match_one_worker(tiny_synth, tmp_path):
     import keras
 
-    from neipalette_tf import config, train
+    from neipalette_tf.training import config
+    from neipalette_tf import train
     from neipalette_tf.models import build_classifier
 
     from neipalette_tf.data.tfrecord import write_tfrecords
-    from neipalette_tf.metrics import METRIC_KEYS
+    from neipalette_tf.evaluation.metrics import METRIC_KEYS
 
     shards = tmp_path / "shards"
     write_tfrecords(_manifest(tmp_path, tiny_synth), shards, shards=2)

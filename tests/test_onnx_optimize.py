@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.onnx_optimize import (METADATA_KEY, broadcast_constants, fold_zero_pad_into_maxpool, gather_table,
+from neipalette_tf.export.onnx_optimize import (METADATA_KEY, broadcast_constants, fold_zero_pad_into_maxpool, gather_table,
                                     optimize, small_convs_as_gemm)
 
 

@@ -3,7 +3,7 @@ import tensorflow as tf
 
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import PairData, augment_images, pair_dataset_from_arrays
-from neipalette_tf.preprocessing import load_image
+from neipalette_tf.core.preprocessing import load_image
 
 AUG = {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0}
 

@@ -64,7 +64,7 @@ def test_dilated_gradients_equal_the_space_to_batch_form():
 
 
 def test_the_suite_runs_on_the_portable_kernels_unless_told_otherwise():
-    from neipalette_tf.cpu_info import cpu_info
+    from neipalette_tf.core.cpu_info import cpu_info
 
     if "TF_ENABLE_ONEDNN_OPTS" in os.environ and os.environ["TF_ENABLE_ONEDNN_OPTS"] != "0":
         pytest.skip("TF_ENABLE_ONEDNN_OPTS was set for this run")

@@ -33,7 +33,7 @@ def calibrated(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(calibrated, tmp_path_factory):
-    from export.exporter import export_model
+    from neipalette_tf.export.exporter import export_model
 
     pairs = make_pairs(tmp_path_factory.mktemp("pairs"), splits=(("test", 64),))
     out = tmp_path_factory.mktemp("artifacts") / "X"
@@ -43,11 +43,11 @@ def exported(calibrated, tmp_path_factory):
 
 
 def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
-    from neipalette_tf.calibration import softmax
+    from neipalette_tf.evaluation.calibration import softmax
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import load_images
     from neipalette_tf.models import load_model
-    from neipalette_tf.runtime import HarmonyRuntime
+    from neipalette_tf.predictors.runtime import HarmonyRuntime
 
     out, report, pairs = exported
     assert report["passed"], json.dumps(report["formats"])[:2000]

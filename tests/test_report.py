@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neipalette_tf.colour_estimate import estimate_main_colour
-from neipalette_tf.io_utils import atomic_write, write_json
-from neipalette_tf.plots import pick_samples, plot_curves
-from neipalette_tf.report import format_metrics_table, read_predictions, write_evaluation
+from neipalette_tf.colour.estimate import estimate_main_colour
+from neipalette_tf.core.io_utils import atomic_write, write_json
+from neipalette_tf.evaluation.plots import pick_samples, plot_curves
+from neipalette_tf.evaluation.report import format_metrics_table, read_predictions, write_evaluation
 
 META = {"weights": "runs/r1/best.keras", "backbone": "mobilenet_v3_small",
         "pairing": "stacked", "image_size": 96, "split": "test"}

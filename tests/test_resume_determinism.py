@@ -27,8 +27,9 @@ import time
 import pytest
 
 from conftest import ROOT
-from neipalette_tf import cli, train
-from neipalette_tf.resume import read_state
+from neipalette_tf.core import cli
+from neipalette_tf import train
+from neipalette_tf.training.resume import read_state
 
 pytestmark = pytest.mark.slow
 COMPARED = ("metrics.json", "history.csv", "predictions.csv", "report.md")

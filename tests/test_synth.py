@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from neipalette_tf import harmony
+from neipalette_tf.colour import harmony
+from neipalette_tf.colour import space
 from neipalette_tf.data import synth
-from neipalette_tf.preprocessing import load_image
+from neipalette_tf.core.preprocessing import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS, SEED, SIZE = 40, 3, 64
@@ -43,7 +44,7 @@ def _median_lch(jpeg, alpha, print_alpha, erode=5):
     mask = np.asarray(fabric.filter(ImageFilter.MinFilter(erode))) > 0
     if mask.sum() < 20:
         return None
-    return harmony.oklab_to_oklch(np.median(harmony.srgb_to_oklab(rgb[mask]), axis=0))
+    return space.oklab_to_oklch(np.median(space.srgb_to_oklab(rgb[mask]), axis=0))
 
 
 @pytest.fixture(scope="module")

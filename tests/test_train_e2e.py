@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from neipalette_tf import compare, evaluate, train
-from neipalette_tf.metrics import METRIC_KEYS
+from neipalette_tf import compare
+from neipalette_tf import evaluate
+from neipalette_tf import train
+from neipalette_tf.evaluation.metrics import METRIC_KEYS
 from neipalette_tf.models import build_backbone, load_model
 
 RUN_FILES = ("model.keras", "config.yaml", "history.csv", "metrics.json", "report.md", "roc.png",
@@ -100,7 +102,7 @@ def test_cli_bad_input_is_one_line(run, tmp_path):
 
 
 def test_init_from_starts_at_the_trained_weights(run, tiny_synth, tmp_path):
-    from neipalette_tf import config
+    from neipalette_tf.training import config
 
     cfg = config.resolve(None, {"model.image_size": 64})
     model, used = train.build_model(cfg, str(run / "model.keras"))

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neipalette_tf import harmony
+from neipalette_tf.colour import harmony
+from neipalette_tf.colour import space
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import COLOUR_TARGET_SCALE, PairData, all_pairs_labels
 from neipalette_tf.models import build_classifier
 from neipalette_tf.models.harmony_classifier import Probabilities
-from neipalette_tf.training import StopOnNonFiniteLoss, TrainingDiverged, fit, supervised_training_model
+from neipalette_tf.training.loop import StopOnNonFiniteLoss, TrainingDiverged, fit, supervised_training_model
 
 TRAIN = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 1,
          "finetune_lr_factor": 0.1, "early_stopping_patience": 3, "colour_loss_weight": 1.0,
@@ -21,7 +22,7 @@ def test_all_pairs_labels_follow_the_rule():
     rng = np.random.default_rng(0)
     top = np.column_stack([rng.uniform(0.3, 0.9, 6), rng.uniform(0, 0.25, 6), rng.uniform(0, 360, 6)])
     bottom = np.column_stack([rng.uniform(0.3, 0.9, 6), rng.uniform(0, 0.25, 6), rng.uniform(0, 360, 6)])
-    scaled = [harmony.oklch_to_oklab(c) * COLOUR_TARGET_SCALE for c in (top, bottom)]
+    scaled = [space.oklch_to_oklab(c) * COLOUR_TARGET_SCALE for c in (top, bottom)]
     labels = all_pairs_labels(*scaled).reshape(6, 6)
     for i in range(6):
         for j in range(6):
@@ -89,7 +90,7 @@ def test_confidently_wrong_logits_still_get_a_gradient():
     logit gap of 40 (p = 4e-18) is pulled back, not clipped to a zero gradient."""
     model, _ = build_classifier("resnet18", 32, weights="none")
     trainee = supervised_training_model(model, colour=False, all_pairs=False)
-    from neipalette_tf.training import compile_model
+    from neipalette_tf.training.loop import compile_model
 
     compile_model(trainee, 1e-3, 10)
     logits = tf.Variable([[40.0, -0.0]])

@@ -1,6 +1,6 @@
 """A rough estimate of a garment photo's main colour, for display only.
 
-Used by the sample grid (`neipalette_tf.plots.plot_samples`) to paint a
+Used by the sample grid (`neipalette_tf.evaluation.plots.plot_samples`) to paint a
 swatch when a record carries no OKLCH main-colour columns. It is a simple
 heuristic, not a measurement, and plays no part in labels or training:
 
@@ -24,7 +24,7 @@ Example:
 
 import numpy as np
 
-from neipalette_tf.harmony import srgb_to_oklab
+from neipalette_tf.colour.space import srgb_to_oklab
 
 BACKGROUND_DELTA = 0.06  # OKLab distance; ~ a just clearly visible difference
 MIN_PIXELS = 16

@@ -7,19 +7,11 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-class UserError(Exception):
-    """Bad input from the user; printed as one line, exit status 2."""
+from neipalette_tf.core.errors import NeiPaletteError, UserError  # noqa: F401 - cli.UserError for the CLIs
 
 
 def _user_error_types():
-    from neipalette_tf.config import ConfigError
-    from neipalette_tf.data.manifest import ManifestError
-    from neipalette_tf.preprocessing import ImageLoadError
-
-    types = [UserError, ConfigError, ManifestError, ImageLoadError, FileNotFoundError]
-    if "neipalette_tf.models.backbones" in sys.modules:
-        types.append(sys.modules["neipalette_tf.models.backbones"].WeightsError)
-    return tuple(types)
+    return (NeiPaletteError, FileNotFoundError)
 
 
 def run(main, argv=None):

@@ -49,6 +49,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
+from neipalette_tf.core.errors import ImageLoadError  # noqa: F401 - raised here, importable from here
 
 try:  # Phones save HEIC; support it when the optional plugin is present.
     import pillow_heif
@@ -65,10 +66,6 @@ FORMATS = tuple(f for f in ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF",
 # warning between its soft and hard limits would only repeat it. Pillow's
 # hard limit (DecompressionBombError, 2 x Image.MAX_IMAGE_PIXELS) stays.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
-class ImageLoadError(ValueError):
-    """An image could not be used; the message names the file and why."""
 
 
 def _describe(source):

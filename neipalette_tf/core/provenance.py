@@ -19,7 +19,7 @@ Example:
 import os
 import subprocess
 
-from neipalette_tf.io_utils import sha256_file
+from neipalette_tf.core.io_utils import sha256_file
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -32,15 +32,12 @@ import csv
 import os
 
 import numpy as np
+from neipalette_tf.core.errors import ManifestError  # noqa: F401 - raised here, importable from here
 
 REQUIRED_COLUMNS = ("top", "bottom", "label")
 SPLITS = ("train", "val", "test")
 LABEL_NAMES = ("clashing", "harmonious")  # index = class id
 _LABELS = {"harmonious": 1, "clashing": 0, "1": 1, "0": 0}
-
-
-class ManifestError(ValueError):
-    """A manifest is unusable; the message names the file and row."""
 
 
 class Manifest:

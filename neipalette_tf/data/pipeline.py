@@ -3,7 +3,7 @@
     rows -> load_image (decode, EXIF, letterbox to S x S; parallel) -> cache
          -> shuffle -> batch -> augment (train only) -> prefetch
 
-Images are decoded by `neipalette_tf.preprocessing.load_image`, the same
+Images are decoded by `neipalette_tf.core.preprocessing.load_image`, the same
 function every runtime uses. With `cache=True` (default) all images are
 decoded once, in a thread pool, into one uint8 array (`S*S*3` bytes per
 image: 6,000 pairs at 48 px take 83 MB); a bad file then stops the run
@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from neipalette_tf.preprocessing import load_image
+from neipalette_tf.core.preprocessing import load_image
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Colour targets are OKLab (L, a, b) times this: a and b span about -1.3..1.3.
@@ -100,9 +100,10 @@ def all_pairs_labels(top_colour, bottom_colour):
     """Rule labels of every (top i, bottom j) combination in a batch, row-major `[B * B]`.
 
     Inputs are colour targets (scaled OKLab, `[B, 3]`); the rule is
-    `neipalette_tf.harmony.harmonious`, the one implementation there is.
+    `neipalette_tf.colour.harmony.harmonious`, the one implementation there is.
     """
-    from neipalette_tf.harmony import harmonious, oklab_to_oklch
+    from neipalette_tf.colour.harmony import harmonious
+    from neipalette_tf.colour.space import oklab_to_oklch
 
     top = oklab_to_oklch(np.asarray(top_colour, np.float64) / COLOUR_TARGET_SCALE)
     bottom = oklab_to_oklch(np.asarray(bottom_colour, np.float64) / COLOUR_TARGET_SCALE)
@@ -217,7 +218,7 @@ class PairData:
 
 
 def _colour_targets(manifest):
-    from neipalette_tf.harmony import oklch_to_oklab
+    from neipalette_tf.colour.space import oklch_to_oklab
 
     out = {}
     for garment in ("top", "bottom"):

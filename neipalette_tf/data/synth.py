@@ -4,7 +4,7 @@ Every pair is a top photo and a bottom photo, each showing ONE garment lying
 flat or hanging on a background (carpet, floor boards, tiles, bed sheets,
 rugs, plain walls or blankets). The garment's main colour is sampled in
 OKLCH so that the pair's label under the harmony rule
-(`neipalette_tf.harmony`) is the label planned for it, clear of every rule
+(`neipalette_tf.colour.harmony`) is the label planned for it, clear of every rule
 boundary by a margin. See `docs/synthetic_data.md` for the full description.
 
 Command line:
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from neipalette_tf import harmony
+from neipalette_tf.colour import harmony
 
 GENERATOR_NAME = "neipalette_tf.data.synth"
 GENERATOR_VERSION = "1.1.0"

@@ -19,7 +19,7 @@ split column, or the trainer's stratified 70/15/15 split from `--seed`):
 Images are stored one of two ways (`encoding` in tfrecords.json):
 
 - `bytes` (default): the image file's bytes as they are. Reading decodes
-  them with `neipalette_tf.preprocessing.load_image` (through
+  them with `neipalette_tf.core.preprocessing.load_image` (through
   `tf.numpy_function`), the one preprocessing function, at the model's
   image size: the same pixels as training from the files.
 - `pixels` (`--image-size S`): `load_image(file, S)`'s output, uint8
@@ -56,6 +56,7 @@ import os
 
 import numpy as np
 
+from neipalette_tf.colour import space
 from neipalette_tf.data.manifest import SPLITS, Manifest, ManifestError, read_manifest, stratified_split
 
 INFO_NAME = "tfrecords.json"
@@ -98,7 +99,7 @@ def _has_colours(manifest):
 def _example(row, encoding, image_size, colours):
     import tensorflow as tf
 
-    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.core.preprocessing import load_image
 
     def image_bytes(path):
         if encoding == "pixels":
@@ -122,7 +123,7 @@ def _write_index(path, rows, colours):
     import csv
     import io
 
-    from neipalette_tf.io_utils import write_text
+    from neipalette_tf.core.io_utils import write_text
 
     columns = ["top", "bottom", "label", "split", *(COLOUR_COLUMNS if colours else ())]
     buf = io.StringIO()
@@ -144,7 +145,7 @@ def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split
         image_size: None stores the files' bytes; S stores `load_image(file, S)` pixels.
         seed: shuffles the train split, and splits a manifest without a split column.
     """
-    from neipalette_tf.io_utils import write_json
+    from neipalette_tf.core.io_utils import write_json
 
     if shards < 1:
         raise ValueError(f"--shards must be >= 1, got {shards}")
@@ -256,7 +257,7 @@ class TFRecordPairData:
         if self.info["encoding"] == "pixels":
             image = tf.reshape(tf.io.decode_raw(data, tf.uint8), (size, size, 3))
         else:
-            from neipalette_tf.preprocessing import load_image
+            from neipalette_tf.core.preprocessing import load_image
 
             image = tf.numpy_function(lambda b: load_image(b, size), [data], tf.uint8)
         image.set_shape((size, size, 3))
@@ -278,7 +279,7 @@ class TFRecordPairData:
             features["colour"] = tf.io.FixedLenFeature([6], tf.float32)
         scale = tf.constant(COLOUR_TARGET_SCALE, tf.float32)
 
-        def oklab(lch):  # harmony.oklch_to_oklab, times the colour-target scale
+        def oklab(lch):  # space.oklch_to_oklab, times the colour-target scale
             h = lch[2] * (np.pi / 180.0)
             return tf.stack([lch[0], lch[1] * tf.cos(h), lch[1] * tf.sin(h)]) * scale
 

@@ -13,7 +13,7 @@ to read, only for models of that size).
 import argparse
 import sys
 
-from neipalette_tf import cli
+from neipalette_tf.core import cli
 
 
 def parse_args(argv):

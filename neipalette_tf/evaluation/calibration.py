@@ -148,7 +148,7 @@ def plot_reliability(curves, path, n_bins=N_BINS, title="Reliability diagram (to
     """
     from matplotlib.figure import Figure
 
-    from neipalette_tf.plots import save_figure
+    from neipalette_tf.evaluation.plots import save_figure
 
     fig = Figure(figsize=(8.4, 4.2), layout="constrained")
     ax, hist = fig.subplots(1, 2)

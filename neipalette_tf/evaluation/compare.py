@@ -5,7 +5,7 @@ Usage:
     python -m neipalette_tf.compare DIR [DIR ...] [--out DIR] [--names a,b,c]
 
 Each DIR is a run or evaluation folder written by
-`neipalette_tf.report.write_evaluation` (it must hold `metrics.json` and
+`neipalette_tf.evaluation.report.write_evaluation` (it must hold `metrics.json` and
 `predictions.csv`). Metrics are taken from `metrics.json` as they are, not
 recomputed; the ROC curves are drawn from `predictions.csv`.
 
@@ -31,10 +31,10 @@ import os
 import sys
 from collections import Counter
 
-from neipalette_tf import plots
-from neipalette_tf.io_utils import write_json, write_text
-from neipalette_tf.metrics import METRIC_KEYS
-from neipalette_tf.report import (
+from neipalette_tf.evaluation import plots
+from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.evaluation.metrics import METRIC_KEYS
+from neipalette_tf.evaluation.report import (
     PER_CLASS_HEADER,
     fmt,
     markdown_table,
@@ -138,29 +138,3 @@ def compare(directories, out_dir=DEFAULT_OUT, names=None):
                     for n, d, m in zip(labels, directories, metrics_list)]},
     )
     return markdown
-
-
-def main(argv=None):
-    """CLI entry point; returns the exit status (0 ok, 2 unusable input)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m neipalette_tf.compare",
-        description="Compare evaluated NeiPalette models (tables and ROC curves).",
-    )
-    parser.add_argument("dirs", nargs="+", metavar="DIR",
-                        help="run or evaluation folder with metrics.json and predictions.csv")
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help=f"output folder (default: {DEFAULT_OUT})")
-    parser.add_argument("--names", help="comma-separated model names, one per DIR")
-    args = parser.parse_args(argv)
-    try:
-        markdown = compare(args.dirs, args.out, args.names)
-    except CompareError as e:
-        print(f"compare: error: {e}", file=sys.stderr)
-        return 2
-    print(markdown, end="")
-    print(f"(written to {args.out}: compare.md, compare.json, roc.png)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

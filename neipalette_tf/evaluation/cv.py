@@ -10,7 +10,7 @@ Approaches (each scored on exactly the same folds):
 |-------------|------------------------------------------------------------------------|
 | `scratch`   | the config's CNN from random init (`--weights`), early stopping on val |
 | `init-from` | `--init-from MODEL` fine-tuned (head warm-up, then all), early stopping |
-| `palette`   | `neipalette_tf.classic.palette` (k-means colours + logistic regression) |
+| `palette`   | `neipalette_tf.models.classic.palette` (k-means colours + logistic regression) |
 | `probe`     | logistic regression on frozen embeddings of `--init-from` (else a fresh backbone) |
 
 **Folds.** Pairs that share a garment image (the same file content, under
@@ -49,7 +49,7 @@ import time
 
 import numpy as np
 
-from neipalette_tf import cli
+from neipalette_tf.core import cli
 
 APPROACHES = ("scratch", "init-from", "palette", "probe")
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -67,7 +67,7 @@ def image_groups(manifest):
     Images are identified by their content (SHA-256), so a copy under
     another name links too.
     """
-    from neipalette_tf.classic.probe import file_sha256
+    from neipalette_tf.models.classic.probe import file_sha256
 
     digests = {}
     for row in manifest.rows:
@@ -146,9 +146,9 @@ def _keras_fit_predict(cfg, parts, init_from):
     import keras
 
     from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.inference import predict_data
+    from neipalette_tf.predictors.keras import predict_data
     from neipalette_tf.train import build_model
-    from neipalette_tf.training import fit
+    from neipalette_tf.training.loop import fit
 
     cfg = copy.deepcopy(cfg)
     if cfg["train"]["jit_compile"] == "auto":
@@ -187,7 +187,7 @@ class FoldRunner:
         return f"logistic regression on frozen embeddings of {self.init_from or m['backbone'] + ' (fresh)'}"
 
     def _classic_model(self):
-        from neipalette_tf.classic.run import build_classic
+        from neipalette_tf.training.classic import build_classic
 
         cfg = copy.deepcopy(self.cfg)
         cfg["mode"] = "probe" if self.approach == "probe" else "train"
@@ -236,7 +236,7 @@ def summarise(values):
 
 
 def _fold_metrics(y, p):
-    from neipalette_tf.metrics import classification_metrics
+    from neipalette_tf.evaluation.metrics import classification_metrics
 
     m = classification_metrics(y, p, n_bootstrap=0)
     return {k: m[k] for k in METRICS}
@@ -254,7 +254,7 @@ def _cell(s):
 
 
 def cv_markdown(result):
-    from neipalette_tf.report import markdown_table
+    from neipalette_tf.evaluation.report import markdown_table
 
     header = ["Approach"] + [METRIC_TITLES[k] for k in METRICS] + ["pooled OOF ROC-AUC [95% CI]", "folds", "s"]
     rows = []
@@ -297,7 +297,7 @@ def _oof_csv(manifest, approaches):
 
 def cross_validate(manifest, cfg, approaches, folds=5, repeats=1, val_fraction=0.2, init_from=None, log=print):
     """Run every approach on the same folds; returns the result dict written to cv.json."""
-    from neipalette_tf.metrics import classification_metrics
+    from neipalette_tf.evaluation.metrics import classification_metrics
 
     labels = manifest.labels
     groups = image_groups(manifest)
@@ -341,9 +341,9 @@ def cross_validate(manifest, cfg, approaches, folds=5, repeats=1, val_fraction=0
 
 def write_results(out, manifest, result):
     """cv.md, cv.json, oof_predictions.csv and a pooled evaluation folder per approach."""
-    from neipalette_tf.inference import prediction_records
-    from neipalette_tf.io_utils import write_json, write_text
-    from neipalette_tf.report import write_evaluation
+    from neipalette_tf.predictors.keras import prediction_records
+    from neipalette_tf.core.io_utils import write_json, write_text
+    from neipalette_tf.evaluation.report import write_evaluation
 
     os.makedirs(out, exist_ok=True)
     for name, a in result["approaches"].items():
@@ -355,61 +355,3 @@ def write_results(out, manifest, result):
     markdown = cv_markdown(result)
     write_text(os.path.join(out, "cv.md"), markdown)
     return markdown
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m neipalette_tf.cv", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True, help="a pairs.csv manifest (its split column is ignored)")
-    p.add_argument("--config", help="YAML config for the CNN approaches (default: configs/resnet18.yaml)")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--approach", nargs="+", choices=APPROACHES,
-                   help="default: all four with --init-from, else scratch palette probe")
-    p.add_argument("--init-from", help="a trained model.keras for init-from (and the probe's encoder)")
-    p.add_argument("--out", help="output folder (default: runs/cv-TIMESTAMP)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="of each training part, for early stopping")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--weights", help="scratch / fresh probe backbone: auto | imagenet | none | PATH")
-    p.add_argument("--cache-dir", help="probe embedding cache")
-    return p.parse_args(argv)
-
-
-def main(argv=None):
-    from neipalette_tf import config as config_lib
-    from neipalette_tf.data.manifest import read_manifest
-
-    args = parse_args(argv)
-    approaches = args.approach or (list(APPROACHES) if args.init_from else ["scratch", "palette", "probe"])
-    if "init-from" in approaches and not args.init_from:
-        raise cli.UserError("--approach init-from needs --init-from MODEL")
-    if args.init_from and not os.path.isfile(args.init_from):
-        raise cli.UserError(f"{args.init_from}: --init-from model not found")
-    if not 0.0 < args.val_fraction < 0.5:
-        raise cli.UserError(f"--val-fraction must be in (0, 0.5), got {args.val_fraction}")
-    if args.repeats < 1:
-        raise cli.UserError(f"--repeats must be at least 1, got {args.repeats}")
-    cfg = config_lib.resolve(args.config or config_lib.DEFAULT_CONFIG_PATH, {
-        "seed": args.seed, "data.path": args.data, "model.image_size": args.image_size,
-        "model.weights": args.weights, "train.epochs": args.epochs, "train.batch_size": args.batch_size,
-        "train.learning_rate": args.learning_rate, "classic.cache_dir": args.cache_dir})
-    if cfg["model"]["backbone"] == "palette":
-        raise cli.UserError("the config's backbone is 'palette'; use --approach palette with a CNN config")
-    manifest = read_manifest(args.data)
-    if set(manifest.labels.tolist()) != {0, 1}:
-        raise cli.UserError(f"{manifest.path}: cross-validation needs both classes")
-    out = args.out or os.path.join("runs", f"cv-{time.strftime('%Y%m%d-%H%M%S')}")
-    start = time.time()
-    result = cross_validate(manifest, cfg, approaches, args.folds, args.repeats, args.val_fraction, args.init_from)
-    result["settings"]["seconds"] = round(time.time() - start, 1)
-    markdown = write_results(out, manifest, result)
-    print(markdown, end="")
-    print(f"output: {out}  ({time.time() - start:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))

@@ -6,7 +6,7 @@ and the colour read-out), scikit-learn's t-SNE places the embeddings in
 2-D, and each point is drawn in its garment's main hue from the manifest's
 colour columns (`top_L, top_C, top_h`, ...): the hue at a fixed lightness
 and chroma, so only hue shows; garments the harmony rule calls neutral
-(`neipalette_tf.harmony.is_neutral`) are grey. Tops are circles, bottoms
+(`neipalette_tf.colour.harmony.is_neutral`) are grey. Tops are circles, bottoms
 triangles. If the map shows a colour wheel, the embedding is organised by
 hue; if colours are mixed everywhere, it is not.
 
@@ -32,7 +32,8 @@ True
 
 import numpy as np
 
-from neipalette_tf.harmony import hue_distance, is_neutral, oklch_to_srgb
+from neipalette_tf.colour.harmony import hue_distance, is_neutral
+from neipalette_tf.colour.space import oklch_to_srgb
 
 MAX_GARMENTS = 600  # t-SNE time grows with it; 600 points keep the training run within its budget
 DISPLAY_L, DISPLAY_C = 0.72, 0.13
@@ -112,7 +113,7 @@ def plot_embedding_view(points, lch, kinds, path, title):
     """The t-SNE scatter: hue-coloured points (neutrals grey), circles = tops, triangles = bottoms."""
     from matplotlib.figure import Figure
 
-    from neipalette_tf.plots import save_figure
+    from neipalette_tf.evaluation.plots import save_figure
 
     rgb, neutral = display_colours(lch)
     kinds = np.asarray(kinds)

@@ -1,4 +1,4 @@
-"""Evaluate a trained model on any manifest.
+"""Evaluating a trained model on any manifest: the workflow behind `python -m neipalette_tf.evaluate`.
 
     python -m neipalette_tf.evaluate --model runs/X/model.keras --data PATH [--split test|all] [--out DIR]
 
@@ -8,24 +8,9 @@ and, when the manifest records main colours, embedding_tsne.png into DIR (defaul
 default split is `test` for a manifest with a split column, else `all`.
 """
 
-import argparse
 import os
-import sys
 
-from neipalette_tf import cli
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m neipalette_tf.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True,
-                   help="a trained model.keras, model.palette.json or model.probe.json")
-    p.add_argument("--data", required=True, help="a pairs.csv manifest or a folder holding one")
-    p.add_argument("--split", choices=("train", "val", "test", "all"))
-    p.add_argument("--out", help="output folder")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--on-bad-input", choices=("error", "skip"), default="error",
-                   help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
-    return p.parse_args(argv)
+from neipalette_tf.core import cli
 
 
 def default_out(model_path, data_path):
@@ -34,32 +19,35 @@ def default_out(model_path, data_path):
     return os.path.join(os.path.dirname(os.path.abspath(model_path)), f"eval-{name}")
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input="error"):
+    """Evaluate `model_path` on the manifest `data` (its `split`); write the evaluation into `out`.
+
+    Returns the metrics dict written to `out/metrics.json`.
+    """
     from neipalette_tf.data import bad_input
 
-    manifest = bad_input.read(args.data, args.on_bad_input)
-    split = args.split or ("test" if manifest.has_split else "all")
+    manifest = bad_input.read(data, on_bad_input)
+    split = split or ("test" if manifest.has_split else "all")
     if split != "all" and not manifest.has_split:
         raise cli.UserError(f"{manifest.path}: has no split column; use --split all")
     subset = manifest.subset(split)
     subset.skipped = [s for s in manifest.skipped if split == "all" or s["split"] == split]
-    out = args.out or default_out(args.model, args.data)
+    out = out or default_out(model_path, data)
     if len(subset) == 0 and not subset.skipped:
         raise cli.UserError(f"{manifest.path}: no pairs in split '{split}'")
-    if not os.path.isfile(args.model):
-        raise cli.UserError(f"{args.model}: model not found")
+    if not os.path.isfile(model_path):
+        raise cli.UserError(f"{model_path}: model not found")
 
-    from neipalette_tf.classic import load_model_any
+    from neipalette_tf.models.classic import load_model_any
     from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.inference import predict_manifest, prediction_records
-    from neipalette_tf.preprocessing import ImageLoadError
-    from neipalette_tf.provenance import provenance
-    from neipalette_tf.report import format_metrics_table, write_evaluation
-    from neipalette_tf.run_extras import add_calibration_and_embeddings, split_logits
+    from neipalette_tf.predictors.keras import predict_manifest, prediction_records
+    from neipalette_tf.core.preprocessing import ImageLoadError
+    from neipalette_tf.core.provenance import provenance
+    from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
+    from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
 
-    model = load_model_any(args.model)
-    if args.on_bad_input == "skip":
+    model = load_model_any(model_path)
+    if on_bad_input == "skip":
         subset = bad_input.drop_unreadable(subset, model.image_size)
         bad_input.write_skipped(out, subset.skipped)
         bad_input.require_pairs(subset, out)
@@ -69,17 +57,17 @@ def main(argv=None):
     classic = hasattr(model, "predict_paths")  # palette / probe: no logits, no encoder to calibrate or view
     try:
         if classic:
-            p = predict_manifest(model, subset, args.batch_size)
+            p = predict_manifest(model, subset, batch_size)
         else:
             data = PairData(subset, model.image_size)
-            logits, p = split_logits(model, data, args.batch_size)  # p = softmax(logits / T), the model's output
+            logits, p = split_logits(model, data, batch_size)  # p = softmax(logits / T), the model's output
     except ImageLoadError as e:
         raise bad_input.name_rows(e, subset) from None
-    run_metrics = os.path.join(os.path.dirname(os.path.abspath(args.model)), "metrics.json")
+    run_metrics = os.path.join(os.path.dirname(os.path.abspath(model_path)), "metrics.json")
     meta = {"weights": _weights_of(run_metrics), "backbone": model.backbone_name, "pairing": model.pairing,
             "image_size": model.image_size, "data": manifest.path, "split": split,
-            "model": os.path.abspath(args.model),
-            **bad_input.metrics_fields(args.on_bad_input, subset.skipped), **provenance(manifest.path)}
+            "model": os.path.abspath(model_path),
+            **bad_input.metrics_fields(on_bad_input, subset.skipped), **provenance(manifest.path)}
     metrics = write_evaluation(out, prediction_records(subset, p), meta)
     if not classic:
         metrics = add_calibration_and_embeddings(out, model, data, subset, logits, split)
@@ -88,7 +76,7 @@ def main(argv=None):
         print(f"ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
               f"(T = {metrics['temperature']:.3f})")
     print(f"output: {out}")
-    return 0
+    return metrics
 
 
 def _weights_of(run_metrics_path):
@@ -100,7 +88,3 @@ def _weights_of(run_metrics_path):
             return json.load(f).get("weights", "unknown")
     except (OSError, ValueError):
         return "unknown"
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))

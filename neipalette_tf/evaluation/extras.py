@@ -1,6 +1,6 @@
 """Calibration and embedding view of an evaluated split, added to a run's report.
 
-`write_evaluation` (`neipalette_tf.report`) writes the standard files; the
+`write_evaluation` (`neipalette_tf.evaluation.report`) writes the standard files; the
 train and evaluate CLIs then call `add_calibration_and_embeddings`, which
 adds, for the same split:
 
@@ -9,7 +9,7 @@ adds, for the same split:
   at the model's T (after); `metrics.json` gains `temperature`,
   `ece_before`, `ece_after` (and `calibration`, the details);
 - `embedding_tsne.png` and an *Embedding view* section when the manifest
-  records main colours (`neipalette_tf.embedding_view`); `metrics.json`
+  records main colours (`neipalette_tf.evaluation.embedding_view`); `metrics.json`
   gains `embedding_view`.
 
 The existing keys of metrics.json stay as they are; these are added.
@@ -20,8 +20,8 @@ import os
 
 import numpy as np
 
-from neipalette_tf import calibration
-from neipalette_tf.io_utils import write_json, write_text
+from neipalette_tf.evaluation import calibration
+from neipalette_tf.core.io_utils import write_json, write_text
 
 
 def split_logits(model, data, batch_size=64):
@@ -107,7 +107,7 @@ def add_calibration_and_embeddings(out, model, data, manifest, logits, split, fi
         fitted: `calibration.calibrate`'s summary when T was fitted just now.
         embeddings: False skips the embedding view.
     """
-    from neipalette_tf.embedding_view import keras_encoder_predict, write_embedding_view
+    from neipalette_tf.evaluation.embedding_view import keras_encoder_predict, write_embedding_view
 
     labels = np.asarray(data.labels)
     s = calibration.summary(logits, labels, model.temperature)

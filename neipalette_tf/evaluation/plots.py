@@ -9,7 +9,7 @@
 
 Figures are built with `matplotlib.figure.Figure` (no pyplot, so no global
 backend or open-figure state) and saved as PNG through
-`neipalette_tf.io_utils.atomic_write`: rendered to a temporary file in the
+`neipalette_tf.core.io_utils.atomic_write`: rendered to a temporary file in the
 destination folder, then `os.replace`d.
 """
 
@@ -17,11 +17,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from neipalette_tf.colour_estimate import estimate_main_colour
-from neipalette_tf.harmony import oklch_to_srgb
-from neipalette_tf.io_utils import atomic_write
-from neipalette_tf.metrics import CLASS_NAMES, roc_points
-from neipalette_tf.preprocessing import letterbox, load_image
+from neipalette_tf.colour.estimate import estimate_main_colour
+from neipalette_tf.colour.space import oklch_to_srgb
+from neipalette_tf.core.io_utils import atomic_write
+from neipalette_tf.evaluation.metrics import CLASS_NAMES, roc_points
+from neipalette_tf.core.preprocessing import letterbox, load_image
 
 DPI = 120
 SAMPLE_IMAGE_SIZE = 96

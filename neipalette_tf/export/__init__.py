@@ -13,5 +13,5 @@
 | `flatbuffer`    | `.tflite` files as LiteRT's object tree (read, edit, write), TF-free |
 
 The TensorFlow-free runtime that reads these files is
-`neipalette_tf.runtime`; the deployment guide is `docs/deployment.md`.
+`neipalette_tf.predictors.runtime`; the deployment guide is `docs/deployment.md`.
 """

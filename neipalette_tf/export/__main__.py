@@ -13,11 +13,11 @@ then not published), 2 for bad input.
 import argparse
 import sys
 
-from neipalette_tf import cli
+from neipalette_tf.core import cli
 
 
 def parse_args(argv):
-    from export.exporter import FORMATS
+    from neipalette_tf.export.exporter import FORMATS
 
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a trained model.keras (its run folder's config.yaml names the data)")
@@ -30,7 +30,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    from export.exporter import export_model
+    from neipalette_tf.export.exporter import export_model
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     report = export_model(args.model, args.out, formats, args.calibration, args.parity_data)

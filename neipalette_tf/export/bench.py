@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 
-from neipalette_tf.cpu_info import cpu_summary
+from neipalette_tf.core.cpu_info import cpu_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIME_FORMATS = ("onnx", "tflite", "tflite_fp16", "tflite_int8")
@@ -92,15 +92,15 @@ def _load(fmt, folder, card, threads):
     if fmt in ("keras", "savedmodel"):
         _set_tf_threads(threads)
     if fmt == "keras":
-        from export.parity import KerasRunner
+        from neipalette_tf.export.parity import KerasRunner
         from neipalette_tf.models import load_model
 
         return KerasRunner(load_model(_artifact(card, folder, fmt)))
     if fmt == "savedmodel":
-        from export.savedmodel import SavedModelRunner
+        from neipalette_tf.export.savedmodel import SavedModelRunner
 
         return SavedModelRunner(_artifact(card, folder, fmt))
-    from neipalette_tf.runtime import HarmonyRuntime
+    from neipalette_tf.predictors.runtime import HarmonyRuntime
 
     return HarmonyRuntime(_artifact(card, folder, fmt), threads=threads)
 
@@ -109,7 +109,7 @@ def work_measure(job):
     """Latency (batch 1), and optionally throughput, test predictions and wardrobe scoring."""
     import numpy as np
 
-    from export.parity import batched
+    from neipalette_tf.export.parity import batched
 
     card = _card(job["folder"])
     runner = _load(job["format"], job["folder"], card, job["threads"])
@@ -171,7 +171,7 @@ def work_flops(job):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from export.savedmodel import endpoints
+    from neipalette_tf.export.savedmodel import endpoints
     from neipalette_tf.models import load_model
 
     fn, signature = endpoints(load_model(job["model"]))["serving_default"]
@@ -210,11 +210,11 @@ def spawn(job, threads=2):
 
 
 def _card(folder):
-    from neipalette_tf.runtime import read_card
+    from neipalette_tf.predictors.runtime import read_card
 
     card = read_card(folder)
     if card is None:
-        from neipalette_tf.cli import UserError
+        from neipalette_tf.core.cli import UserError
 
         raise UserError(f"{folder}: no model_card.json (export it first with python -m export)")
     return card
@@ -227,9 +227,9 @@ def bench_pairs(card, data):
     """
     import numpy as np
 
-    from export.exporter import sample, select_pairs
+    from neipalette_tf.export.exporter import sample, select_pairs
     from neipalette_tf.data.manifest import read_manifest
-    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.core.preprocessing import load_image
 
     if data is None:
         source = card["parity"]["data"]
@@ -277,14 +277,14 @@ def run_bench(folder, data=None, command=None, log=print, formats=None, rounds=R
     """Measure every artifact of an export folder (or the `formats` among them); returns the bench dict."""
     import numpy as np
 
-    from neipalette_tf.metrics import classification_metrics
+    from neipalette_tf.evaluation.metrics import classification_metrics
 
     card = _card(folder)
     available = ["keras"] + [f for f in ("savedmodel", *RUNTIME_FORMATS) if f in card["artifacts"]]
     if formats:
         missing = [f for f in formats if f not in available]
         if missing:
-            from neipalette_tf.cli import UserError
+            from neipalette_tf.core.cli import UserError
 
             raise UserError(f"{folder}: no {', '.join(missing)} artifact (has {', '.join(available)})")
     formats = [f for f in available if not formats or f in formats]
@@ -471,7 +471,7 @@ def main(argv=None):
         job = json.loads(args.worker)
         print(json.dumps(WORKERS[job["kind"]](job)))
         return 0
-    from neipalette_tf.io_utils import write_json, write_text
+    from neipalette_tf.core.io_utils import write_json, write_text
 
     folder = os.path.abspath(args.artifacts)
     bench = run_bench(folder, args.data, command=" ".join(["python -m export.bench", *(argv or sys.argv[1:])]),
@@ -485,6 +485,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from neipalette_tf import cli
+    from neipalette_tf.core import cli
 
     sys.exit(cli.run(main))

@@ -27,10 +27,10 @@ import time
 
 import numpy as np
 
-from export import bench, model_card, parity, savedmodel, tflite
-from export import onnx as onnx_export
-from neipalette_tf.cli import UserError
-from neipalette_tf.io_utils import write_json
+from neipalette_tf.export import bench, model_card, parity, savedmodel, tflite
+from neipalette_tf.export import onnx as onnx_export
+from neipalette_tf.core.cli import UserError
+from neipalette_tf.core.io_utils import write_json
 
 FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")
 CALIBRATION_PAIRS = 128
@@ -47,7 +47,7 @@ PARITY_NAME = "parity.json"
 
 def run_manifest(model_path):
     """The training manifest of the model's run (its config.yaml), with its splits; or None."""
-    from neipalette_tf.config import load_config
+    from neipalette_tf.training.config import load_config
     from neipalette_tf.data.manifest import resolve_manifest_path
 
     cfg_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.yaml")
@@ -178,7 +178,7 @@ def runner(fmt, files, image_size):
     """The format's files as NumPy functions (`predict_batch`, `embed_batch`, `score_batch`)."""
     if fmt == "savedmodel":
         return savedmodel.SavedModelRunner(files["model"])
-    from neipalette_tf.runtime import HarmonyRuntime
+    from neipalette_tf.predictors.runtime import HarmonyRuntime
 
     return HarmonyRuntime.from_files(files, image_size)
 

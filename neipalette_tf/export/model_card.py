@@ -3,9 +3,9 @@
 One card per export folder. Everything in it is read from somewhere, never
 restated: tensor names, shapes, dtypes and quantisation from the exported
 files themselves; image size, backbone, pairing and normalisation from the
-model; the resize method from `neipalette_tf.preprocessing`'s docs; the
+model; the resize method from `neipalette_tf.core.preprocessing`'s docs; the
 source run's metrics from its `metrics.json`; the parity report from the
-check the export just ran. `neipalette_tf.runtime` reads it for the image
+check the export just ran. `neipalette_tf.predictors.runtime` reads it for the image
 size and to find each format's encoder and head files.
 """
 
@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from neipalette_tf import preprocessing
+from neipalette_tf.core import preprocessing
 from neipalette_tf.data.manifest import LABEL_NAMES
-from neipalette_tf.runtime import CARD_NAME  # noqa: F401 - the file name, shared with the runtime
+from neipalette_tf.predictors.runtime import CARD_NAME  # noqa: F401 - the file name, shared with the runtime
 
 IMAGE_INPUTS = ("top", "bottom", "image")
 OUTPUT_MEANINGS = {
@@ -36,7 +36,7 @@ def _resize_method():
 
 
 def _sha256(path):
-    from neipalette_tf.io_utils import sha256_file
+    from neipalette_tf.core.io_utils import sha256_file
 
     return sha256_file(path)
 
@@ -46,7 +46,7 @@ def _annotate(io):
     for tensor in io["inputs"]:
         if tensor["name"] in IMAGE_INPUTS:
             tensor["value_range"] = [int(np.iinfo(np.uint8).min), int(np.iinfo(np.uint8).max)]
-            tensor["meaning"] = "RGB pixels of neipalette_tf.preprocessing.load_image (letterboxed, uint8 values)"
+            tensor["meaning"] = "RGB pixels of neipalette_tf.core.preprocessing.load_image (letterboxed, uint8 values)"
         else:
             tensor["meaning"] = "an embedding from this format's encoder"
     for tensor in io["outputs"]:
@@ -100,7 +100,7 @@ def build(model, model_path, artifacts, parity_report, notes):
         "pairing": model.pairing,
         "image_size": model.image_size,
         "preprocessing": {
-            "function": "neipalette_tf.preprocessing.load_image(path_or_bytes, image_size)",
+            "function": "neipalette_tf.core.preprocessing.load_image(path_or_bytes, image_size)",
             "resize": _resize_method(),
             "color": "RGB, EXIF orientation applied, alpha composited on white",
             "value_range": [int(np.iinfo(np.uint8).min), int(np.iinfo(np.uint8).max)],

@@ -32,7 +32,7 @@ import tensorflow as tf
 import tf2onnx
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from export.onnx_optimize import METADATA_KEY, optimize
+from neipalette_tf.export.onnx_optimize import METADATA_KEY, optimize
 
 OPSET = 17
 BATCH_DIM = "batch"

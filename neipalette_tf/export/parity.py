@@ -19,7 +19,7 @@ when fewer than a quarter do.
 
 import numpy as np
 
-from neipalette_tf.metrics import roc_points
+from neipalette_tf.evaluation.metrics import roc_points
 
 THRESHOLD = 0.5
 MIN_PAIRS = 64

@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from export.flatbuffer import dump, load
-from neipalette_tf.cpu_info import cpu_summary
+from neipalette_tf.export.flatbuffer import dump, load
+from neipalette_tf.core.cpu_info import cpu_summary
 
 ROUNDS = 20
 
@@ -159,7 +159,7 @@ def main(argv=None):
         try:
             rows = profile(path, args.threads, args.runs, rounds=min(ROUNDS, args.runs), depth=args.depth)
         except (OSError, ValueError) as e:  # missing, unreadable or not a TFLite flatbuffer
-            from neipalette_tf.cli import UserError
+            from neipalette_tf.core.cli import UserError
 
             raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
         print(cpu_summary())
@@ -168,6 +168,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from neipalette_tf import cli
+    from neipalette_tf.core import cli
 
     sys.exit(cli.run(main))

@@ -121,7 +121,7 @@ def keep_small_constants_float32(float16_model, float32_model, max_values=SMALL_
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    from export.flatbuffer import dump, load, opcodes
+    from neipalette_tf.export.flatbuffer import dump, load, opcodes
 
     model, reference = load(float16_model), load(float32_model)
     graph, ref_graph = model.subgraphs[0], reference.subgraphs[0]
@@ -259,7 +259,7 @@ def main(argv=None):
         try:
             partitions, outside, total = xnnpack_coverage(path)
         except ValueError as e:  # LiteRT's message for a missing or unreadable file
-            from neipalette_tf.cli import UserError
+            from neipalette_tf.core.cli import UserError
 
             raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
         ops = ", ".join(op for op, _ in outside) or "none"
@@ -270,6 +270,6 @@ def main(argv=None):
 if __name__ == "__main__":
     import sys
 
-    from neipalette_tf import cli
+    from neipalette_tf.core import cli
 
     sys.exit(cli.run(main))

@@ -36,7 +36,7 @@ def load_model(path, compile=False):
 
     import keras
 
-    from neipalette_tf.cli import UserError
+    from neipalette_tf.core.cli import UserError
 
     path = os.fspath(path)
     if not os.path.isfile(path):

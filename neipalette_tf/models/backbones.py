@@ -29,12 +29,9 @@ Example:
 import os
 
 import keras
+from neipalette_tf.core.errors import WeightsError  # noqa: F401 - raised here, importable from here
 
 RESNET18_PRESET = "resnet_18_imagenet"
-
-
-class WeightsError(ValueError):
-    """Requested weights could not be loaded; the message says which and why."""
 
 
 def _resnet18(weights):

@@ -9,7 +9,7 @@ the query from the garment's backbone embedding (global context: *which*
 region is the garment) — and returns the attention-weighted mean OKLab
 colour. The backbone decides where to look; the pixels give the exact
 colour. Trained end to end (and, on synthetic data, directly on the
-recorded main colours; see `neipalette_tf.training`).
+recorded main colours; see `neipalette_tf.training.loop`).
 
 With `context=True` (what `build_classifier` makes) the keys also see each
 pixel's contrast with the image's border colour — a garment photo's border
@@ -36,7 +36,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from neipalette_tf.harmony import _LMS_TO_OKLAB, _RGB_TO_LMS
+from neipalette_tf.colour.space import _LMS_TO_OKLAB, _RGB_TO_LMS, SRGB_KNEE
 
 OKLAB_SCALE = (1.0, 4.0, 4.0)
 
@@ -66,7 +66,7 @@ def _mix_channels(x, matrix):
 
 
 # The sRGB transfer function's knee (of 0..1 values; 10.3 of 0..255 pixels).
-_KNEE = 0.04045
+_KNEE = SRGB_KNEE
 
 
 def _linearise(pixels):
@@ -94,7 +94,7 @@ def _lms_cube_root(images):
 
 
 def srgb_to_oklab(images):
-    """RGB 0..255 `[..., 3]` -> OKLab, in Keras ops (see `harmony.srgb_to_oklab`)."""
+    """RGB 0..255 `[..., 3]` -> OKLab, in Keras ops (see `neipalette_tf.colour.space.srgb_to_oklab`)."""
     return _mix_channels(_lms_cube_root(images), _LMS_TO_OKLAB)
 
 

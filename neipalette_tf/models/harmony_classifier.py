@@ -5,7 +5,7 @@
 garment's main colour) + `PairHead`, as one functional Keras model.
 
 Inputs: `{"top": [N, S, S, 3], "bottom": [N, S, S, 3]}`, float RGB 0..255 at
-the model's `image_size` S (use `neipalette_tf.preprocessing.load_image`).
+the model's `image_size` S (use `neipalette_tf.core.preprocessing.load_image`).
 Output: `probabilities` `[N, 2]` (softmax over `[clashing, harmonious]`);
 `p_harmonious = probabilities[:, 1]`.
 
@@ -137,7 +137,7 @@ class HarmonyClassifier(keras.Model):
         """The pooled embeddings the head sees: `[e_t, e_b]` (siamese) or `[e]` (stacked).
 
         Used by the constructor and by training graphs that add auxiliary
-        outputs on the same embeddings (`neipalette_tf.training`).
+        outputs on the same embeddings (`neipalette_tf.training.loop`).
         """
         if self.pairing == "siamese":
             return [self._embed(top), self._embed(bottom)]

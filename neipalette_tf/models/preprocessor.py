@@ -1,7 +1,7 @@
 """In-model image normalisation: RGB 0..255 in, what the backbone expects out.
 
 Callers (training, evaluation, every export and runtime) pass RGB 0..255 at
-the model's square size, produced by `neipalette_tf.preprocessing.load_image`.
+the model's square size, produced by `neipalette_tf.core.preprocessing.load_image`.
 This layer holds the backbone-specific rest as plain numbers in its config,
 so it travels inside `model.keras` and every exported graph as constants.
 

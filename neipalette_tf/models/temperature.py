@@ -4,7 +4,7 @@
 (T > 0). T = 1 leaves the logits as they are; T > 1 softens overconfident
 probabilities, T < 1 sharpens them. The class decision (argmax) and the
 ROC-AUC never change. T is fitted after training on the validation split
-(`neipalette_tf.calibration.fit_temperature`); being a weight and a config
+(`neipalette_tf.evaluation.calibration.fit_temperature`); being a weight and a config
 value of `HarmonyClassifier`, it is saved with the model and frozen into
 every export (SavedModel, TFLite, ONNX, and their encoder / head graphs).
 

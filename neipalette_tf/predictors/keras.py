@@ -16,7 +16,7 @@ def predict_data(model, data, batch_size=64):
 def predict_manifest(model, manifest, batch_size=64, cache=True):
     """Decode a manifest at the model's image size and score every pair.
 
-    Classic models (`neipalette_tf.classic`) score image files themselves.
+    Classic models (`neipalette_tf.models.classic`) score image files themselves.
     """
     if hasattr(model, "predict_paths"):
         return np.asarray(model.predict_paths(manifest.column("top"), manifest.column("bottom")), np.float64)
@@ -24,7 +24,7 @@ def predict_manifest(model, manifest, batch_size=64, cache=True):
 
 
 def prediction_records(manifest, p_harmonious):
-    """Rows for `neipalette_tf.report.write_evaluation`: paths, label, p, colours."""
+    """Rows for `neipalette_tf.evaluation.report.write_evaluation`: paths, label, p, colours."""
     records = []
     for row, p in zip(manifest.rows, p_harmonious):
         record = {"top": row["top"], "bottom": row["bottom"], "label": int(row["label"]),

@@ -2,7 +2,7 @@
 
 Needs NumPy, Pillow and one of `onnxruntime` / `ai-edge-litert`; it never
 imports TensorFlow or Keras, so a server or a small device starts in well
-under a second. Images go through `neipalette_tf.preprocessing.load_image`
+under a second. Images go through `neipalette_tf.core.preprocessing.load_image`
 (the same letterbox as training); the image size and the encoder / head
 files come from the `model_card.json` that `python -m export` writes next
 to the models.
@@ -26,14 +26,11 @@ import os
 
 import numpy as np
 
-from neipalette_tf.preprocessing import load_image
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here, importable from here
 
 CARD_NAME = "model_card.json"
 HARMONY = "harmony"  # output name: p(harmonious), shape [N]
-
-
-class ArtifactError(ValueError):
-    """A model or model card cannot be used; the message names the file."""
 
 
 def _quantize(x, dtype, scale, zero_point):

@@ -34,9 +34,9 @@ import time
 
 import numpy as np
 
-from neipalette_tf import cli
-from neipalette_tf.cpu_info import cpu_summary
-from neipalette_tf.io_utils import hash_file as _sha256_file
+from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.core.io_utils import hash_file as _sha256_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif")
 CACHE_DIR = ".neipalette-cache"
@@ -48,8 +48,6 @@ BENCH_GOAL_MS = 50.0
 # --------------------------------------------------------------------------
 # Models: embed_batch / score_batch, and an identity for the cache
 # --------------------------------------------------------------------------
-
-
 
 
 class KerasScorer:
@@ -79,7 +77,7 @@ class RuntimeScorer:
     """An exported encoder and head (ONNX Runtime or LiteRT; no TensorFlow) as NumPy functions."""
 
     def __init__(self, path, threads=None):
-        from neipalette_tf.runtime import ArtifactError, HarmonyRuntime
+        from neipalette_tf.predictors.runtime import ArtifactError, HarmonyRuntime
 
         try:
             self.runtime = HarmonyRuntime(path, threads=threads)
@@ -103,7 +101,7 @@ class SavedModelScorer:
     """A SavedModel's `encoder` and `head` signatures."""
 
     def __init__(self, folder):
-        from export.savedmodel import SavedModelRunner
+        from neipalette_tf.export.savedmodel import SavedModelRunner
 
         self.runner = SavedModelRunner(folder)
         if "encoder" not in self.runner.signatures:
@@ -221,7 +219,7 @@ class EmbeddingCache:
         return np.asarray(self.table["embedding"][[self.row[k] for k in keys]], dtype=np.float32)
 
     def _add(self, keys, embeddings):
-        from neipalette_tf.io_utils import atomic_write
+        from neipalette_tf.core.io_utils import atomic_write
 
         new = np.empty(len(keys), dtype=[("key", "S64"), ("embedding", "<f4", (embeddings.shape[1],))])
         new["key"] = [k.encode() for k in keys]
@@ -235,7 +233,7 @@ class EmbeddingCache:
         self.table = table
 
     def _save_index(self):
-        from neipalette_tf.io_utils import write_json
+        from neipalette_tf.core.io_utils import write_json
 
         os.makedirs(self.folder, exist_ok=True)
         write_json(self.index_path, self._index)
@@ -296,8 +294,8 @@ def plot_grid(query, role, ranking, k, path):
     """The query and its top k garments with p(harmonious), one row."""
     from matplotlib.figure import Figure
 
-    from neipalette_tf.plots import save_figure
-    from neipalette_tf.preprocessing import load_image
+    from neipalette_tf.evaluation.plots import save_figure
+    from neipalette_tf.core.preprocessing import load_image
 
     shown = ranking[:k]
     fig = Figure(figsize=(2.2 * (len(shown) + 1), 2.9), layout="constrained")
@@ -361,80 +359,3 @@ def bench(scorer, n=1000, queries=30):
 # --------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m neipalette_tf.recommend", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="model.keras, model.onnx, model*.tflite, an export folder or saved_model/")
-    query = p.add_mutually_exclusive_group()
-    query.add_argument("--top", help="photo of a top: rank the wardrobe's bottoms")
-    query.add_argument("--bottom", help="photo of a bottom: rank the wardrobe's tops")
-    query.add_argument("--bench", action="store_true", help="time ranking over --garments cached garments")
-    p.add_argument("--wardrobe", help="folder of garment photos")
-    p.add_argument("--k", type=int, default=5, help="garments in the grid (default 5)")
-    p.add_argument("--out", help="write the grid of the top k here (PNG)")
-    p.add_argument("--cache", help=f"cache folder (default: WARDROBE/{CACHE_DIR})")
-    p.add_argument("--json", action="store_true", help="print the ranking as JSON")
-    p.add_argument("--garments", type=int, default=1000, help="wardrobe size for --bench (default 1000)")
-    p.add_argument("--threads", type=int, help="CPU threads of the model runtime")
-    return p.parse_args(argv)
-
-
-def _set_threads(args):
-    if args.threads:
-        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-        if os.path.splitext(args.model)[1] == ".keras" or os.path.isdir(args.model):
-            import tensorflow as tf
-
-            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    if args.k < 1:
-        raise cli.UserError(f"--k must be at least 1, got {args.k}")
-    _set_threads(args)
-    if args.bench:
-        if args.garments < 1:
-            raise cli.UserError(f"--garments must be at least 1, got {args.garments}")
-        scorer = load_scorer(args.model, args.threads)
-        r = bench(scorer, args.garments)
-        met = "met" if r["p50_ms"] < BENCH_GOAL_MS else "NOT met"
-        load = os.getloadavg()[0]
-        print(cpu_summary())
-        print(f"model: {args.model} ({type(scorer).__name__}, threads: {args.threads or 'default'}), "
-              f"{r['garments']} garments, load average {load:.1f}; "
-              f"first pass (embed all): {r['first_pass_s']:.1f} s")
-        print(f"ranking {r['garments']} cached garments, end to end, {r['queries']} queries: "
-              f"p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
-              f"(goal < {BENCH_GOAL_MS:.0f} ms: {met})")
-        return 0
-    if not (args.top or args.bottom):
-        raise cli.UserError("give --top IMG or --bottom IMG (or --bench)")
-    if not args.wardrobe:
-        raise cli.UserError("--wardrobe DIR is required")
-    role, query = ("top", args.top) if args.top else ("bottom", args.bottom)
-    from neipalette_tf.preprocessing import load_image
-
-    load_image(query, 8)  # fail fast, before loading a model
-    scorer = load_scorer(args.model, args.threads)
-    ranking, store = rank(scorer, query, args.wardrobe, role, args.cache)
-    if args.out:
-        plot_grid(query, role, ranking, args.k, args.out)
-    if args.json:
-        print(json.dumps({"query": query, "role": role, "ranking": [
-            {"rank": i + 1, "file": f, "p_harmonious": round(p, 6)} for i, (f, p) in enumerate(ranking)],
-            "cache": {"hits": store.hits, "misses": store.misses, "folder": store.folder}}))
-        return 0
-    other = "bottoms" if role == "top" else "tops"
-    print(f"{len(ranking)} {other} ranked for {query} (cache: {store.hits} hits, {store.misses} new)")
-    for i, (f, p) in enumerate(ranking):
-        print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= 0.5 else 'clashing  '}  {f}")
-    if args.out:
-        print(f"grid: {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))

@@ -12,8 +12,8 @@ holds `model.palette.json` / `model.probe.json` (+ `model.probe.encoder.keras`),
 import os
 import time
 
-from neipalette_tf import cli
-from neipalette_tf.classic import MODEL_FILES
+from neipalette_tf.core import cli
+from neipalette_tf.models.classic import MODEL_FILES
 
 
 def build_embedder(cfg, init_from=None):
@@ -22,7 +22,7 @@ def build_embedder(cfg, init_from=None):
     Returns (Embedder, weights description).
     """
     from neipalette_tf import models
-    from neipalette_tf.classic.probe import Embedder
+    from neipalette_tf.models.classic.probe import Embedder
 
     m = cfg["model"]
     if init_from:
@@ -46,13 +46,13 @@ def build_classic(cfg, init_from=None, embedder=None):
     """An untrained PaletteModel or ProbeModel from a resolved config."""
     c = cfg["classic"]
     if cfg["mode"] == "probe":
-        from neipalette_tf.classic.probe import ProbeModel
+        from neipalette_tf.models.classic.probe import ProbeModel
 
         weights = "given"
         if embedder is None:
             embedder, weights = build_embedder(cfg, init_from)
         return ProbeModel(embedder, C=c["probe_C"], seed=cfg["seed"], weights=weights)
-    from neipalette_tf.classic.palette import PaletteModel
+    from neipalette_tf.models.classic.palette import PaletteModel
 
     if init_from:
         raise cli.UserError("--init-from does not apply to --backbone palette")
@@ -66,11 +66,11 @@ def predict_manifest(model, manifest):
 
 def train_classic(cfg, out, init_from=None):
     """Fit a palette / probe model on the train split and evaluate it on test; returns the metrics."""
-    from neipalette_tf import config as config_lib
-    from neipalette_tf.inference import prediction_records
-    from neipalette_tf.io_utils import write_text
-    from neipalette_tf.metrics import classification_metrics
-    from neipalette_tf.report import fmt, format_metrics_table, write_evaluation
+    from neipalette_tf.training import config as config_lib
+    from neipalette_tf.predictors.keras import prediction_records
+    from neipalette_tf.core.io_utils import write_text
+    from neipalette_tf.evaluation.metrics import classification_metrics
+    from neipalette_tf.evaluation.report import fmt, format_metrics_table, write_evaluation
     from neipalette_tf.train import prepare_manifest
 
     start = time.time()

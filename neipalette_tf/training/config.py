@@ -16,6 +16,7 @@ import copy
 import os
 
 import yaml
+from neipalette_tf.core.errors import ConfigError  # noqa: F401 - raised here, importable from here
 
 DEFAULT_CONFIG_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "resnet18.yaml"
@@ -25,7 +26,7 @@ DEFAULTS = {
     "name": "resnet18",
     "seed": 0,
     # "train": fit the model; "probe": a classifier on the frozen encoder's
-    # embeddings (neipalette_tf.classic.probe).
+    # embeddings (neipalette_tf.models.classic.probe).
     "mode": "train",
     "data": {
         # A pairs.csv manifest, or a folder holding one. When the folder has
@@ -72,7 +73,7 @@ DEFAULTS = {
         # Data-parallel training: null, "mirrored" or "multiworker" (TF_CONFIG).
         "strategy": None,
     },
-    # The classic baselines (neipalette_tf.classic): `--backbone palette`
+    # The classic baselines (neipalette_tf.models.classic): `--backbone palette`
     # and `--mode probe`. C: inverse L2 strength of the logistic regression.
     "classic": {
         "palette_colours": 3,
@@ -83,13 +84,9 @@ DEFAULTS = {
 }
 
 BACKBONES = ("resnet18", "efficientnet_b0", "resnet50")
-CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.classic.palette
+CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.models.classic.palette
 MODES = ("train", "probe")
 PAIRINGS = ("siamese", "stacked")
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message says which key."""
 
 
 def _merge(base, update, where=""):

@@ -36,7 +36,7 @@ import sys
 import keras
 from keras import layers, ops
 
-from neipalette_tf.cli import UserError
+from neipalette_tf.core.cli import UserError
 from neipalette_tf.data.pipeline import LABEL_KEY
 
 
@@ -177,12 +177,12 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=Non
     """Train `model` in place on `data["train"]` / `data["val"]` (PairData).
 
     With `backup_dir`, every epoch is backed up there and a backup found
-    there is resumed (`neipalette_tf.resume`).
+    there is resumed (`neipalette_tf.training.resume`).
 
     Returns the per-epoch history as a dict of lists with plain keys
     (`loss`, `accuracy`, `auc`, their `val_` twins, and auxiliary losses).
     """
-    from neipalette_tf.resume import RunBackup
+    from neipalette_tf.training.resume import RunBackup
 
     t = train_cfg
     setup = TrainingSetup(model, data, t, seed)
@@ -236,6 +236,6 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=Non
 
 
 def _load_best(backup, state):
-    from neipalette_tf.resume import _load_arrays
+    from neipalette_tf.training.resume import _load_arrays
 
     return _load_arrays(backup.path(state["early_stopping"]["weights"]))

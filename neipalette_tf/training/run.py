@@ -16,9 +16,9 @@ the same command with `--resume` continues from the last completed epoch
 deterministic: the same command then writes the same metrics.json.
 
 `--data` also takes a folder of TFRecord shards (`neipalette_tf.data.to_tfrecord`);
-`--strategy mirrored|multiworker` trains data-parallel (`neipalette_tf.distribute`).
+`--strategy mirrored|multiworker` trains data-parallel (`neipalette_tf.training.distribute`).
 `--backbone palette` and `--mode probe` train the classic baselines
-(`neipalette_tf.classic`).
+(`neipalette_tf.models.classic`).
 """
 
 import argparse
@@ -30,68 +30,8 @@ import shutil
 import sys
 import time
 
-from neipalette_tf import cli
-from neipalette_tf.cpu_info import cpu_summary
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m neipalette_tf.train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="YAML config (default: configs/resnet18.yaml)")
-    p.add_argument("--data", help="synthetic data folder or a pairs.csv manifest")
-    p.add_argument("--out", help="output folder (default: runs/NAME-TIMESTAMP)")
-    p.add_argument("--backbone", choices=("resnet18", "efficientnet_b0", "resnet50", "palette"),
-                   help="a CNN, or 'palette': the k-means colour baseline (neipalette_tf.classic)")
-    p.add_argument("--mode", choices=("train", "probe"),
-                   help="probe: logistic regression on frozen embeddings of --init-from (or a fresh backbone)")
-    p.add_argument("--cache-dir", help="probe embedding cache (default: ~/.cache/neipalette/embeddings)")
-    p.add_argument("--pairing", choices=("siamese", "stacked"))
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--weights", help="auto | imagenet | none | PATH (.weights.h5 or KerasHub preset folder)")
-    p.add_argument("--init-from", help="start from a trained NeiPalette model.keras")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--synth-pairs", type=int, help="pairs to render when the synthetic set is generated")
-    p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute (GPUs)")
-    p.add_argument("--name", help="run name (default: from the config)")
-    p.add_argument("--on-bad-input", choices=("error", "skip"),
-                   help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
-    p.add_argument("--deterministic", action="store_true", default=None,
-                   help="deterministic TensorFlow ops: the same seed gives the same metrics.json")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the interrupted run in --out from its last completed epoch")
-    p.add_argument("--strategy", choices=("mirrored", "multiworker"),
-                   help="data-parallel training (multiworker: one process per machine, TF_CONFIG)")
-    p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
-                   help="keep temperature 1 (default: fit it on the validation split)")
-    args = p.parse_args(argv)
-    if args.resume and not args.out:
-        p.error("--resume needs --out, the folder of the interrupted run")
-    return args
-
-
-def overrides_from(args):
-    return {
-        "name": args.name,
-        "seed": args.seed,
-        "mode": args.mode,
-        "data.path": args.data,
-        "data.synth.pairs": args.synth_pairs,
-        "model.backbone": args.backbone,
-        "model.pairing": args.pairing,
-        "model.image_size": args.image_size,
-        "model.weights": args.weights,
-        "train.epochs": args.epochs,
-        "train.batch_size": args.batch_size,
-        "train.learning_rate": args.learning_rate,
-        "train.mixed_precision": args.mixed_precision,
-        "train.deterministic": args.deterministic,
-        "data.on_bad_input": args.on_bad_input,
-        "classic.cache_dir": args.cache_dir,
-        "train.strategy": args.strategy,
-        "train.calibrate": args.calibrate,
-    }
+from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
 
 
 def read_run_manifest(cfg):
@@ -160,7 +100,7 @@ def build_model(cfg, init_from):
 
 
 def write_history_csv(path, history):
-    from neipalette_tf.io_utils import write_text
+    from neipalette_tf.core.io_utils import write_text
 
     keys = list(history)
     buf = io.StringIO()
@@ -175,8 +115,8 @@ def check_resume(cfg, out, resume):
     """The interrupted run's backup state in `out` (None: start afresh); UserError when it does not fit."""
     import yaml
 
-    from neipalette_tf import config as config_lib
-    from neipalette_tf.resume import read_state
+    from neipalette_tf.training import config as config_lib
+    from neipalette_tf.training.resume import read_state
 
     backup = os.path.join(out, "backup")
     state = read_state(backup)
@@ -213,9 +153,30 @@ def _flat(d, prefix=""):
     return out
 
 
+def run(cfg, out, init_from=None, resume=False, data_given=True, named=True):
+    """One training run from a resolved config into `out`: a CNN (`train`) or a classic baseline.
+
+    `data_given`: the data path came from the user (it must exist; only the configured
+    synthetic folder is rendered on demand). `named`: the run name came from the user.
+    """
+    if data_given:
+        path = cfg["data"]["path"]
+        if not os.path.isfile(resolve_manifest_path(path)) and not tfrecord.is_tfrecord_folder(path):
+            raise cli.UserError(f"{resolve_manifest_path(path)}: manifest not found (to render synthetic "
+                                f"data there: python -m neipalette_tf.data.synth --out {path})")
+    classic = cfg["mode"] == "probe" or cfg["model"]["backbone"] == "palette"
+    if classic:
+        if not named:
+            cfg["name"] = "palette" if cfg["mode"] == "train" else "probe"
+        if resume:
+            raise cli.UserError("--resume: the classic baselines train in one step; there is nothing to resume")
+        return train_classic(cfg, out, init_from=init_from)
+    return train(cfg, out, init_from=init_from, resume=resume)
+
+
 def train(cfg, out, init_from=None, resume=False):
     """Run one training from a resolved config; returns the test metrics dict (None on a non-chief worker)."""
-    from neipalette_tf import distribute
+    from neipalette_tf.training import distribute
 
     t = cfg["train"]
     strategy = distribute.make_strategy(t["strategy"])  # first: before TensorFlow runs anything
@@ -229,15 +190,16 @@ def _train(cfg, out, init_from, resume, strategy, chief, replicas):
     import keras
     import tensorflow as tf
 
-    from neipalette_tf import calibration, distribute
-    from neipalette_tf import config as config_lib
+    from neipalette_tf.evaluation import calibration
+    from neipalette_tf.training import distribute
+    from neipalette_tf.training import config as config_lib
     from neipalette_tf.data import bad_input, tfrecord
-    from neipalette_tf.inference import prediction_records
-    from neipalette_tf.io_utils import remove_stale_temp_files, write_json, write_text
-    from neipalette_tf.provenance import provenance
-    from neipalette_tf.report import format_metrics_table, write_evaluation
-    from neipalette_tf.run_extras import add_calibration_and_embeddings, split_logits
-    from neipalette_tf.training import fit
+    from neipalette_tf.predictors.keras import prediction_records
+    from neipalette_tf.core.io_utils import remove_stale_temp_files, write_json, write_text
+    from neipalette_tf.core.provenance import provenance
+    from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
+    from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
+    from neipalette_tf.training.loop import fit
 
     start = time.time()
     state = check_resume(cfg, out, resume)
@@ -326,7 +288,7 @@ def _train(cfg, out, init_from, resume, strategy, chief, replicas):
 def checked_images(manifest, cfg, size, out):
     """`manifest` with splits, after the image checks `data.on_bad_input` asks for."""
     from neipalette_tf.data import bad_input
-    from neipalette_tf.preprocessing import ImageLoadError
+    from neipalette_tf.core.preprocessing import ImageLoadError
 
     if cfg["data"]["on_bad_input"] == "skip":
         manifest = bad_input.drop_unreadable(manifest, size)
@@ -347,7 +309,7 @@ def decode_splits(manifest, size, cache):
     """({split: Manifest}, {split: PairData}); an undecodable image names its manifest row."""
     from neipalette_tf.data import bad_input
     from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.preprocessing import ImageLoadError
+    from neipalette_tf.core.preprocessing import ImageLoadError
 
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
@@ -367,7 +329,7 @@ def tfrecord_splits(path, image_size):
 
 
 def _save(model, path):
-    from neipalette_tf.io_utils import atomic_path
+    from neipalette_tf.core.io_utils import atomic_path
 
     with atomic_path(path) as tmp:
         model.save(tmp)
@@ -389,35 +351,3 @@ def epoch_timer():
             self.seconds[str(epoch + 1)] = round(time.time() - self._start, 2)
 
     return EpochTimer()
-
-
-def main(argv=None):
-    from neipalette_tf import config as config_lib
-
-    args = parse_args(argv)
-    cfg = config_lib.resolve(args.config or config_lib.DEFAULT_CONFIG_PATH, overrides_from(args))
-    if args.data:  # only the configured synthetic folder is rendered on demand
-        from neipalette_tf.data.manifest import resolve_manifest_path
-
-        from neipalette_tf.data.tfrecord import is_tfrecord_folder
-
-        if not os.path.isfile(resolve_manifest_path(args.data)) and not is_tfrecord_folder(args.data):
-            raise cli.UserError(f"{resolve_manifest_path(args.data)}: manifest not found (to render synthetic "
-                                f"data there: python -m neipalette_tf.data.synth --out {args.data})")
-    classic = cfg["mode"] == "probe" or cfg["model"]["backbone"] == "palette"
-    if classic and not args.name:
-        cfg["name"] = "palette" if cfg["mode"] == "train" else "probe"
-    out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if classic:
-        if args.resume:
-            raise cli.UserError("--resume: the classic baselines train in one step; there is nothing to resume")
-        from neipalette_tf.classic.run import train_classic
-
-        train_classic(cfg, out, init_from=args.init_from)
-    else:
-        train(cfg, out, init_from=args.init_from, resume=args.resume)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))

@@ -7,7 +7,7 @@
 
 Both save as a small JSON file (`model.palette.json`, `model.probe.json`;
 the probe adds its encoder as `model.probe.encoder.keras`), carry their
-image size, use `neipalette_tf.preprocessing.load_image`, and score through
+image size, use `neipalette_tf.core.preprocessing.load_image`, and score through
 the same interface as the runtimes (`image_size`, `predict_batch`), so
 evaluate, predict and compare treat them like any other model.
 `load_model_any(path)` is the one dispatch evaluate and predict use.
@@ -16,7 +16,7 @@ evaluate, predict and compare treat them like any other model.
 import json
 import os
 
-from neipalette_tf.cli import UserError
+from neipalette_tf.core.cli import UserError
 
 FORMAT = "neipalette-classic"
 MODEL_FILES = {"palette": "model.palette.json", "probe": "model.probe.json"}
@@ -39,11 +39,11 @@ def load_classic(path, cache_dir=None):
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path}: not a NeiPalette palette or probe model (no \"format\": \"{FORMAT}\")")
     if data.get("kind") == "palette":
-        from neipalette_tf.classic.palette import PaletteModel
+        from neipalette_tf.models.classic.palette import PaletteModel
 
         return PaletteModel.from_json(data, path)
     if data.get("kind") == "probe":
-        from neipalette_tf.classic.probe import ProbeModel
+        from neipalette_tf.models.classic.probe import ProbeModel
 
         return ProbeModel.from_json(data, path, cache_dir=cache_dir)
     raise UserError(f"{path}: unknown classic model kind {data.get('kind')!r}")

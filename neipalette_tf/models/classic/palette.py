@@ -3,7 +3,7 @@
 The classic approach of the study's related work, as a model that trains,
 saves, loads, evaluates and predicts like the CNNs (`--backbone palette`):
 
-1. **Image**: `neipalette_tf.preprocessing.load_image` at the configured
+1. **Image**: `neipalette_tf.core.preprocessing.load_image` at the configured
    image size (the project's one preprocessing function).
 2. **Garment region** (a simple foreground estimate): the background colour
    is the median of the border pixels; pixels within `BACKGROUND_DELTA` of
@@ -39,10 +39,11 @@ import warnings
 
 import numpy as np
 
-from neipalette_tf.cli import UserError
-from neipalette_tf import harmony
-from neipalette_tf.classic.linear import fit_logistic, predict_logistic
-from neipalette_tf.io_utils import write_json
+from neipalette_tf.core.cli import UserError
+from neipalette_tf.colour import harmony
+from neipalette_tf.colour import space
+from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
+from neipalette_tf.core.io_utils import write_json
 
 FORMAT = "neipalette-classic"
 VERSION = 1
@@ -100,7 +101,7 @@ def garment_palette(rgb_uint8, colours=3, seed=0):
     """
     from sklearn.cluster import KMeans
 
-    lab = harmony.srgb_to_oklab(np.asarray(rgb_uint8))
+    lab = space.srgb_to_oklab(np.asarray(rgb_uint8))
     weights = garment_weights(lab).reshape(-1)
     pixels = lab.reshape(-1, 3)
     keep = weights > 1e-6
@@ -120,7 +121,7 @@ def garment_palette(rgb_uint8, colours=3, seed=0):
     if k < colours:
         centres = np.concatenate([centres, np.repeat(centres[:1], colours - k, axis=0)])
         share = np.concatenate([share, np.zeros(colours - k)])
-    return harmony.oklab_to_oklch(centres), share
+    return space.oklab_to_oklch(centres), share
 
 
 def garment_features(lch, share):
@@ -146,7 +147,7 @@ def pair_features(top, bottom):
             d / 180.0, abs(np.cos(np.radians(d))),
             float(d <= harmony.ANALOGOUS_MAX_DEG), float(d >= harmony.COMPLEMENTARY_MIN_DEG),
             abs(t[0] - b[0]), abs(t[1] - b[1]),
-            float(np.linalg.norm(harmony.oklch_to_oklab(t) - harmony.oklch_to_oklab(b))),
+            float(np.linalg.norm(space.oklch_to_oklab(t) - space.oklch_to_oklab(b))),
             float(t_neutral or b_neutral), float(t_neutral and b_neutral),
             float(harmony.harmonious(t, b)),
         ]
@@ -184,7 +185,7 @@ class PaletteModel:
     def palette_of_path(self, path):
         key = (os.path.abspath(path), self.image_size)
         if key not in self._palettes:
-            from neipalette_tf.preprocessing import load_image
+            from neipalette_tf.core.preprocessing import load_image
 
             self._palettes[key] = self.palette_of_image(load_image(path, self.image_size))
         return self._palettes[key]

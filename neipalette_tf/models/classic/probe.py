@@ -27,10 +27,10 @@ import os
 
 import numpy as np
 
-from neipalette_tf.cli import UserError
-from neipalette_tf.classic.linear import fit_logistic, predict_logistic
-from neipalette_tf.io_utils import atomic_write, write_json
-from neipalette_tf.io_utils import sha256_file as file_sha256
+from neipalette_tf.core.cli import UserError
+from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
+from neipalette_tf.core.io_utils import atomic_write, write_json
+from neipalette_tf.core.io_utils import sha256_file as file_sha256
 
 FORMAT = "neipalette-classic"
 VERSION = 1
@@ -90,7 +90,7 @@ class Embedder:
 
     def embed_paths(self, paths):
         """Embeddings `[N, D]` of image files, through the cache."""
-        from neipalette_tf.preprocessing import load_image
+        from neipalette_tf.core.preprocessing import load_image
 
         digests = [file_sha256(p) for p in paths]
         missing = {}

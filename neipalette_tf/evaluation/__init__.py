@@ -1,0 +1,2 @@
+"""Evaluation workflows: metrics, calibration, reports and figures, evaluating a model on a
+manifest (`evaluate`), comparing runs (`compare`) and cross-validation (`cv`)."""

@@ -1,0 +1,1 @@
+"""Ranking a wardrobe: which of my bottoms go with this top (`wardrobe`)."""

@@ -1,0 +1,112 @@
+"""Rank a wardrobe: which of my bottoms go with this top (or tops with this bottom)?
+
+    python -m neipalette_tf.recommend --model MODEL --top IMG --wardrobe DIR [--k 5] [--out grid.png] [--cache PATH] [--json]
+    python -m neipalette_tf.recommend --model MODEL --bottom IMG --wardrobe DIR ...
+    python -m neipalette_tf.recommend --model MODEL --bench [--garments 1000]
+
+Every image in DIR (not its subfolders) is scored against the query with
+p(harmonious) and the list is printed best first; `--out` draws the query
+and the top k with their scores. MODEL is a Keras `model.keras` or an
+export (`model.onnx`, `model*.tflite`, an export folder, or
+`saved_model/`): the siamese encoder / head split is used, so every garment
+is embedded once and a query costs one head pass over the wardrobe.
+
+**Cache.** Embeddings are kept on disk, in `DIR/.neipalette-cache/` (or
+`--cache PATH`), keyed by the image's content (SHA-256) and the model's
+identity (SHA-256 of the model file, or of the encoder file of an export):
+renaming a file keeps its embedding, editing it or changing the model does
+not. A stat index (size, mtime) avoids re-reading unchanged files to hash
+them. Embeddings of different models never mix.
+
+**Benchmark.** `--bench` renders `--garments` garment photos into a
+temporary wardrobe, embeds them (the first pass, timed apart), then times
+ranking queries end to end (list the folder, look up the cache on disk,
+score every garment, sort) in the loaded process, and prints p50 / p90.
+Model loading is not part of a query.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.ranking.wardrobe import BENCH_GOAL_MS, CACHE_DIR, bench, load_scorer, plot_grid, rank
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m neipalette_tf.recommend", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model.keras, model.onnx, model*.tflite, an export folder or saved_model/")
+    query = p.add_mutually_exclusive_group()
+    query.add_argument("--top", help="photo of a top: rank the wardrobe's bottoms")
+    query.add_argument("--bottom", help="photo of a bottom: rank the wardrobe's tops")
+    query.add_argument("--bench", action="store_true", help="time ranking over --garments cached garments")
+    p.add_argument("--wardrobe", help="folder of garment photos")
+    p.add_argument("--k", type=int, default=5, help="garments in the grid (default 5)")
+    p.add_argument("--out", help="write the grid of the top k here (PNG)")
+    p.add_argument("--cache", help=f"cache folder (default: WARDROBE/{CACHE_DIR})")
+    p.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    p.add_argument("--garments", type=int, default=1000, help="wardrobe size for --bench (default 1000)")
+    p.add_argument("--threads", type=int, help="CPU threads of the model runtime")
+    return p.parse_args(argv)
+
+
+def _set_threads(args):
+    if args.threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+        if os.path.splitext(args.model)[1] == ".keras" or os.path.isdir(args.model):
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.k < 1:
+        raise cli.UserError(f"--k must be at least 1, got {args.k}")
+    _set_threads(args)
+    if args.bench:
+        if args.garments < 1:
+            raise cli.UserError(f"--garments must be at least 1, got {args.garments}")
+        scorer = load_scorer(args.model, args.threads)
+        r = bench(scorer, args.garments)
+        met = "met" if r["p50_ms"] < BENCH_GOAL_MS else "NOT met"
+        load = os.getloadavg()[0]
+        print(cpu_summary())
+        print(f"model: {args.model} ({type(scorer).__name__}, threads: {args.threads or 'default'}), "
+              f"{r['garments']} garments, load average {load:.1f}; "
+              f"first pass (embed all): {r['first_pass_s']:.1f} s")
+        print(f"ranking {r['garments']} cached garments, end to end, {r['queries']} queries: "
+              f"p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+              f"(goal < {BENCH_GOAL_MS:.0f} ms: {met})")
+        return 0
+    if not (args.top or args.bottom):
+        raise cli.UserError("give --top IMG or --bottom IMG (or --bench)")
+    if not args.wardrobe:
+        raise cli.UserError("--wardrobe DIR is required")
+    role, query = ("top", args.top) if args.top else ("bottom", args.bottom)
+    from neipalette_tf.core.preprocessing import load_image
+
+    load_image(query, 8)  # fail fast, before loading a model
+    scorer = load_scorer(args.model, args.threads)
+    ranking, store = rank(scorer, query, args.wardrobe, role, args.cache)
+    if args.out:
+        plot_grid(query, role, ranking, args.k, args.out)
+    if args.json:
+        print(json.dumps({"query": query, "role": role, "ranking": [
+            {"rank": i + 1, "file": f, "p_harmonious": round(p, 6)} for i, (f, p) in enumerate(ranking)],
+            "cache": {"hits": store.hits, "misses": store.misses, "folder": store.folder}}))
+        return 0
+    other = "bottoms" if role == "top" else "tops"
+    print(f"{len(ranking)} {other} ranked for {query} (cache: {store.hits} hits, {store.misses} new)")
+    for i, (f, p) in enumerate(ranking):
+        print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= 0.5 else 'clashing  '}  {f}")
+    if args.out:
+        print(f"grid: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
