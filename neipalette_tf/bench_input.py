@@ -38,7 +38,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
 
-    cfg = config_lib.resolve(args.config or config_lib.DEFAULT_CONFIG_PATH, {
+    cfg = config_lib.resolve(config_lib.config_path(args.config), {
         "data.path": args.data, "model.backbone": args.backbone,
         "model.image_size": args.image_size, "train.batch_size": args.batch_size})
     result = measure(cfg, args.pipeline_batches, args.steps)

@@ -16,6 +16,10 @@ import os
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.data import tfrecord
+from neipalette_tf.evaluation import calibration
+from neipalette_tf.models import load_model
 
 
 def parse_args(argv):
@@ -33,7 +37,6 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.model):
         raise cli.UserError(f"{args.model}: model not found")
-    from neipalette_tf.data import tfrecord
 
     if tfrecord.is_tfrecord_folder(args.data):
         subset, data_of = None, lambda size: tfrecord.TFRecordPairData(args.data, args.split, size)
@@ -48,9 +51,6 @@ def main(argv=None):
         if len(subset) == 0:
             raise cli.UserError(f"{manifest.path}: no pairs in split '{args.split}'")
         data_of = lambda size: PairData(subset, size)  # noqa: E731
-    from neipalette_tf.evaluation import calibration
-    from neipalette_tf.core.io_utils import write_json
-    from neipalette_tf.models import load_model
 
     model = load_model(args.model)
     data = data_of(model.image_size)

@@ -28,8 +28,7 @@ error naming it and exit status 2.
 import argparse
 import sys
 
-from neipalette_tf.core import cli
-from neipalette_tf.evaluation.compare import CompareError, DEFAULT_OUT, compare
+from neipalette_tf.evaluation.compare import DEFAULT_OUT, CompareError, compare
 
 
 def main(argv=None):

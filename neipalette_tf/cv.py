@@ -44,7 +44,9 @@ import sys
 import time
 
 from neipalette_tf.core import cli
+from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.evaluation.cv import APPROACHES, cross_validate, write_results
+from neipalette_tf.training import config as config_lib
 
 
 def parse_args(argv):
@@ -69,9 +71,6 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    from neipalette_tf.training import config as config_lib
-    from neipalette_tf.data.manifest import read_manifest
-
     args = parse_args(argv)
     approaches = args.approach or (list(APPROACHES) if args.init_from else ["scratch", "palette", "probe"])
     if "init-from" in approaches and not args.init_from:
@@ -82,7 +81,7 @@ def main(argv=None):
         raise cli.UserError(f"--val-fraction must be in (0, 0.5), got {args.val_fraction}")
     if args.repeats < 1:
         raise cli.UserError(f"--repeats must be at least 1, got {args.repeats}")
-    cfg = config_lib.resolve(args.config or config_lib.DEFAULT_CONFIG_PATH, {
+    cfg = config_lib.resolve(config_lib.config_path(args.config), {
         "seed": args.seed, "data.path": args.data, "model.image_size": args.image_size,
         "model.weights": args.weights, "train.epochs": args.epochs, "train.batch_size": args.batch_size,
         "train.learning_rate": args.learning_rate, "classic.cache_dir": args.cache_dir})

@@ -29,23 +29,28 @@ import sys
 import time
 import traceback
 
+import keras
+
+from neipalette_tf import (
+    bench_input,
+    calibrate,
+    cv,
+    evaluate,
+    predict,
+    recommend,
+    train,
+)
 from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.data import synth
+from neipalette_tf.export import __main__ as export_cli
+from neipalette_tf.training import loop as training
 
 FAST = ["--image-size", "32", "--batch-size", "16", "--weights", "none"]
 
 
 def _paths(out, data):
     """(name, callable) for every path; later paths use what earlier ones wrote."""
-    from neipalette_tf.export import __main__ as export_cli
-    from neipalette_tf import bench_input
-    from neipalette_tf import calibrate
-    from neipalette_tf import cv
-    from neipalette_tf import evaluate
-    from neipalette_tf import predict
-    from neipalette_tf import recommend
-    from neipalette_tf import train
-
     run = os.path.join(out, "train")
     model = os.path.join(run, "model.keras")
     artifacts = os.path.join(out, "export")
@@ -95,7 +100,6 @@ def _export(export_cli, model, artifacts, pairs):
     """Every format converted and run on the parity pairs. A model this small is near chance, so
     int8's decision-agreement bound can fail on it: a parity verdict is printed, not counted here
     (the parity bounds are tested on a trained model in tests/test_export.py)."""
-    import json
 
     status = export_cli.main(["--model", model, "--out", artifacts, "--parity-data", pairs, "--calibration", pairs])
     with open(os.path.join(artifacts, "parity.json"), encoding="utf-8") as f:
@@ -119,8 +123,6 @@ def _if_published(path, step):
 
 def _resume(train, data, folder):
     """Kill-like interruption after epoch 1 of 2 (the backup stays), then `--resume`."""
-    from neipalette_tf.training import loop as training
-
     real_fit = training.fit
 
     def one_epoch_then_stop(model, data_, cfg, *args, **kwargs):
@@ -138,8 +140,6 @@ def _resume(train, data, folder):
 
 
 def _mixed_precision(train, data, folder):
-    import keras
-
     try:
         return train.main(["--data", data, "--out", folder, "--epochs", "1", "--mixed-precision", *FAST])
     finally:
@@ -155,7 +155,6 @@ def main(argv=None):
     if os.path.exists(args.out) and os.listdir(args.out):
         raise cli.UserError(f"{args.out}: --out must be a new or empty folder")
     os.makedirs(args.out, exist_ok=True)
-    from neipalette_tf.data import synth
 
     print(cpu_summary())
     data = os.path.join(args.out, "data")

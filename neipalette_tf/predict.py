@@ -1,6 +1,7 @@
 """Score one outfit: `python -m neipalette_tf.predict --model MODEL TOP BOTTOM [--json]`.
 
-MODEL is any trained or exported model; the format follows from the path:
+MODEL is any trained or exported model; the format follows from the path
+(`neipalette_tf.predictors.load_predictor`):
 
 | MODEL                              | runs in                                    |
 |------------------------------------|--------------------------------------------|
@@ -17,10 +18,11 @@ format gives the same answer within the export's parity bounds.
 
 import argparse
 import json
-import os
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.predictors import load_predictor
 
 
 def parse_args(argv):
@@ -35,82 +37,12 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def predict_pair(model, top, bottom):
-    """p_harmonious of one (top, bottom) pair of image files.
-
-    `model` is a Keras HarmonyClassifier or anything from `load_predictor`
-    (an object with `image_size` and `predict_batch(tops, bottoms)`).
-    """
-    import numpy as np
-
-    from neipalette_tf.core.preprocessing import load_image
-
-    tops = load_image(top, model.image_size)[None]
-    bottoms = load_image(bottom, model.image_size)[None]
-    if hasattr(model, "predict_batch"):
-        return float(model.predict_batch(tops, bottoms)[0])
-    x = {"top": tops.astype(np.float32), "bottom": bottoms.astype(np.float32)}
-    return float(model.predict(x, verbose=0)[0, 1])
-
-
-def saved_model_dir(path):
-    """A SavedModel folder, or the newest numbered version inside it (TF Serving layout); else None."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [d for d in os.listdir(path) if d.isdigit() and os.path.isfile(os.path.join(path, d, "saved_model.pb"))]
-    return os.path.join(path, max(versions, key=int)) if versions else None
-
-
-def load_predictor(path):
-    """The model at `path`, in the runtime its format needs (see the module docs)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise cli.UserError(f"{path}: model not found")
-    suffix = os.path.splitext(path)[1]
-    if suffix in (".tflite", ".onnx"):
-        from neipalette_tf.predictors.runtime import ArtifactError, HarmonyRuntime
-
-        try:
-            runtime = HarmonyRuntime(path)
-            runtime.model  # noqa: B018 - load the graph now: a corrupt file fails here, in one line
-            return runtime
-        except ArtifactError as e:
-            raise cli.UserError(str(e)) from None
-        except Exception as e:  # noqa: BLE001 - the runtime's own error on a corrupt file
-            raise cli.UserError(f"{path}: cannot load the model ({_reason(e)})") from None
-    if os.path.isdir(path):
-        folder = saved_model_dir(path)
-        if folder is None:
-            raise cli.UserError(f"{path}: not a SavedModel folder (no saved_model.pb, nor a version folder with one)")
-        from neipalette_tf.export.savedmodel import SavedModelRunner
-
-        try:
-            return SavedModelRunner(folder)
-        except Exception as e:  # noqa: BLE001 - a corrupt or foreign SavedModel
-            raise cli.UserError(f"{folder}: cannot load the SavedModel ({_reason(e)})") from None
-    if suffix == ".json":
-        from neipalette_tf.models.classic import load_classic
-
-        return load_classic(path)
-    if suffix == ".keras":
-        from neipalette_tf.models import load_model
-
-        return load_model(path)
-    raise cli.UserError(f"{path}: unknown model format (use .keras, .json, .tflite, .onnx or a SavedModel folder)")
-
-
-def _reason(error):
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from neipalette_tf.core.preprocessing import load_image
 
     for path in (args.top, args.bottom):  # fail fast, before loading a model
         load_image(path, 8)
-    p = predict_pair(load_predictor(args.model), args.top, args.bottom)
+    p = load_predictor(args.model).predict_pair(args.top, args.bottom)
     label = "harmonious" if p >= args.threshold else "clashing"
     if args.json:
         print(json.dumps({"top": args.top, "bottom": args.bottom, "p_harmonious": round(p, 6),

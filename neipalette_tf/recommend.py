@@ -32,7 +32,15 @@ import sys
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
-from neipalette_tf.ranking.wardrobe import BENCH_GOAL_MS, CACHE_DIR, bench, load_scorer, plot_grid, rank
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.ranking.wardrobe import (
+    BENCH_GOAL_MS,
+    CACHE_DIR,
+    bench,
+    load_scorer,
+    plot_grid,
+    rank,
+)
 
 
 def parse_args(argv):
@@ -87,7 +95,6 @@ def main(argv=None):
     if not args.wardrobe:
         raise cli.UserError("--wardrobe DIR is required")
     role, query = ("top", args.top) if args.top else ("bottom", args.bottom)
-    from neipalette_tf.core.preprocessing import load_image
 
     load_image(query, 8)  # fail fast, before loading a model
     scorer = load_scorer(args.model, args.threads)

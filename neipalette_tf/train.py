@@ -33,13 +33,13 @@ from neipalette_tf.training.run import run
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.train", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="a config name (resnet18, efficientnet_b0, resnet50, resnet18_stacked) "
+    p.add_argument("--config", help=f"a packaged config ({', '.join(config_lib.packaged_configs())}) "
                                     "or a YAML file (default: resnet18)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.epochs=3 --set model.dropout=0.3 (repeatable)")
     p.add_argument("--data", help="synthetic data folder or a pairs.csv manifest")
     p.add_argument("--out", help="output folder (default: runs/NAME-TIMESTAMP)")
-    p.add_argument("--backbone", choices=("resnet18", "efficientnet_b0", "resnet50", "palette"),
+    p.add_argument("--backbone", choices=(*config_lib.BACKBONES, *config_lib.CLASSIC_BACKBONES),
                    help="a CNN, or 'palette': the k-means colour baseline (neipalette_tf.models.classic)")
     p.add_argument("--mode", choices=("train", "probe"),
                    help="probe: logistic regression on frozen embeddings of --init-from (or a fresh backbone)")

@@ -21,6 +21,7 @@ Example:
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -145,8 +146,6 @@ def write_text(path, text):
 
 def hash_file(path, digest=None):
     """`digest` (a new SHA-256 when None) updated with the bytes of `path`, read in 1 MiB blocks."""
-    import hashlib
-
     digest = digest or hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

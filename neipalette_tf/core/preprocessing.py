@@ -49,6 +49,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
+
 from neipalette_tf.core.errors import ImageLoadError  # noqa: F401 - raised here, importable from here
 
 try:  # Phones save HEIC; support it when the optional plugin is present.

@@ -18,17 +18,16 @@ Example:
 
 import os
 import subprocess
+from importlib import metadata
 
 from neipalette_tf.core.io_utils import sha256_file
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
 
 
 
 
 def library_versions():
-    from importlib import metadata
-
     out = {}
     for key, dist in (("tensorflow_version", "tensorflow"), ("keras_version", "keras"),
                       ("keras_hub_version", "keras-hub")):
@@ -41,7 +40,6 @@ def library_versions():
 
 def git_commit(folder=REPOSITORY):
     """(commit, dirty) of the code's git checkout; (None, None) outside one or without git."""
-
     def _git(*args):
         return subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=10)
 

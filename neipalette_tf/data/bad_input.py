@@ -31,8 +31,9 @@ import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from neipalette_tf.data.manifest import Manifest, ManifestError, read_manifest
+from neipalette_tf.core.io_utils import write_text
 from neipalette_tf.core.preprocessing import ImageLoadError, load_image
+from neipalette_tf.data.manifest import Manifest, ManifestError, read_manifest
 
 MODES = ("error", "skip")
 SKIPPED_FILE = "skipped.csv"
@@ -90,8 +91,6 @@ def name_rows(error, manifest):
 
 def write_skipped(folder, skipped):
     """Write `folder/skipped.csv` (atomic); returns its path, or None when nothing was skipped."""
-    from neipalette_tf.core.io_utils import write_text
-
     if not skipped:
         return None
     buf = io.StringIO()

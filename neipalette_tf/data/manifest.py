@@ -32,6 +32,7 @@ import csv
 import os
 
 import numpy as np
+
 from neipalette_tf.core.errors import ManifestError  # noqa: F401 - raised here, importable from here
 
 REQUIRED_COLUMNS = ("top", "bottom", "label")

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
+from neipalette_tf.colour.harmony import harmonious
+from neipalette_tf.colour.space import oklab_to_oklch, oklch_to_oklab
 from neipalette_tf.core.preprocessing import load_image
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -102,8 +104,6 @@ def all_pairs_labels(top_colour, bottom_colour):
     Inputs are colour targets (scaled OKLab, `[B, 3]`); the rule is
     `neipalette_tf.colour.harmony.harmonious`, the one implementation there is.
     """
-    from neipalette_tf.colour.harmony import harmonious
-    from neipalette_tf.colour.space import oklab_to_oklch
 
     top = oklab_to_oklch(np.asarray(top_colour, np.float64) / COLOUR_TARGET_SCALE)
     bottom = oklab_to_oklch(np.asarray(bottom_colour, np.float64) / COLOUR_TARGET_SCALE)
@@ -218,8 +218,6 @@ class PairData:
 
 
 def _colour_targets(manifest):
-    from neipalette_tf.colour.space import oklch_to_oklab
-
     out = {}
     for garment in ("top", "bottom"):
         keys = [f"{garment}_{c}" for c in "LCh"]

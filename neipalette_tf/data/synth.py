@@ -27,11 +27,11 @@ import functools
 import io
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import sys
 import time
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -284,7 +284,6 @@ def _mirror(pts):
 
 class _Shape:
     """A garment drawn as polygons plus the places where details go."""
-
     def __init__(self, kind):
         self.kind = kind
         self.parts = []      # polygons: their union is the garment
@@ -557,7 +556,6 @@ def _bottom_shape(rng, kind):
 
 class _Xf:
     """Garment units -> working-canvas pixels: scale, rotate, translate."""
-
     def __init__(self, scale, theta_deg, centre_local, centre_px):
         t = math.radians(theta_deg)
         self.scale = scale

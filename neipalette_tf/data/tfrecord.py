@@ -51,13 +51,30 @@ Example:
 ([2, 16, 16, 3], [0, 1])
 """
 
+import csv
+import io
 import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
-from neipalette_tf.colour import space
-from neipalette_tf.data.manifest import SPLITS, Manifest, ManifestError, read_manifest, stratified_split
+from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.data.manifest import (
+    SPLITS,
+    Manifest,
+    ManifestError,
+    read_manifest,
+    stratified_split,
+)
+from neipalette_tf.data.pipeline import (
+    AUTOTUNE,
+    COLOUR_TARGET_SCALE,
+    LABEL_KEY,
+    _colour_targets,
+    _finish,
+)
 
 INFO_NAME = "tfrecords.json"
 FORMAT = "neipalette-pairs-tfrecord"
@@ -97,9 +114,7 @@ def _has_colours(manifest):
 
 
 def _example(row, encoding, image_size, colours):
-    import tensorflow as tf
 
-    from neipalette_tf.core.preprocessing import load_image
 
     def image_bytes(path):
         if encoding == "pixels":
@@ -120,10 +135,7 @@ def _example(row, encoding, image_size, colours):
 
 
 def _write_index(path, rows, colours):
-    import csv
-    import io
 
-    from neipalette_tf.core.io_utils import write_text
 
     columns = ["top", "bottom", "label", "split", *(COLOUR_COLUMNS if colours else ())]
     buf = io.StringIO()
@@ -145,7 +157,6 @@ def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split
         image_size: None stores the files' bytes; S stores `load_image(file, S)` pixels.
         seed: shuffles the train split, and splits a manifest without a split column.
     """
-    from neipalette_tf.core.io_utils import write_json
 
     if shards < 1:
         raise ValueError(f"--shards must be >= 1, got {shards}")
@@ -176,8 +187,6 @@ def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split
 
 
 def _write_splits(manifest, out, shards, encoding, image_size, colours, seed, info, written, log):
-    import tensorflow as tf
-
     for split in SPLITS:
         rows = [dict(r, split=split) for r in manifest.subset(split).rows]
         if not rows:
@@ -243,7 +252,6 @@ class TFRecordPairData:
             raise ManifestError(
                 f"{os.path.join(self.folder, INFO_NAME)}: images stored as {stored} px pixels, the model takes "
                 f"{self.image_size} px (convert again with --image-size {self.image_size}, or without it)")
-        from neipalette_tf.data.pipeline import _colour_targets
 
         self.colour_targets = _colour_targets(self.manifest) if self.info["colours"] else None
 
@@ -251,8 +259,6 @@ class TFRecordPairData:
         return len(self.labels)
 
     def _decode(self, data):
-        import tensorflow as tf
-
         size = self.image_size
         if self.info["encoding"] == "pixels":
             image = tf.reshape(tf.io.decode_raw(data, tf.uint8), (size, size, 3))
@@ -265,9 +271,7 @@ class TFRecordPairData:
 
     def dataset(self, batch_size, training=False, augment=None, seed=0, colour_targets=False, all_pairs=False):
         """Batches of `({"top", "bottom"}, target)`, exactly as `PairData.dataset` makes them."""
-        import tensorflow as tf
 
-        from neipalette_tf.data.pipeline import AUTOTUNE, COLOUR_TARGET_SCALE, LABEL_KEY, _finish
 
         features = {"top/image": tf.io.FixedLenFeature([], tf.string),
                     "bottom/image": tf.io.FixedLenFeature([], tf.string),

@@ -33,6 +33,9 @@ True
 """
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+
+from neipalette_tf.evaluation.plots import save_figure
 
 N_BINS = 15
 T_BOUNDS = (0.05, 20.0)
@@ -75,7 +78,6 @@ def fit_temperature(logits, labels, bounds=T_BOUNDS):
     perfectly the NLL keeps falling as T -> 0 and the result is the lower
     bound; a validation set that small says little about calibration.
     """
-    from scipy.optimize import minimize_scalar
 
     z, y = _validate(logits, labels)
     low, high = np.log(bounds[0]), np.log(bounds[1])
@@ -148,7 +150,6 @@ def plot_reliability(curves, path, n_bins=N_BINS, title="Reliability diagram (to
     """
     from matplotlib.figure import Figure
 
-    from neipalette_tf.evaluation.plots import save_figure
 
     fig = Figure(figsize=(8.4, 4.2), layout="constrained")
     ax, hist = fig.subplots(1, 2)

@@ -25,14 +25,12 @@ The markdown is also printed. A folder that cannot be used gives a one-line
 error naming it and exit status 2.
 """
 
-import argparse
 import json
 import os
-import sys
 from collections import Counter
 
-from neipalette_tf.evaluation import plots
 from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.evaluation import plots
 from neipalette_tf.evaluation.metrics import METRIC_KEYS
 from neipalette_tf.evaluation.report import (
     PER_CLASS_HEADER,

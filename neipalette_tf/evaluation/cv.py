@@ -38,18 +38,29 @@ with the pooled out-of-fold evaluation (`metrics.json`, `predictions.csv`,
 `roc.png`, ... as from `evaluate`), which `neipalette_tf.compare` reads.
 """
 
-import argparse
 import copy
 import csv
 import io
 import math
 import os
-import sys
 import time
 
+import keras
 import numpy as np
+from scipy import stats
+from sklearn.model_selection import StratifiedGroupKFold
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.data.manifest import Manifest
+from neipalette_tf.data.pipeline import PairData
+from neipalette_tf.evaluation.metrics import classification_metrics
+from neipalette_tf.evaluation.report import markdown_table, write_evaluation
+from neipalette_tf.models.classic.probe import file_sha256
+from neipalette_tf.predictors.keras import predict_data, prediction_records
+from neipalette_tf.training.prepare import build_model
+from neipalette_tf.training.classic import build_classic
+from neipalette_tf.training.loop import fit
 
 APPROACHES = ("scratch", "init-from", "palette", "probe")
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -67,7 +78,6 @@ def image_groups(manifest):
     Images are identified by their content (SHA-256), so a copy under
     another name links too.
     """
-    from neipalette_tf.models.classic.probe import file_sha256
 
     digests = {}
     for row in manifest.rows:
@@ -108,7 +118,6 @@ def cv_splits(labels, groups, folds=5, repeats=1, seed=0, val_fraction=0.2):
     Returns a list of dicts `{repeat, fold, train, val, test}` (index
     arrays). Raises `cli.UserError` when the data cannot be split so.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
 
     labels, groups = np.asarray(labels), np.asarray(groups)
     n_groups = np.unique(groups).size
@@ -137,18 +146,11 @@ def cv_splits(labels, groups, folds=5, repeats=1, seed=0, val_fraction=0.2):
 # --- one fold ----------------------------------------------------------------------------------
 
 def _part(manifest, idx, role):
-    from neipalette_tf.data.manifest import Manifest
-
     return Manifest(manifest.path, [dict(manifest.rows[i], split=role) for i in idx], True)
 
 
 def _keras_fit_predict(cfg, parts, init_from):
-    import keras
 
-    from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.predictors.keras import predict_data
-    from neipalette_tf.train import build_model
-    from neipalette_tf.training.loop import fit
 
     cfg = copy.deepcopy(cfg)
     if cfg["train"]["jit_compile"] == "auto":
@@ -187,8 +189,6 @@ class FoldRunner:
         return f"logistic regression on frozen embeddings of {self.init_from or m['backbone'] + ' (fresh)'}"
 
     def _classic_model(self):
-        from neipalette_tf.training.classic import build_classic
-
         cfg = copy.deepcopy(self.cfg)
         cfg["mode"] = "probe" if self.approach == "probe" else "train"
         if self.approach == "palette":
@@ -205,7 +205,6 @@ class FoldRunner:
         parts = {role: _part(manifest, split[role], role) for role in ("train", "val", "test")}
         if self.approach in ("scratch", "init-from"):
             return _keras_fit_predict(self.cfg, parts, self.init_from if self.approach == "init-from" else None)
-        from neipalette_tf.data.manifest import Manifest
 
         model = self._classic_model()
         train_rows = parts["train"].rows + parts["val"].rows  # no early stopping: use all training pairs
@@ -222,7 +221,6 @@ def summarise(values):
     >>> round(s["mean"], 3), round(s["std"], 3), [round(v, 3) for v in s["ci95"]], s["n"]
     (0.9, 0.1, [0.652, 1.0], 3)
     """
-    from scipy import stats
 
     v = np.array([x for x in values if x is not None], dtype=np.float64)
     if v.size == 0:
@@ -236,8 +234,6 @@ def summarise(values):
 
 
 def _fold_metrics(y, p):
-    from neipalette_tf.evaluation.metrics import classification_metrics
-
     m = classification_metrics(y, p, n_bootstrap=0)
     return {k: m[k] for k in METRICS}
 
@@ -254,8 +250,6 @@ def _cell(s):
 
 
 def cv_markdown(result):
-    from neipalette_tf.evaluation.report import markdown_table
-
     header = ["Approach"] + [METRIC_TITLES[k] for k in METRICS] + ["pooled OOF ROC-AUC [95% CI]", "folds", "s"]
     rows = []
     for name, a in result["approaches"].items():
@@ -297,8 +291,6 @@ def _oof_csv(manifest, approaches):
 
 def cross_validate(manifest, cfg, approaches, folds=5, repeats=1, val_fraction=0.2, init_from=None, log=print):
     """Run every approach on the same folds; returns the result dict written to cv.json."""
-    from neipalette_tf.evaluation.metrics import classification_metrics
-
     labels = manifest.labels
     groups = image_groups(manifest)
     splits = cv_splits(labels, groups, folds, repeats, cfg["seed"], val_fraction)
@@ -341,10 +333,6 @@ def cross_validate(manifest, cfg, approaches, folds=5, repeats=1, val_fraction=0
 
 def write_results(out, manifest, result):
     """cv.md, cv.json, oof_predictions.csv and a pooled evaluation folder per approach."""
-    from neipalette_tf.predictors.keras import prediction_records
-    from neipalette_tf.core.io_utils import write_json, write_text
-    from neipalette_tf.evaluation.report import write_evaluation
-
     os.makedirs(out, exist_ok=True)
     for name, a in result["approaches"].items():
         meta = {"weights": a["description"], "backbone": f"cv-{name}", "pairing": "n/a",

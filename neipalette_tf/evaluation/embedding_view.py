@@ -31,9 +31,11 @@ True
 """
 
 import numpy as np
+from sklearn.manifold import TSNE
 
 from neipalette_tf.colour.harmony import hue_distance, is_neutral
 from neipalette_tf.colour.space import oklch_to_srgb
+from neipalette_tf.evaluation.plots import save_figure
 
 MAX_GARMENTS = 600  # t-SNE time grows with it; 600 points keep the training run within its budget
 DISPLAY_L, DISPLAY_C = 0.72, 0.13
@@ -101,8 +103,6 @@ def hue_neighbour_agreement(embeddings, lch, k=NEIGHBOURS, within=SAME_HUE_DEG):
 
 def tsne_2d(embeddings, seed=0):
     """t-SNE (scikit-learn, PCA init) of the embeddings -> `[N, 2]`."""
-    from sklearn.manifold import TSNE
-
     n = len(embeddings)
     perplexity = float(min(30.0, max(2.0, (n - 1) / 3.0)))
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
@@ -113,7 +113,6 @@ def plot_embedding_view(points, lch, kinds, path, title):
     """The t-SNE scatter: hue-coloured points (neutrals grey), circles = tops, triangles = bottoms."""
     from matplotlib.figure import Figure
 
-    from neipalette_tf.evaluation.plots import save_figure
 
     rgb, neutral = display_colours(lch)
     kinds = np.asarray(kinds)

@@ -8,9 +8,18 @@ and, when the manifest records main colours, embedding_tsne.png into DIR (defaul
 default split is `test` for a manifest with a split column, else `all`.
 """
 
+import json
 import os
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.preprocessing import ImageLoadError
+from neipalette_tf.core.provenance import provenance
+from neipalette_tf.data import bad_input
+from neipalette_tf.data.pipeline import PairData
+from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
+from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
+from neipalette_tf.models.classic import load_model_any
+from neipalette_tf.predictors.keras import predict_manifest, prediction_records
 
 
 def default_out(model_path, data_path):
@@ -24,7 +33,6 @@ def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input
 
     Returns the metrics dict written to `out/metrics.json`.
     """
-    from neipalette_tf.data import bad_input
 
     manifest = bad_input.read(data, on_bad_input)
     split = split or ("test" if manifest.has_split else "all")
@@ -38,13 +46,6 @@ def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input
     if not os.path.isfile(model_path):
         raise cli.UserError(f"{model_path}: model not found")
 
-    from neipalette_tf.models.classic import load_model_any
-    from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.predictors.keras import predict_manifest, prediction_records
-    from neipalette_tf.core.preprocessing import ImageLoadError
-    from neipalette_tf.core.provenance import provenance
-    from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
-    from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
 
     model = load_model_any(model_path)
     if on_bad_input == "skip":
@@ -81,8 +82,6 @@ def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input
 
 def _weights_of(run_metrics_path):
     """The weights a run started from, as its training recorded them."""
-    import json
-
     try:
         with open(run_metrics_path, encoding="utf-8") as f:
             return json.load(f).get("weights", "unknown")

@@ -20,8 +20,12 @@ import os
 
 import numpy as np
 
-from neipalette_tf.evaluation import calibration
 from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.evaluation import calibration
+from neipalette_tf.evaluation.embedding_view import (
+    keras_encoder_predict,
+    write_embedding_view,
+)
 
 
 def split_logits(model, data, batch_size=64):
@@ -107,7 +111,6 @@ def add_calibration_and_embeddings(out, model, data, manifest, logits, split, fi
         fitted: `calibration.calibrate`'s summary when T was fitted just now.
         embeddings: False skips the embedding view.
     """
-    from neipalette_tf.evaluation.embedding_view import keras_encoder_predict, write_embedding_view
 
     labels = np.asarray(data.labels)
     s = calibration.summary(logits, labels, model.temperature)

@@ -20,8 +20,8 @@ from PIL import Image
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.colour.space import oklch_to_srgb
 from neipalette_tf.core.io_utils import atomic_write
-from neipalette_tf.evaluation.metrics import CLASS_NAMES, roc_points
 from neipalette_tf.core.preprocessing import letterbox, load_image
+from neipalette_tf.evaluation.metrics import CLASS_NAMES, roc_points
 
 DPI = 120
 SAMPLE_IMAGE_SIZE = 96

@@ -21,9 +21,13 @@ bottom_L, bottom_C, bottom_h`. It writes, atomically, into `out_dir`:
 import csv
 import os
 
-from neipalette_tf.evaluation import plots
 from neipalette_tf.core.io_utils import atomic_write, write_json, write_text
-from neipalette_tf.evaluation.metrics import CLASS_NAMES, METRIC_KEYS, classification_metrics
+from neipalette_tf.evaluation import plots
+from neipalette_tf.evaluation.metrics import (
+    CLASS_NAMES,
+    METRIC_KEYS,
+    classification_metrics,
+)
 
 N_BOOTSTRAP = 1000
 PREDICTION_COLUMNS = ("top", "bottom", "label", "p_harmonious", "predicted")

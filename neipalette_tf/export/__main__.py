@@ -14,11 +14,10 @@ import argparse
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.export.exporter import FORMATS, export_model
 
 
 def parse_args(argv):
-    from neipalette_tf.export.exporter import FORMATS
-
     p = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a trained model.keras (its run folder's config.yaml names the data)")
     p.add_argument("--out", required=True, help="the export folder, e.g. artifacts/X")
@@ -30,7 +29,6 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    from neipalette_tf.export.exporter import export_model
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     report = export_model(args.model, args.out, formats, args.calibration, args.parity_data)

@@ -41,9 +41,25 @@ import sys
 import tempfile
 import time
 
-from neipalette_tf.core.cpu_info import cpu_summary
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,
+)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.data.manifest import read_manifest
+from neipalette_tf.evaluation.metrics import classification_metrics
+from neipalette_tf.export.exporter import BENCH_OUTPUT_NAMES, sample, select_pairs
+from neipalette_tf.export.parity import batched
+from neipalette_tf.export.savedmodel import endpoints
+from neipalette_tf.models import load_model
+from neipalette_tf.predictors import load_predictor
+from neipalette_tf.predictors.runtime import read_card
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds the package
 RUNTIME_FORMATS = ("onnx", "tflite", "tflite_fp16", "tflite_int8")
 THREADS = (1, 2)
 BATCH = 32
@@ -51,7 +67,7 @@ WARDROBE = 1000
 MATMUL_N = 2048
 ROUNDS = 3
 MIN_SECONDS = 2.0  # per latency or throughput measurement
-OUTPUT_NAMES = ("bench.json", "bench.md")
+OUTPUT_NAMES = BENCH_OUTPUT_NAMES
 
 
 # --------------------------------------------------------------------------
@@ -74,8 +90,6 @@ def _timed(fn, min_runs, min_seconds, warmup=2):
 
 
 def _set_tf_threads(threads):
-    import tensorflow as tf
-
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
@@ -88,28 +102,15 @@ def _artifact(card, folder, fmt):
 
 
 def _load(fmt, folder, card, threads):
-    """A runner (`predict_batch`, `embed_batch`, `score_batch`) for one row."""
+    """The `Predictor` of one row (`predict_batch`, `embed_batch`, `score_batch`)."""
     if fmt in ("keras", "savedmodel"):
-        _set_tf_threads(threads)
-    if fmt == "keras":
-        from neipalette_tf.export.parity import KerasRunner
-        from neipalette_tf.models import load_model
-
-        return KerasRunner(load_model(_artifact(card, folder, fmt)))
-    if fmt == "savedmodel":
-        from neipalette_tf.export.savedmodel import SavedModelRunner
-
-        return SavedModelRunner(_artifact(card, folder, fmt))
-    from neipalette_tf.predictors.runtime import HarmonyRuntime
-
-    return HarmonyRuntime(_artifact(card, folder, fmt), threads=threads)
+        _set_tf_threads(threads)  # before TensorFlow runs anything
+    return load_predictor(_artifact(card, folder, fmt), threads=threads)
 
 
 def work_measure(job):
     """Latency (batch 1), and optionally throughput, test predictions and wardrobe scoring."""
-    import numpy as np
 
-    from neipalette_tf.export.parity import batched
 
     card = _card(job["folder"])
     runner = _load(job["format"], job["folder"], card, job["threads"])
@@ -139,9 +140,7 @@ def work_measure(job):
 
 def work_startup(job):
     """Import, load and score one pair like `neipalette_tf.predict`; report when done."""
-    from neipalette_tf.predict import load_predictor, predict_pair
-
-    p = predict_pair(load_predictor(job["model"]), job["top"], job["bottom"])
+    p = load_predictor(job["model"]).predict_pair(job["top"], job["bottom"])
     done = time.time()
     heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
     return {"done_at": done, "p": p, "imported": heavy}
@@ -149,15 +148,12 @@ def work_startup(job):
 
 def work_peak(job):
     """fp32 matmul GFLOP/s: best of NumPy and TensorFlow with `threads` threads."""
-    import numpy as np
-
     n = MATMUL_N
     a, b = (np.random.default_rng(i).random((n, n), dtype=np.float32) for i in (0, 1))
     flops = 2.0 * n ** 3
     seconds = job.get("min_seconds", MIN_SECONDS) / 2
     result = {"numpy_gflops": flops / min(_timed(lambda: a @ b, 5, seconds)) / 1e9}
     _set_tf_threads(job["threads"])
-    import tensorflow as tf
 
     ta, tb = tf.constant(a), tf.constant(b)
     matmul = tf.function(lambda: tf.linalg.matmul(ta, tb))
@@ -168,11 +164,7 @@ def work_peak(job):
 
 def work_flops(job):
     """Float operations of one pair through the full model (frozen batch-1 graph)."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from neipalette_tf.export.savedmodel import endpoints
-    from neipalette_tf.models import load_model
 
     fn, signature = endpoints(load_model(job["model"]))["serving_default"]
     one = [tf.TensorSpec([1, *s.shape[1:]], s.dtype, name=s.name) for s in signature]
@@ -193,7 +185,7 @@ def spawn(job, threads=2):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     started = time.time()
-    done = subprocess.run([sys.executable, "-m", "export.bench", "--worker", json.dumps(job)],
+    done = subprocess.run([sys.executable, "-m", "neipalette_tf.export.bench", "--worker", json.dumps(job)],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
@@ -210,8 +202,6 @@ def spawn(job, threads=2):
 
 
 def _card(folder):
-    from neipalette_tf.predictors.runtime import read_card
-
     card = read_card(folder)
     if card is None:
         from neipalette_tf.core.cli import UserError
@@ -225,11 +215,7 @@ def bench_pairs(card, data):
 
     Returns (tops, bottoms, manifest, source), images decoded with `load_image`.
     """
-    import numpy as np
 
-    from neipalette_tf.export.exporter import sample, select_pairs
-    from neipalette_tf.data.manifest import read_manifest
-    from neipalette_tf.core.preprocessing import load_image
 
     if data is None:
         source = card["parity"]["data"]
@@ -262,8 +248,6 @@ def _parity_text(result):
 
 def _median_of_rounds(rounds):
     """One measurement dict from a list of per-round dicts: the median of each number."""
-    import numpy as np
-
     keys = [k for k, v in rounds[0].items() if isinstance(v, (int, float)) and k != "started_at"]
     return {k: float(np.median([r[k] for r in rounds])) for k in keys}
 
@@ -275,9 +259,7 @@ def _peak_of_rounds(rounds):
 
 def run_bench(folder, data=None, command=None, log=print, formats=None, rounds=ROUNDS, min_seconds=MIN_SECONDS):
     """Measure every artifact of an export folder (or the `formats` among them); returns the bench dict."""
-    import numpy as np
 
-    from neipalette_tf.evaluation.metrics import classification_metrics
 
     card = _card(folder)
     available = ["keras"] + [f for f in ("savedmodel", *RUNTIME_FORMATS) if f in card["artifacts"]]
@@ -471,7 +453,6 @@ def main(argv=None):
         job = json.loads(args.worker)
         print(json.dumps(WORKERS[job["kind"]](job)))
         return 0
-    from neipalette_tf.core.io_utils import write_json, write_text
 
     folder = os.path.abspath(args.artifacts)
     bench = run_bench(folder, args.data, command=" ".join(["python -m export.bench", *(argv or sys.argv[1:])]),

@@ -27,11 +27,20 @@ import time
 
 import numpy as np
 
-from neipalette_tf.export import bench, model_card, parity, savedmodel, tflite
-from neipalette_tf.export import onnx as onnx_export
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.data.manifest import Manifest, read_manifest, resolve_manifest_path
+from neipalette_tf.data.pipeline import load_images
+from neipalette_tf.export import model_card, parity, savedmodel, tflite
+from neipalette_tf.export import onnx as onnx_export
+from neipalette_tf.models import load_model
+from neipalette_tf.predictors.keras import KerasPredictor
+from neipalette_tf.predictors.saved_model import SavedModelPredictor
+from neipalette_tf.predictors.runtime import HarmonyRuntime
+from neipalette_tf.training.prepare import prepare_manifest
+from neipalette_tf.training.config import load_config
 
+BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes into an export folder
 FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")
 CALIBRATION_PAIRS = 128
 MIN_CALIBRATION_PAIRS = 100
@@ -47,9 +56,6 @@ PARITY_NAME = "parity.json"
 
 def run_manifest(model_path):
     """The training manifest of the model's run (its config.yaml), with its splits; or None."""
-    from neipalette_tf.training.config import load_config
-    from neipalette_tf.data.manifest import resolve_manifest_path
-
     cfg_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.yaml")
     if not os.path.isfile(cfg_path):
         return None
@@ -57,7 +63,6 @@ def run_manifest(model_path):
     if not os.path.isfile(resolve_manifest_path(cfg["data"]["path"])):
         raise UserError(f"{cfg_path}: data.path {cfg['data']['path']} not found from {os.getcwd()} "
                         "(run where training ran, or pass --calibration and --parity-data)")
-    from neipalette_tf.train import prepare_manifest
 
     return prepare_manifest(cfg)  # the same splits training used
 
@@ -68,7 +73,6 @@ def select_pairs(path, from_run, split, minimum, limit, what, flag):
     Returns (manifest, source) where source is `{"manifest": csv, "split": split or "all"}`.
     At most `limit` rows, drawn with a fixed seed; fewer than `minimum` is an error.
     """
-    from neipalette_tf.data.manifest import read_manifest
 
     if path:
         manifest = read_manifest(path)
@@ -90,16 +94,12 @@ def select_pairs(path, from_run, split, minimum, limit, what, flag):
 
 def sample(manifest, n):
     """`n` rows of a manifest drawn with a fixed seed, in manifest order."""
-    from neipalette_tf.data.manifest import Manifest
-
     keep = np.sort(np.random.default_rng(0).choice(len(manifest), n, replace=False))
     return Manifest(manifest.path, [manifest.rows[i] for i in keep], manifest.has_split)
 
 
 def decode_pairs(manifest, source, image_size):
     """A `parity.PairSet` of a manifest, decoded with `load_image`."""
-    from neipalette_tf.data.pipeline import load_images
-
     return parity.PairSet(load_images(manifest.column("top"), image_size),
                           load_images(manifest.column("bottom"), image_size), manifest.labels, source)
 
@@ -124,7 +124,7 @@ def _representative(model, calibration):
     data = {"serving_default": lambda: ({"top": f32(tops[i:i + 1]), "bottom": f32(bottoms[i:i + 1])}
                                         for i in range(len(tops)))}
     if model.pairing == "siamese":
-        reference = parity.KerasRunner(model)
+        reference = KerasPredictor(model)
         images = np.concatenate([tops, bottoms])
         e_t, e_b = (parity.batched(reference.embed_batch, x) for x in (tops, bottoms))
         data["encoder"] = lambda: ({"image": f32(images[i:i + 1])} for i in range(len(images)))
@@ -135,7 +135,6 @@ def _representative(model, calibration):
 
 class Builder:
     """Builds formats into `staging`; returns `{part: staged path}` per format."""
-
     def __init__(self, model, staging, calibration):
         self.model = model
         self.staging = staging
@@ -177,8 +176,7 @@ class Builder:
 def runner(fmt, files, image_size):
     """The format's files as NumPy functions (`predict_batch`, `embed_batch`, `score_batch`)."""
     if fmt == "savedmodel":
-        return savedmodel.SavedModelRunner(files["model"])
-    from neipalette_tf.predictors.runtime import HarmonyRuntime
+        return SavedModelPredictor(files["model"])
 
     return HarmonyRuntime.from_files(files, image_size)
 
@@ -250,7 +248,6 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
 
     Raises UserError for bad input (missing model, unknown format, too few pairs).
     """
-    from neipalette_tf.models import load_model
 
     if not os.path.isfile(model_path):
         raise UserError(f"{model_path}: model not found")
@@ -266,12 +263,12 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
     calib = decode_pairs(*select_pairs(calibration, from_run, "train", MIN_CALIBRATION_PAIRS, CALIBRATION_PAIRS,
                                        "int8 calibration", "--calibration"), size) if int8 else None
     log(f"{model.name}: parity on {len(pairs)} pairs ({pairs.source['manifest']}, {pairs.source['split']})")
-    reference = parity.predictions(parity.KerasRunner(model), pairs, composed=False)["model"]
+    reference = parity.predictions(KerasPredictor(model), pairs, composed=False)["model"]
 
     os.makedirs(out, exist_ok=True)
     for stale in glob.glob(os.path.join(out, STAGING_PREFIX + "*")):  # from an interrupted export
         shutil.rmtree(stale, ignore_errors=True)
-    for name in (model_card.CARD_NAME, PARITY_NAME, *bench.OUTPUT_NAMES):  # never describe another export
+    for name in (model_card.CARD_NAME, PARITY_NAME, *BENCH_OUTPUT_NAMES):  # never describe another export
         _remove(os.path.join(out, name))
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out)
     results, artifacts = {}, {}

@@ -5,6 +5,7 @@ and `export.profile` (cuts of a graph), and by the tests that look inside
 exported files.
 """
 
+import flatbuffers
 from ai_edge_litert import schema_py_generated as schema
 
 OPS = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
@@ -17,8 +18,6 @@ def load(model_bytes):
 
 def dump(model):
     """`schema.ModelT` -> `.tflite` bytes."""
-    import flatbuffers
-
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from neipalette_tf.core import preprocessing
+from neipalette_tf.core.io_utils import sha256_file
 from neipalette_tf.data.manifest import LABEL_NAMES
 from neipalette_tf.predictors.runtime import CARD_NAME  # noqa: F401 - the file name, shared with the runtime
 
@@ -36,8 +37,6 @@ def _resize_method():
 
 
 def _sha256(path):
-    from neipalette_tf.core.io_utils import sha256_file
-
     return sha256_file(path)
 
 

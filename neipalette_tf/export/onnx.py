@@ -30,7 +30,9 @@ import json
 import onnx
 import tensorflow as tf
 import tf2onnx
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2,
+)
 
 from neipalette_tf.export.onnx_optimize import METADATA_KEY, optimize
 

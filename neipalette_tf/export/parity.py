@@ -36,7 +36,6 @@ MIN_UNSATURATED_FRACTION = 0.25
 
 class PairSet:
     """Decoded pairs (uint8 `[N, S, S, 3]`) with labels, and where they came from."""
-
     def __init__(self, tops, bottoms, labels, source):
         self.tops, self.bottoms = tops, bottoms
         self.labels = np.asarray(labels)
@@ -138,27 +137,3 @@ def report(pairs, reference, results):
         "formats": results,
         "passed": all(r["passed"] for r in results.values()),
     }
-
-
-class KerasRunner:
-    """The reference: a Keras HarmonyClassifier as NumPy functions."""
-
-    def __init__(self, model):
-        self.model = model
-        self.image_size = model.image_size
-        self._encoder = self._head = None
-
-    def predict_batch(self, tops, bottoms):
-        x = {"top": np.asarray(tops, np.float32), "bottom": np.asarray(bottoms, np.float32)}
-        return np.asarray(self.model.predict_on_batch(x), dtype=np.float64)[:, 1]
-
-    def embed_batch(self, images):
-        if self._encoder is None:
-            self._encoder = self.model.encoder()
-        return np.asarray(self._encoder.predict_on_batch(np.asarray(images, np.float32)))
-
-    def score_batch(self, e_tops, e_bottoms):
-        if self._head is None:
-            self._head = self.model.head_model()
-        x = {"top_embedding": np.asarray(e_tops, np.float32), "bottom_embedding": np.asarray(e_bottoms, np.float32)}
-        return np.asarray(self._head.predict_on_batch(x), dtype=np.float64)[:, 1]

@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from neipalette_tf.export.flatbuffer import dump, load
 from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.export.flatbuffer import dump, load
 
 ROUNDS = 20
 

@@ -118,27 +118,3 @@ def write(model, path, pin_pixel_range=False):
     module.endpoints = functions
     tf.saved_model.save(module, path, signatures={name: f.get_concrete_function() for name, f in functions.items()})
     return path
-
-
-class SavedModelRunner:
-    """A SavedModel's signatures as NumPy functions (for parity and predict)."""
-
-    def __init__(self, path):
-        self.loaded = tf.saved_model.load(path)
-        self.signatures = self.loaded.signatures
-        spec = self.signatures["serving_default"].structured_input_signature[1]["top"]
-        self.image_size = int(spec.shape[1])
-
-    def _call(self, name, **inputs):
-        out = self.signatures[name](**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
-        return {k: v.numpy() for k, v in out.items()}
-
-    def predict_batch(self, tops, bottoms):
-        return self._call("serving_default", top=tops, bottom=bottoms)["harmony"].astype(np.float64)
-
-    def embed_batch(self, images):
-        return self._call("encoder", image=images)["embedding"]
-
-    def score_batch(self, e_tops, e_bottoms):
-        out = self._call("head", top_embedding=e_tops, bottom_embedding=e_bottoms)
-        return out["harmony"].astype(np.float64)

@@ -42,9 +42,17 @@ outputs are float32 probabilities. Selective quantisation is TensorFlow's own
 type is set to uint8.
 """
 
+import argparse
+import re
 import warnings
 
 import tensorflow as tf
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.interpreter import Interpreter
+from tensorflow.lite.python import convert as tflite_convert
+from tensorflow.lite.python import util as tflite_util
+
+from neipalette_tf.export.flatbuffer import dump, load, opcodes
 
 # Layers whose tensors stay float32 in the int8 files (matched in the
 # converted graph's tensor names: ".../colour_pooling_1/..."), and the
@@ -71,8 +79,6 @@ def file_name(part, fmt):
 
 def _scope_pattern(scopes):
     """Regex for tensor names inside any of `scopes` ("head/hidden" matches ".../head_1/hidden_1/...")."""
-    import re
-
     def one(scope):
         return r"/".join(re.escape(part) + r"(_\d+)?" for part in scope.split("/"))
 
@@ -82,7 +88,6 @@ def _scope_pattern(scopes):
 def _float_tensors(model_content, float_scopes, int8_scopes=()):
     """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`, and
     its outputs (named after the signature, not the layer)."""
-    from ai_edge_litert.interpreter import Interpreter
 
     floats, ints = _scope_pattern(float_scopes), _scope_pattern(int8_scopes) if int8_scopes else None
     interpreter = Interpreter(model_content=model_content)
@@ -94,8 +99,6 @@ def _float_tensors(model_content, float_scopes, int8_scopes=()):
 def _quantize_int8(converter, float_scopes, int8_scopes, image_inputs=True):
     """Calibrate, quantise all but `float_scopes` to int8; float32 outputs, and uint8 inputs
     when they are images (float32 embeddings otherwise)."""
-    from tensorflow.lite.python import convert as tflite_convert
-    from tensorflow.lite.python import util as tflite_util
 
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     converter._experimental_calibrate_only = True  # noqa: SLF001 — TF's selective-quantisation path
@@ -119,9 +122,7 @@ def keep_small_constants_float32(float16_model, float32_model, max_values=SMALL_
     two graphs do not align op for op, the float16 file is returned as it is.
     Returns `(flatbuffer bytes, number of constants restored)`.
     """
-    from ai_edge_litert import schema_py_generated as schema
 
-    from neipalette_tf.export.flatbuffer import dump, load, opcodes
 
     model, reference = load(float16_model), load(float32_model)
     graph, ref_graph = model.subgraphs[0], reference.subgraphs[0]
@@ -193,8 +194,6 @@ def convert(saved_model_dir, signature_key, precision, representative_data=None,
 
 def describe(path):
     """Inputs and outputs of a `.tflite` file, read from the file itself."""
-    from ai_edge_litert.interpreter import Interpreter
-
     runner = Interpreter(model_path=path).get_signature_runner()
 
     def tensor(name, d):
@@ -226,7 +225,6 @@ def xnnpack_coverage(path):
     gives): an op is delegated when a DELEGATE node's outputs depend on it
     without passing through that node's inputs.
     """
-    from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
@@ -251,8 +249,6 @@ def xnnpack_coverage(path):
 
 def main(argv=None):
     """`python -m export.tflite FILE.tflite ...`: each file's XNNPACK partitions and the ops outside them."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m export.tflite", description=main.__doc__)
     parser.add_argument("files", nargs="+")
     for path in parser.parse_args(argv).files:

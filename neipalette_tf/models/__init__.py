@@ -1,9 +1,14 @@
 """NeiPalette models: backbone + preprocessor + head -> HarmonyClassifier."""
 
-from neipalette_tf.models.backbones import WeightsError, build_backbone
+import os
+
+import keras
+
+from neipalette_tf.core.cli import UserError
+from neipalette_tf.models.backbones import BACKBONES, NORMALIZATIONS, WeightsError, build_backbone, register_backbone
 from neipalette_tf.models.harmony_classifier import INPUT_NAMES, HarmonyClassifier
 from neipalette_tf.models.head import PairHead
-from neipalette_tf.models.preprocessor import NORMALIZATIONS, ImageNormalizer
+from neipalette_tf.models.preprocessor import ImageNormalizer
 
 
 def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto",
@@ -32,11 +37,8 @@ def load_model(path, compile=False):
     A missing, truncated or foreign file is a `cli.UserError` naming the file
     (one line from the CLIs), not a traceback from deep inside Keras.
     """
-    import os
 
-    import keras
 
-    from neipalette_tf.core.cli import UserError
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -53,5 +55,5 @@ def load_model(path, compile=False):
 
 __all__ = [
     "HarmonyClassifier", "ImageNormalizer", "PairHead", "NORMALIZATIONS", "INPUT_NAMES",
-    "WeightsError", "build_backbone", "build_classifier", "load_model",
+    "BACKBONES", "WeightsError", "build_backbone", "build_classifier", "load_model", "register_backbone",
 ]

@@ -26,17 +26,21 @@ Example:
 ('none', 512)
 """
 
+import dataclasses
 import os
+from typing import Callable, Optional
 
 import keras
+import keras_hub
+
+from neipalette_tf.models.preprocessor import IMAGENET_MEAN, IMAGENET_STD
+
 from neipalette_tf.core.errors import WeightsError  # noqa: F401 - raised here, importable from here
 
 RESNET18_PRESET = "resnet_18_imagenet"
 
 
 def _resnet18(weights):
-    import keras_hub
-
     if weights == "imagenet" or os.path.isdir(weights):
         return keras_hub.models.ResNetBackbone.from_preset(weights if weights != "imagenet" else RESNET18_PRESET)
     return keras_hub.models.ResNetBackbone(
@@ -60,18 +64,54 @@ def _applications(constructor, weights):
     )
 
 
-_BUILDERS = {
-    "resnet18": _resnet18,
-    "efficientnet_b0": lambda w: _applications(keras.applications.EfficientNetB0, w),
-    "resnet50": lambda w: _applications(keras.applications.ResNet50, w),
-}
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """One registered backbone: how to build it, what its pixels must look like, where its weights are.
+
+    `build(source)` takes "imagenet", "none" or a folder path; `normalization`
+    is `ImageNormalizer`'s arguments (it travels inside every saved model);
+    `preset` names the KerasHub preset of its ImageNet weights (None: the
+    keras.applications download).
+    """
+
+    name: str
+    build: Callable
+    normalization: dict
+    preset: Optional[str] = None
+
+
+BACKBONES = {}
+
+
+def register_backbone(spec):
+    """Add a backbone to the registry that model building, config validation and the CLIs read."""
+    BACKBONES[spec.name] = spec
+    return spec
+
+
+register_backbone(BackboneSpec(
+    "resnet18", _resnet18, preset=RESNET18_PRESET,
+    # KerasHub ResNet presets: x / 255, then ImageNet mean / std.
+    normalization={"scale": 1 / 255.0, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}))
+register_backbone(BackboneSpec(
+    "efficientnet_b0", lambda w: _applications(keras.applications.EfficientNetB0, w),
+    # keras.applications EfficientNet rescales and normalises inside itself.
+    normalization={"scale": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}))
+register_backbone(BackboneSpec(
+    "resnet50", lambda w: _applications(keras.applications.ResNet50, w),
+    # keras.applications ResNet50 ("caffe"): BGR, minus the ImageNet mean.
+    normalization={"scale": 1.0, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0),
+                   "channel_order": "bgr"}))
+
+# The normalisation of each backbone, by name (what `ImageNormalizer` takes).
+NORMALIZATIONS = {name: spec.normalization for name, spec in BACKBONES.items()}
 
 
 def _build(name, source):
     """Build `name` with weights from "imagenet", "none" or a folder path."""
-    if name not in _BUILDERS:
-        raise WeightsError(f"unknown backbone '{name}' (choose from {', '.join(_BUILDERS)})")
-    return _BUILDERS[name](source)
+    if name not in BACKBONES:
+        raise WeightsError(f"unknown backbone '{name}' (choose from {', '.join(BACKBONES)})")
+    return BACKBONES[name].build(source)
 
 
 def build_backbone(name, weights="auto", log=print):

@@ -34,6 +34,7 @@ Example:
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
 from neipalette_tf.colour.space import _LMS_TO_OKLAB, _RGB_TO_LMS, SRGB_KNEE
@@ -173,7 +174,6 @@ def dilated_conv2d(inputs, kernel, dilation):
     channels swapped (`out[c, i, j, o] = sum_{b,h,w} x[b, h + i d, w + j d, c]
     dy[b, h, w, o]`).
     """
-    import tensorflow as tf
 
     kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
     if kh % 2 == 0 or kw % 2 == 0:

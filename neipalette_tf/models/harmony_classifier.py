@@ -34,10 +34,10 @@ Example:
 import keras
 from keras import layers, ops
 
-from neipalette_tf.models.backbones import build_backbone
+from neipalette_tf.models.backbones import NORMALIZATIONS
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
-from neipalette_tf.models.preprocessor import NORMALIZATIONS, ImageNormalizer
+from neipalette_tf.models.preprocessor import ImageNormalizer
 from neipalette_tf.models.temperature import TemperatureScaling
 
 INPUT_NAMES = ("top", "bottom")

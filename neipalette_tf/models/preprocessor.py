@@ -21,21 +21,6 @@ from keras import ops
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-NORMALIZATIONS = {
-    # KerasHub ResNet presets: x / 255, then ImageNet mean / std.
-    "resnet18": {"scale": 1 / 255.0, "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
-    # keras.applications EfficientNet rescales and normalises inside itself.
-    "efficientnet_b0": {"scale": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)},
-    # keras.applications ResNet50 ("caffe"): BGR, minus the ImageNet mean.
-    "resnet50": {
-        "scale": 1.0,
-        "mean": (103.939, 116.779, 123.68),
-        "std": (1.0, 1.0, 1.0),
-        "channel_order": "bgr",
-    },
-}
-
-
 @keras.saving.register_keras_serializable(package="neipalette")
 class ImageNormalizer(keras.layers.Layer):
     """`(x[..., order] * scale - mean) / std` with constants from the config.

@@ -1,8 +1,11 @@
-"""Scoring pairs with a trained Keras model (shared by train / evaluate / predict)."""
+"""Keras models as predictors (`KerasPredictor`), and scoring a manifest with one (train / evaluate / cv)."""
 
 import numpy as np
 
+from neipalette_tf.core.io_utils import sha256_file
 from neipalette_tf.data.pipeline import PairData
+from neipalette_tf.models import load_model
+from neipalette_tf.predictors.base import Predictor
 
 COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")
 
@@ -34,3 +37,38 @@ def prediction_records(manifest, p_harmonious):
                 record[key] = float(row[key])
         records.append(record)
     return records
+
+
+class KerasPredictor(Predictor):
+    """A Keras HarmonyClassifier as NumPy functions (the reference every export is checked against)."""
+
+    def __init__(self, model, path=None):
+        self.model = model
+        self.image_size = model.image_size
+        self.siamese = model.pairing == "siamese"
+        self.path = path or model.name
+        self.identity = sha256_file(path) if path else None
+        self._encoder = self._head = None
+
+    @classmethod
+    def from_file(cls, path):
+        return cls(load_model(path), path)
+
+    def predict_batch(self, tops, bottoms):
+        x = {"top": np.asarray(tops, np.float32), "bottom": np.asarray(bottoms, np.float32)}
+        return np.asarray(self.model.predict_on_batch(x), dtype=np.float64)[:, 1]
+
+    def embed_batch(self, images):
+        if not self.siamese:
+            return super().embed_batch(images)
+        if self._encoder is None:
+            self._encoder = self.model.encoder()
+        return np.asarray(self._encoder.predict_on_batch(np.asarray(images, np.float32)))
+
+    def score_batch(self, e_tops, e_bottoms):
+        if not self.siamese:
+            return super().score_batch(e_tops, e_bottoms)
+        if self._head is None:
+            self._head = self.model.head_model()
+        x = {"top_embedding": np.asarray(e_tops, np.float32), "bottom_embedding": np.asarray(e_bottoms, np.float32)}
+        return np.asarray(self._head.predict_on_batch(x), dtype=np.float64)[:, 1]

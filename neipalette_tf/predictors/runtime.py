@@ -26,8 +26,10 @@ import os
 
 import numpy as np
 
-from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here, importable from here
+from neipalette_tf.core.io_utils import hash_file
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.predictors.base import Predictor
 
 CARD_NAME = "model_card.json"
 HARMONY = "harmony"  # output name: p(harmonious), shape [N]
@@ -54,7 +56,6 @@ def _dequantize(y, dtype, scale, zero_point):
 
 class OnnxGraph:
     """One `.onnx` graph in ONNX Runtime (CPU): `run({name: array}) -> {name: array}`."""
-
     def __init__(self, path, threads=None):
         import onnxruntime as ort
 
@@ -137,7 +138,7 @@ def find_artifact(card, file_name):
     return None, None
 
 
-class HarmonyRuntime:
+class HarmonyRuntime(Predictor):
     """Score outfits with an exported `.onnx` or `.tflite` model, no TensorFlow.
 
     Args:
@@ -180,6 +181,17 @@ class HarmonyRuntime:
         self._graphs = {}
         # No card (a model file copied alone): the model's input shape says it.
         self.image_size = image_size or int(self.model.input_shape("top")[1])
+        self.siamese = "encoder" in files and "head" in files
+
+    @property
+    def identity(self):
+        """A content hash of the files that embed and score (the wardrobe cache's key)."""
+        if getattr(self, "_identity", None) is None:
+            digest = None
+            for part in (("encoder", "head") if self.siamese else ("model",)):
+                digest = hash_file(self.files[part], digest)
+            self._identity = digest.hexdigest()
+        return self._identity
 
     def _graph(self, part):
         if part not in self._graphs:

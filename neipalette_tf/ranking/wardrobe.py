@@ -25,18 +25,19 @@ score every garment, sort) in the loaded process, and prints p50 / p90.
 Model loading is not part of a query.
 """
 
-import argparse
-import hashlib
 import json
 import os
-import sys
+import tempfile
 import time
 
 import numpy as np
+from PIL import Image
 
 from neipalette_tf.core import cli
-from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.core.io_utils import atomic_write, write_json
 from neipalette_tf.core.io_utils import hash_file as _sha256_file
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.predictors import load_predictor
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif")
 CACHE_DIR = ".neipalette-cache"
@@ -45,104 +46,9 @@ EMBED_BATCH = 64
 BENCH_GOAL_MS = 50.0
 
 
-# --------------------------------------------------------------------------
-# Models: embed_batch / score_batch, and an identity for the cache
-# --------------------------------------------------------------------------
-
-
-class KerasScorer:
-    """A Keras HarmonyClassifier's encoder and head as NumPy functions."""
-
-    def __init__(self, path):
-        from neipalette_tf.models import load_model
-
-        model = load_model(path)
-        if model.pairing != "siamese":
-            raise cli.UserError(f"{path}: a {model.pairing} model has no separate encoder and head; "
-                                "wardrobe ranking needs a siamese model")
-        self.image_size = model.image_size
-        self.encoder, self.head = model.encoder(), model.head_model()
-        self.identity = _sha256_file(path).hexdigest()
-
-    def embed_batch(self, images):
-        return np.asarray(self.encoder(np.asarray(images, np.float32), training=False))
-
-    def score_batch(self, e_tops, e_bottoms):
-        out = self.head({"top_embedding": np.asarray(e_tops, np.float32),
-                         "bottom_embedding": np.asarray(e_bottoms, np.float32)}, training=False)
-        return np.asarray(out, dtype=np.float64)[:, 1]
-
-
-class RuntimeScorer:
-    """An exported encoder and head (ONNX Runtime or LiteRT; no TensorFlow) as NumPy functions."""
-
-    def __init__(self, path, threads=None):
-        from neipalette_tf.predictors.runtime import ArtifactError, HarmonyRuntime
-
-        try:
-            self.runtime = HarmonyRuntime(path, threads=threads)
-            self.runtime.encoder, self.runtime.head  # noqa: B018 - fail now if the export has none
-        except ArtifactError as e:
-            raise cli.UserError(str(e)) from None
-        self.image_size = self.runtime.image_size
-        digest = hashlib.sha256()
-        for part in ("encoder", "head"):
-            _sha256_file(self.runtime.files[part], digest)
-        self.identity = digest.hexdigest()
-
-    def embed_batch(self, images):
-        return self.runtime.embed_batch(images)
-
-    def score_batch(self, e_tops, e_bottoms):
-        return self.runtime.score_batch(e_tops, e_bottoms)
-
-
-class SavedModelScorer:
-    """A SavedModel's `encoder` and `head` signatures."""
-
-    def __init__(self, folder):
-        from neipalette_tf.export.savedmodel import SavedModelRunner
-
-        self.runner = SavedModelRunner(folder)
-        if "encoder" not in self.runner.signatures:
-            raise cli.UserError(f"{folder}: no encoder signature (a stacked model?); ranking needs a siamese model")
-        self.image_size = self.runner.image_size
-        digest = hashlib.sha256()
-        for root, _, files in sorted(os.walk(folder)):
-            for name in sorted(files):
-                _sha256_file(os.path.join(root, name), digest)
-        self.identity = digest.hexdigest()
-
-    def embed_batch(self, images):
-        return self.runner.embed_batch(images)
-
-    def score_batch(self, e_tops, e_bottoms):
-        return self.runner.score_batch(e_tops, e_bottoms)
-
-
 def load_scorer(path, threads=None):
-    """The encoder / head of the model at `path` (format from the path, as in `predict`).
-
-    `threads`: CPU threads of ONNX Runtime / LiteRT (TensorFlow: set before loading).
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise cli.UserError(f"{path}: model not found")
-    suffix = os.path.splitext(path)[1]
-    if suffix == ".keras":
-        return KerasScorer(path)
-    if suffix in (".onnx", ".tflite"):
-        return RuntimeScorer(path, threads)
-    if os.path.isdir(path):
-        from neipalette_tf.predict import saved_model_dir
-
-        folder = saved_model_dir(path)
-        if folder is not None:
-            return SavedModelScorer(folder)
-        if os.path.isfile(os.path.join(path, "model.onnx")):
-            return RuntimeScorer(path, threads)
-        raise cli.UserError(f"{path}: neither a SavedModel nor an export folder with model.onnx")
-    raise cli.UserError(f"{path}: unknown model format (use .keras, .onnx, .tflite, an export folder or a SavedModel)")
+    """The model at `path` as a `Predictor` that embeds and scores (a siamese model; any format)."""
+    return load_predictor(path, threads=threads, embeddings=True)
 
 
 # --------------------------------------------------------------------------
@@ -219,8 +125,6 @@ class EmbeddingCache:
         return np.asarray(self.table["embedding"][[self.row[k] for k in keys]], dtype=np.float32)
 
     def _add(self, keys, embeddings):
-        from neipalette_tf.core.io_utils import atomic_write
-
         new = np.empty(len(keys), dtype=[("key", "S64"), ("embedding", "<f4", (embeddings.shape[1],))])
         new["key"] = [k.encode() for k in keys]
         new["embedding"] = embeddings
@@ -233,8 +137,6 @@ class EmbeddingCache:
         self.table = table
 
     def _save_index(self):
-        from neipalette_tf.core.io_utils import write_json
-
         os.makedirs(self.folder, exist_ok=True)
         write_json(self.index_path, self._index)
         self._index_dirty = False
@@ -295,7 +197,6 @@ def plot_grid(query, role, ranking, k, path):
     from matplotlib.figure import Figure
 
     from neipalette_tf.evaluation.plots import save_figure
-    from neipalette_tf.core.preprocessing import load_image
 
     shown = ranking[:k]
     fig = Figure(figsize=(2.2 * (len(shown) + 1), 2.9), layout="constrained")
@@ -318,8 +219,6 @@ def plot_grid(query, role, ranking, k, path):
 
 def _bench_wardrobe(folder, n, seed=0):
     """`n` simple garment photos (a coloured shape on a light, noisy background) and a query top."""
-    from PIL import Image
-
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(n + 1):
@@ -335,8 +234,6 @@ def _bench_wardrobe(folder, n, seed=0):
 
 def bench(scorer, n=1000, queries=30):
     """Time ranking over `n` cached garments; returns a dict of timings (ms)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="neipalette-bench-") as tmp:
         wardrobe = os.path.join(tmp, "wardrobe")
         os.makedirs(wardrobe)

@@ -12,8 +12,17 @@ holds `model.palette.json` / `model.probe.json` (+ `model.probe.encoder.keras`),
 import os
 import time
 
+from neipalette_tf import models
 from neipalette_tf.core import cli
+from neipalette_tf.core.io_utils import write_text
+from neipalette_tf.evaluation.metrics import classification_metrics
+from neipalette_tf.evaluation.report import fmt, format_metrics_table, write_evaluation
 from neipalette_tf.models.classic import MODEL_FILES
+from neipalette_tf.models.classic.palette import PaletteModel
+from neipalette_tf.models.classic.probe import Embedder
+from neipalette_tf.predictors.keras import prediction_records
+from neipalette_tf.training.prepare import prepare_manifest
+from neipalette_tf.training import config as config_lib
 
 
 def build_embedder(cfg, init_from=None):
@@ -21,8 +30,6 @@ def build_embedder(cfg, init_from=None):
 
     Returns (Embedder, weights description).
     """
-    from neipalette_tf import models
-    from neipalette_tf.models.classic.probe import Embedder
 
     m = cfg["model"]
     if init_from:
@@ -52,7 +59,6 @@ def build_classic(cfg, init_from=None, embedder=None):
         if embedder is None:
             embedder, weights = build_embedder(cfg, init_from)
         return ProbeModel(embedder, C=c["probe_C"], seed=cfg["seed"], weights=weights)
-    from neipalette_tf.models.classic.palette import PaletteModel
 
     if init_from:
         raise cli.UserError("--init-from does not apply to --backbone palette")
@@ -66,13 +72,6 @@ def predict_manifest(model, manifest):
 
 def train_classic(cfg, out, init_from=None):
     """Fit a palette / probe model on the train split and evaluate it on test; returns the metrics."""
-    from neipalette_tf.training import config as config_lib
-    from neipalette_tf.predictors.keras import prediction_records
-    from neipalette_tf.core.io_utils import write_text
-    from neipalette_tf.evaluation.metrics import classification_metrics
-    from neipalette_tf.evaluation.report import fmt, format_metrics_table, write_evaluation
-    from neipalette_tf.train import prepare_manifest
-
     start = time.time()
     manifest = prepare_manifest(cfg)
     model = build_classic(cfg, init_from)

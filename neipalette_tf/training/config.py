@@ -16,11 +16,14 @@ import copy
 import os
 
 import yaml
+
+from neipalette_tf.models.backbones import BACKBONES as REGISTERED_BACKBONES
+
 from neipalette_tf.core.errors import ConfigError  # noqa: F401 - raised here, importable from here
 
-DEFAULT_CONFIG_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "resnet18.yaml"
-)
+# The packaged configs (`neipalette_tf/configs/NAME.yaml`): `--config NAME` or a path.
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+DEFAULT_CONFIG_PATH = os.path.join(CONFIG_DIR, "resnet18.yaml")
 
 DEFAULTS = {
     "name": "resnet18",
@@ -83,7 +86,7 @@ DEFAULTS = {
     },
 }
 
-BACKBONES = ("resnet18", "efficientnet_b0", "resnet50")
+BACKBONES = tuple(REGISTERED_BACKBONES)  # the registry in neipalette_tf.models.backbones
 CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.models.classic.palette
 MODES = ("train", "probe")
 PAIRINGS = ("siamese", "stacked")
@@ -162,6 +165,45 @@ def validate(cfg):
         raise ConfigError(f"data.on_bad_input must be 'error' or 'skip', got '{cfg['data']['on_bad_input']}'")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
+
+
+def config_path(name_or_path):
+    """`--config`: None (the default config), a packaged config's name (`resnet50`) or a YAML path."""
+    if name_or_path is None:
+        return DEFAULT_CONFIG_PATH
+    packaged = os.path.join(CONFIG_DIR, f"{name_or_path}.yaml")
+    if os.sep not in name_or_path and not name_or_path.endswith((".yaml", ".yml")) and os.path.isfile(packaged):
+        return packaged
+    return name_or_path
+
+
+def packaged_configs():
+    """The names of the packaged configs."""
+    return sorted(n[:-5] for n in os.listdir(CONFIG_DIR) if n.endswith(".yaml"))
+
+
+def parse_set(items):
+    """`--set KEY=VALUE` items -> {dotted key: value}, each value read as YAML (`3`, `1e-3`, `true`, `[a, b]`).
+
+    >>> parse_set(["train.epochs=3", "model.weights=none", "train.learning_rate=1e-3"])
+    {'train.epochs': 3, 'model.weights': 'none', 'train.learning_rate': 0.001}
+    """
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string; a user means the number
+            try:
+                value = float(value) if any(c in value for c in ".eE") else value
+            except ValueError:
+                pass
+        out[key.strip()] = value
+    return out
 
 
 def dump(cfg):

@@ -43,6 +43,11 @@ import os
 import shutil
 import tempfile
 
+import keras
+import tensorflow as tf
+from keras.src import tree
+from keras.src.backend.tensorflow import trainer as tf_trainer
+
 STRATEGIES = ("mirrored", "multiworker")
 
 
@@ -54,7 +59,6 @@ def make_strategy(name):
     """
     if not name:
         return None
-    import tensorflow as tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -110,8 +114,6 @@ def output_folder(out, chief):
 @contextlib.contextmanager
 def synchronize_batch_norm(model, enabled=True):
     """Every BatchNormalization layer of `model` uses global-batch statistics inside the block."""
-    import keras
-
     layers = [layer for layer in model._flatten_layers(include_self=False)
               if isinstance(layer, keras.layers.BatchNormalization)] if enabled else []
     saved = [layer.synchronized for layer in layers]
@@ -132,9 +134,6 @@ def install_keras_workarounds():
     global _INSTALLED
     if _INSTALLED:
         return
-    import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as tf_trainer
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None:

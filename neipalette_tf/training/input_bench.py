@@ -20,7 +20,7 @@ from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.models import build_classifier
 from neipalette_tf.training.loop import TrainingSetup
-from neipalette_tf.training.run import prepare_manifest
+from neipalette_tf.training.prepare import prepare_manifest
 
 REQUIRED_RATIO = 5.0
 

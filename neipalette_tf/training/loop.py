@@ -38,6 +38,7 @@ from keras import layers, ops
 
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.data.pipeline import LABEL_KEY
+from neipalette_tf.training.resume import RunBackup, _load_arrays
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
@@ -83,7 +84,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 @keras.saving.register_keras_serializable(package="neipalette")
 class AllPairs(layers.Layer):
     """`[e_t, e_b]` of B pairs -> the B*B combinations (top i, bottom j), row-major."""
-
     def call(self, inputs):
         e_t, e_b = inputs
         n = ops.shape(e_t)[0]
@@ -182,7 +182,6 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=Non
     Returns the per-epoch history as a dict of lists with plain keys
     (`loss`, `accuracy`, `auc`, their `val_` twins, and auxiliary losses).
     """
-    from neipalette_tf.training.resume import RunBackup
 
     t = train_cfg
     setup = TrainingSetup(model, data, t, seed)
@@ -236,6 +235,4 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=Non
 
 
 def _load_best(backup, state):
-    from neipalette_tf.training.resume import _load_arrays
-
     return _load_arrays(backup.path(state["early_stopping"]["weights"]))

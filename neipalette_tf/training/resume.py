@@ -42,7 +42,12 @@ import shutil
 import keras
 import numpy as np
 
-from neipalette_tf.core.io_utils import atomic_path, atomic_write, remove_stale_temp_files, write_json
+from neipalette_tf.core.io_utils import (
+    atomic_path,
+    atomic_write,
+    remove_stale_temp_files,
+    write_json,
+)
 
 STATE = "state.json"
 ITERATORS_PER_EPOCH = 2  # made by Keras's epoch iterator (see the module docs)

@@ -21,87 +21,38 @@ deterministic: the same command then writes the same metrics.json.
 (`neipalette_tf.models.classic`).
 """
 
-import argparse
 import contextlib
 import csv
 import io
 import os
 import shutil
-import sys
 import time
+
+import keras
+import tensorflow as tf
+import yaml
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
-
-
-def read_run_manifest(cfg):
-    """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`."""
-    from neipalette_tf.data import bad_input
-    from neipalette_tf.data import manifest as mf
-
-    path = cfg["data"]["path"]
-    csv_path = mf.resolve_manifest_path(path)
-    if not os.path.exists(csv_path) and not path.endswith(".csv"):
-        from neipalette_tf.data import synth
-
-        s = cfg["data"]["synth"]
-        synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
-                       label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
-    return bad_input.read(csv_path, cfg["data"]["on_bad_input"])
-
-
-def assign_splits(manifest, cfg):
-    """Train/val/test splits (stratified from the seed when the manifest has none), each with both classes."""
-    from neipalette_tf.data import manifest as mf
-
-    if not manifest.has_split:
-        manifest = manifest.with_splits(
-            mf.stratified_split(manifest.labels, cfg["data"]["split_fractions"], cfg["seed"]))
-    note = f" (after skipping {len(manifest.skipped)} bad rows, see skipped.csv)" if manifest.skipped else ""
-    for split in ("train", "val", "test"):
-        labels = set(manifest.subset(split).labels.tolist())
-        if labels != {0, 1}:
-            raise cli.UserError(
-                f"{manifest.path}: the {split} split needs both classes, it has "
-                f"{', '.join(mf.LABEL_NAMES[i] for i in sorted(labels)) or 'no rows'}{note}")
-    return manifest
-
-
-def prepare_manifest(cfg, image_size=None):
-    """The run's manifest with train/val/test splits (rendering synthetic data if needed).
-
-    With `data.on_bad_input: skip` and an `image_size`, rows with images
-    that cannot be decoded are left out too.
-    """
-    from neipalette_tf.data import bad_input
-
-    manifest = read_run_manifest(cfg)
-    if cfg["data"]["on_bad_input"] == "skip" and image_size:
-        manifest = bad_input.drop_unreadable(manifest, image_size)
-    return assign_splits(manifest, cfg)
-
-
-def build_model(cfg, init_from):
-    """A new model from the config, or a trained one to continue from."""
-    from neipalette_tf import models
-
-    m = cfg["model"]
-    if init_from:
-        if not os.path.isfile(init_from):
-            raise cli.UserError(f"{init_from}: --init-from model not found")
-        model = models.load_model(init_from)
-        if m["image_size"] != model.image_size or m["backbone"] != model.backbone_name:
-            print(f"--init-from: using the model's backbone {model.backbone_name}, "
-                  f"pairing {model.pairing} and image size {model.image_size}")
-        m.update(image_size=model.image_size, backbone=model.backbone_name, pairing=model.pairing)
-        return model, f"init-from:{os.path.abspath(init_from)}"
-    return models.build_classifier(m["backbone"], m["image_size"], m["pairing"], m["weights"],
-                                   m["head_units"], m["dropout"])
+from neipalette_tf.core.io_utils import atomic_path, write_text
+from neipalette_tf.core.preprocessing import ImageLoadError
+from neipalette_tf.core.provenance import provenance
+from neipalette_tf.data import bad_input, tfrecord
+from neipalette_tf.data.manifest import resolve_manifest_path
+from neipalette_tf.data.pipeline import PairData
+from neipalette_tf.evaluation import calibration
+from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
+from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
+from neipalette_tf.predictors.keras import prediction_records
+from neipalette_tf.training import config as config_lib
+from neipalette_tf.training import distribute
+from neipalette_tf.training.classic import train_classic
+from neipalette_tf.training.loop import fit
+from neipalette_tf.training.prepare import assign_splits, build_model, read_run_manifest
+from neipalette_tf.training.resume import read_state
 
 
 def write_history_csv(path, history):
-    from neipalette_tf.core.io_utils import write_text
-
     keys = list(history)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -113,10 +64,7 @@ def write_history_csv(path, history):
 
 def check_resume(cfg, out, resume):
     """The interrupted run's backup state in `out` (None: start afresh); UserError when it does not fit."""
-    import yaml
 
-    from neipalette_tf.training import config as config_lib
-    from neipalette_tf.training.resume import read_state
 
     backup = os.path.join(out, "backup")
     state = read_state(backup)
@@ -176,8 +124,6 @@ def run(cfg, out, init_from=None, resume=False, data_given=True, named=True):
 
 def train(cfg, out, init_from=None, resume=False):
     """Run one training from a resolved config; returns the test metrics dict (None on a non-chief worker)."""
-    from neipalette_tf.training import distribute
-
     t = cfg["train"]
     strategy = distribute.make_strategy(t["strategy"])  # first: before TensorFlow runs anything
     chief = distribute.is_chief() if t["strategy"] == "multiworker" else True
@@ -187,19 +133,12 @@ def train(cfg, out, init_from=None, resume=False):
 
 
 def _train(cfg, out, init_from, resume, strategy, chief, replicas):
-    import keras
-    import tensorflow as tf
-
-    from neipalette_tf.evaluation import calibration
-    from neipalette_tf.training import distribute
-    from neipalette_tf.training import config as config_lib
+    from neipalette_tf.core.io_utils import (
+        remove_stale_temp_files,
+        write_json,
+        write_text,
+    )
     from neipalette_tf.data import bad_input, tfrecord
-    from neipalette_tf.predictors.keras import prediction_records
-    from neipalette_tf.core.io_utils import remove_stale_temp_files, write_json, write_text
-    from neipalette_tf.core.provenance import provenance
-    from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
-    from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
-    from neipalette_tf.training.loop import fit
 
     start = time.time()
     state = check_resume(cfg, out, resume)
@@ -287,9 +226,6 @@ def _train(cfg, out, init_from, resume, strategy, chief, replicas):
 
 def checked_images(manifest, cfg, size, out):
     """`manifest` with splits, after the image checks `data.on_bad_input` asks for."""
-    from neipalette_tf.data import bad_input
-    from neipalette_tf.core.preprocessing import ImageLoadError
-
     if cfg["data"]["on_bad_input"] == "skip":
         manifest = bad_input.drop_unreadable(manifest, size)
         bad_input.write_skipped(out, manifest.skipped)
@@ -307,10 +243,6 @@ def checked_images(manifest, cfg, size, out):
 
 def decode_splits(manifest, size, cache):
     """({split: Manifest}, {split: PairData}); an undecodable image names its manifest row."""
-    from neipalette_tf.data import bad_input
-    from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.core.preprocessing import ImageLoadError
-
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
     try:
@@ -321,24 +253,18 @@ def decode_splits(manifest, size, cache):
 
 def tfrecord_splits(path, image_size):
     """(folder, {split: Manifest}, {split: TFRecordPairData}) of a folder of TFRecord shards."""
-    from neipalette_tf.data import tfrecord
-
     data = {s: tfrecord.TFRecordPairData(path, s, image_size) for s in ("train", "val", "test")}
     print("TFRecord shards: " + ", ".join(f"{s} {len(d)} pairs in {len(d.files)} file(s)" for s, d in data.items()))
     return os.path.abspath(path), {s: d.manifest for s, d in data.items()}, data
 
 
 def _save(model, path):
-    from neipalette_tf.core.io_utils import atomic_path
-
     with atomic_path(path) as tmp:
         model.save(tmp)
 
 
 def epoch_timer():
     """A Keras callback collecting seconds per epoch (`.seconds`, for timing.json)."""
-    import keras
-
     class EpochTimer(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()

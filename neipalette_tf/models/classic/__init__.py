@@ -17,6 +17,7 @@ import json
 import os
 
 from neipalette_tf.core.cli import UserError
+from neipalette_tf.models import load_model
 
 FORMAT = "neipalette-classic"
 MODEL_FILES = {"palette": "model.palette.json", "probe": "model.probe.json"}
@@ -41,11 +42,15 @@ def load_classic(path, cache_dir=None):
     if data.get("kind") == "palette":
         from neipalette_tf.models.classic.palette import PaletteModel
 
-        return PaletteModel.from_json(data, path)
+        model = PaletteModel.from_json(data, path)
+        model.path = path
+        return model
     if data.get("kind") == "probe":
         from neipalette_tf.models.classic.probe import ProbeModel
 
-        return ProbeModel.from_json(data, path, cache_dir=cache_dir)
+        model = ProbeModel.from_json(data, path, cache_dir=cache_dir)
+        model.path = path
+        return model
     raise UserError(f"{path}: unknown classic model kind {data.get('kind')!r}")
 
 
@@ -53,6 +58,5 @@ def load_model_any(path):
     """A trained model for scoring: `model.keras` (Keras) or a classic `.json`."""
     if is_classic_path(path):
         return load_classic(path)
-    from neipalette_tf.models import load_model
 
     return load_model(path)

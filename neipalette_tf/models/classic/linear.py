@@ -17,15 +17,14 @@ True
 """
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 KIND = "standard_scaler+logistic_regression"
 
 
 def fit_logistic(x, y, C=1.0, seed=0):
     """Fit scaler + logistic regression on features `x` `[N, D]` and labels 0/1."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     if np.unique(y).size != 2:

@@ -38,12 +38,13 @@ import os
 import warnings
 
 import numpy as np
+from sklearn.cluster import KMeans
 
+from neipalette_tf.colour import harmony, space
 from neipalette_tf.core.cli import UserError
-from neipalette_tf.colour import harmony
-from neipalette_tf.colour import space
-from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.predictors.base import Predictor
+from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 
 FORMAT = "neipalette-classic"
 VERSION = 1
@@ -99,7 +100,6 @@ def garment_palette(rgb_uint8, colours=3, seed=0):
         colours than `colours`, the missing entries repeat the main colour
         with share 0.
     """
-    from sklearn.cluster import KMeans
 
     lab = space.srgb_to_oklab(np.asarray(rgb_uint8))
     weights = garment_weights(lab).reshape(-1)
@@ -155,7 +155,8 @@ def pair_features(top, bottom):
     return np.array(rows, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
 
 
-class PaletteModel:
+class PaletteModel(Predictor):
+    siamese = False  # one pair-feature classifier: no encoder / head to split
     """k-means palettes + pair features + logistic regression.
 
     Same scoring interface as the other models: `image_size`,

@@ -28,9 +28,12 @@ import os
 import numpy as np
 
 from neipalette_tf.core.cli import UserError
-from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 from neipalette_tf.core.io_utils import atomic_write, write_json
 from neipalette_tf.core.io_utils import sha256_file as file_sha256
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.models import load_model
+from neipalette_tf.predictors.base import Predictor
+from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 
 FORMAT = "neipalette-classic"
 VERSION = 1
@@ -90,8 +93,6 @@ class Embedder:
 
     def embed_paths(self, paths):
         """Embeddings `[N, D]` of image files, through the cache."""
-        from neipalette_tf.core.preprocessing import load_image
-
         digests = [file_sha256(p) for p in paths]
         missing = {}
         for path, digest in zip(paths, digests):
@@ -117,7 +118,8 @@ class Embedder:
         return np.stack([self._memory[d] for d in digests])
 
 
-class ProbeModel:
+class ProbeModel(Predictor):
+    siamese = False  # one pair-feature classifier: no encoder / head to split
     """Logistic regression on frozen `HarmonyClassifier` embeddings.
 
     Scoring interface: `image_size`, `predict_batch(tops, bottoms)` on
@@ -184,8 +186,6 @@ class ProbeModel:
 
     @classmethod
     def from_json(cls, data, path, cache_dir=None):
-        from neipalette_tf.models import load_model
-
         encoder_path = os.path.join(os.path.dirname(os.path.abspath(path)), data["encoder"])
         if not os.path.isfile(encoder_path):
             raise UserError(f"{path}: its encoder {encoder_path} is missing")

@@ -1,0 +1,49 @@
+"""The one interface every NeiPalette model answers through, whatever its format.
+
+| method                          | in                              | out                    |
+|---------------------------------|---------------------------------|------------------------|
+| `predict_batch(tops, bottoms)`  | uint8 `[N, S, S, 3]` twice      | p(harmonious) `[N]`    |
+| `embed_batch(images)`           | uint8 `[N, S, S, 3]`            | embeddings `[N, D]`    |
+| `score_batch(e_tops, e_bottoms)`| embeddings `[N, D]` twice       | p(harmonious) `[N]`    |
+| `predict_pair(top, bottom)`     | two image files (or bytes)      | p(harmonious), a float |
+
+`image_size` is the side S the pixels are letterboxed to (by
+`neipalette_tf.core.preprocessing.load_image`, the one preprocessing
+function); `identity` is a content hash of the files behind the predictor
+(the wardrobe cache keys its embeddings by it). Only siamese models embed
+and score: the others raise `ArtifactError` naming the file.
+
+Implementations: `predictors.keras.KerasPredictor` (model.keras),
+`predictors.saved_model.SavedModelPredictor`, `predictors.runtime.HarmonyRuntime`
+(ONNX / LiteRT, no TensorFlow) and the classic baselines
+(`models.classic`). `predictors.load_predictor(path)` picks one by format.
+"""
+
+from neipalette_tf.core.errors import ArtifactError
+from neipalette_tf.core.preprocessing import load_image
+
+
+class Predictor:
+    """Base class: subclasses set `image_size`, `path` and `identity`, and implement `predict_batch`
+    (and, siamese models, `embed_batch` / `score_batch`)."""
+
+    image_size = None
+    path = None
+    identity = None
+
+    def predict_batch(self, tops, bottoms):
+        raise NotImplementedError
+
+    def embed_batch(self, images):
+        raise ArtifactError(f"{self.path}: this model has no separate encoder (a stacked or classic model); "
+                            "embeddings and wardrobe ranking need a siamese model")
+
+    def score_batch(self, e_tops, e_bottoms):
+        raise ArtifactError(f"{self.path}: this model has no separate head (a stacked or classic model); "
+                            "embeddings and wardrobe ranking need a siamese model")
+
+    def predict_pair(self, top, bottom):
+        """p(harmonious) of one pair of image files (paths or bytes)."""
+        tops = load_image(top, self.image_size)[None]
+        bottoms = load_image(bottom, self.image_size)[None]
+        return float(self.predict_batch(tops, bottoms)[0])

@@ -1,0 +1,44 @@
+"""A SavedModel's signatures as a `Predictor` (`serving_default`, `encoder`, `head`)."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from neipalette_tf.core.io_utils import hash_file
+from neipalette_tf.predictors.base import Predictor
+
+
+class SavedModelPredictor(Predictor):
+    """A SavedModel's signatures as NumPy functions (predict, parity, ranking)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.loaded = tf.saved_model.load(path)
+        self.signatures = self.loaded.signatures
+        spec = self.signatures["serving_default"].structured_input_signature[1]["top"]
+        self.image_size = int(spec.shape[1])
+        self.siamese = "encoder" in self.signatures
+        digest = None
+        for root, _, files in sorted(os.walk(path)):
+            for name in sorted(files):
+                digest = hash_file(os.path.join(root, name), digest)
+        self.identity = digest.hexdigest() if digest else None
+
+    def _call(self, name, **inputs):
+        out = self.signatures[name](**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+    def predict_batch(self, tops, bottoms):
+        return self._call("serving_default", top=tops, bottom=bottoms)["harmony"].astype(np.float64)
+
+    def embed_batch(self, images):
+        if not self.siamese:
+            return super().embed_batch(images)
+        return self._call("encoder", image=images)["embedding"]
+
+    def score_batch(self, e_tops, e_bottoms):
+        if not self.siamese:
+            return super().score_batch(e_tops, e_bottoms)
+        out = self._call("head", top_embedding=e_tops, bottom_embedding=e_bottoms)
+        return out["harmony"].astype(np.float64)

@@ -1,0 +1,68 @@
+"""What a training run starts from: its manifest with train/val/test splits, and its model.
+
+Shared by `run` (Keras training), `classic` (the baselines), the exporter
+(the run's splits for calibration and parity), cross-validation and the
+input benchmark.
+"""
+
+import os
+
+from neipalette_tf import models
+from neipalette_tf.core import cli
+from neipalette_tf.data import bad_input, synth
+from neipalette_tf.data import manifest as mf
+
+
+def read_run_manifest(cfg):
+    """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`."""
+    path = cfg["data"]["path"]
+    csv_path = mf.resolve_manifest_path(path)
+    if not os.path.exists(csv_path) and not path.endswith(".csv"):
+        s = cfg["data"]["synth"]
+        synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
+                       label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
+    return bad_input.read(csv_path, cfg["data"]["on_bad_input"])
+
+
+def assign_splits(manifest, cfg):
+    """Train/val/test splits (stratified from the seed when the manifest has none), each with both classes."""
+    if not manifest.has_split:
+        manifest = manifest.with_splits(
+            mf.stratified_split(manifest.labels, cfg["data"]["split_fractions"], cfg["seed"]))
+    note = f" (after skipping {len(manifest.skipped)} bad rows, see skipped.csv)" if manifest.skipped else ""
+    for split in ("train", "val", "test"):
+        labels = set(manifest.subset(split).labels.tolist())
+        if labels != {0, 1}:
+            raise cli.UserError(
+                f"{manifest.path}: the {split} split needs both classes, it has "
+                f"{', '.join(mf.LABEL_NAMES[i] for i in sorted(labels)) or 'no rows'}{note}")
+    return manifest
+
+
+def prepare_manifest(cfg, image_size=None):
+    """The run's manifest with train/val/test splits (rendering synthetic data if needed).
+
+    With `data.on_bad_input: skip` and an `image_size`, rows with images
+    that cannot be decoded are left out too.
+    """
+
+    manifest = read_run_manifest(cfg)
+    if cfg["data"]["on_bad_input"] == "skip" and image_size:
+        manifest = bad_input.drop_unreadable(manifest, image_size)
+    return assign_splits(manifest, cfg)
+
+
+def build_model(cfg, init_from):
+    """A new model from the config, or a trained one to continue from."""
+    m = cfg["model"]
+    if init_from:
+        if not os.path.isfile(init_from):
+            raise cli.UserError(f"{init_from}: --init-from model not found")
+        model = models.load_model(init_from)
+        if m["image_size"] != model.image_size or m["backbone"] != model.backbone_name:
+            print(f"--init-from: using the model's backbone {model.backbone_name}, "
+                  f"pairing {model.pairing} and image size {model.image_size}")
+        m.update(image_size=model.image_size, backbone=model.backbone_name, pairing=model.pairing)
+        return model, f"init-from:{os.path.abspath(init_from)}"
+    return models.build_classifier(m["backbone"], m["image_size"], m["pairing"], m["weights"],
+                                   m["head_units"], m["dropout"])
