@@ -12,13 +12,11 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
+from neipalette_tf import evaluate, predict, train
 from neipalette_tf.core import cli
-from neipalette_tf import evaluate
-from neipalette_tf import predict
-from neipalette_tf import train
 from neipalette_tf.data import bad_input
 from neipalette_tf.data.manifest import ManifestError, read_manifest
 

@@ -6,13 +6,12 @@ import json
 import numpy as np
 import pytest
 
+from neipalette_tf import evaluate, predict, train
 from neipalette_tf.colour import space
 from neipalette_tf.core import cli
-from neipalette_tf import evaluate
-from neipalette_tf import predict
-from neipalette_tf import train
-from neipalette_tf.models.classic import linear, load_classic, palette, probe
 from neipalette_tf.evaluation.metrics import METRIC_KEYS
+from neipalette_tf.models.classic import linear, load_classic, palette, probe
+from neipalette_tf.predictors import load_predictor, predict_pair
 
 # The keys of a Keras run's metrics.json (neipalette_tf.train.train): the classic runs write the same.
 RUN_KEYS = set(METRIC_KEYS) | {"weights", "backbone", "pairing", "image_size", "data", "split", "model",
@@ -79,10 +78,10 @@ def test_palette_run_writes_a_keras_like_run_folder(palette_run):
 
 def test_palette_reload_predict_and_evaluate(palette_run, tiny_synth, tmp_path):
     row = _first_prediction(palette_run)
-    model = predict.load_predictor(palette_run / "model.palette.json")
+    model = load_predictor(palette_run / "model.palette.json")
     assert isinstance(model, palette.PaletteModel) and model.image_size == 48
     # predict's path (load_image arrays -> predict_batch) gives the training run's probability
-    assert predict.predict_pair(model, row["top"], row["bottom"]) == pytest.approx(float(row["p_harmonious"]),
+    assert predict_pair(model, row["top"], row["bottom"]) == pytest.approx(float(row["p_harmonious"]),
                                                                                    abs=1e-9)
     assert evaluate.main(["--model", str(palette_run / "model.palette.json"), "--data", str(tiny_synth),
                           "--split", "all", "--out", str(tmp_path / "eval")]) == 0
@@ -138,10 +137,10 @@ def test_probe_trains_on_cached_embeddings_the_second_time(tiny_synth, tiny_kera
 
     # Reload: predict (embeds directly, no cache) agrees with the cached path of the run.
     monkeypatch.setenv("NEIPALETTE_CACHE_DIR", str(tmp_path / "eval-cache"))
-    model = predict.load_predictor(tmp_path / "first" / "model.probe.json")
+    model = load_predictor(tmp_path / "first" / "model.probe.json")
     assert isinstance(model, probe.ProbeModel) and model.embedder.id == encoder_dir.name
     row = _first_prediction(tmp_path / "first")
-    assert predict.predict_pair(model, row["top"], row["bottom"]) == pytest.approx(float(row["p_harmonious"]),
+    assert predict_pair(model, row["top"], row["bottom"]) == pytest.approx(float(row["p_harmonious"]),
                                                                                    abs=1e-5)
     assert evaluate.main(["--model", str(tmp_path / "first" / "model.probe.json"), "--data", str(tiny_synth),
                           "--out", str(tmp_path / "eval")]) == 0

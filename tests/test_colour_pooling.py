@@ -1,9 +1,12 @@
 import numpy as np
 from keras import ops
 
-from neipalette_tf.colour import harmony
 from neipalette_tf.colour import space
-from neipalette_tf.models.colour_pooling import OKLAB_SCALE, ColourAttentionPooling, srgb_to_oklab
+from neipalette_tf.models.colour_pooling import (
+    OKLAB_SCALE,
+    ColourAttentionPooling,
+    srgb_to_oklab,
+)
 
 
 def test_oklab_in_keras_ops_matches_the_rule_module():

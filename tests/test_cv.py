@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
+from neipalette_tf import compare, cv
 from neipalette_tf.core import cli
-from neipalette_tf import compare
-from neipalette_tf import cv
+from neipalette_tf.evaluation import cv as cv_lib
 from neipalette_tf.evaluation.metrics import METRIC_KEYS
 
 
@@ -29,7 +29,7 @@ def _chained_pairs(n_groups=24, seed=0):
 
 def test_connected_groups_follow_shared_images():
     pairs, _, truth = _chained_pairs()
-    groups = cv.connected_groups(pairs)
+    groups = cv_lib.connected_groups(pairs)
     # same partition as the construction (ids may differ)
     assert len(set(zip(groups.tolist(), truth.tolist()))) == len(set(truth.tolist())) == len(set(groups.tolist()))
 
@@ -37,8 +37,8 @@ def test_connected_groups_follow_shared_images():
 @pytest.mark.parametrize("folds,repeats", [(4, 2), (5, 1)])
 def test_folds_keep_groups_together_and_stay_stratified(folds, repeats):
     pairs, labels, _ = _chained_pairs()
-    groups = cv.connected_groups(pairs)
-    splits = cv.cv_splits(labels, groups, folds=folds, repeats=repeats, seed=1, val_fraction=0.2)
+    groups = cv_lib.connected_groups(pairs)
+    splits = cv_lib.cv_splits(labels, groups, folds=folds, repeats=repeats, seed=1, val_fraction=0.2)
     assert len(splits) == folds * repeats
     rate = labels.mean()
     for r in range(repeats):
@@ -60,14 +60,14 @@ def test_folds_keep_groups_together_and_stay_stratified(folds, repeats):
 
 def test_too_many_folds_is_a_user_error():
     with pytest.raises(cli.UserError, match="--folds must be in 2..3"):
-        cv.cv_splits([0, 1, 0, 1], [0, 0, 1, 2], folds=4)
+        cv_lib.cv_splits([0, 1, 0, 1], [0, 0, 1, 2], folds=4)
 
 
 def test_summary_is_a_t_interval():
     from scipy import stats
 
     values = [0.7, 0.9, 0.8, 1.0, 0.6]
-    s = cv.summarise(values)
+    s = cv_lib.summarise(values)
     half = stats.t.ppf(0.975, 4) * np.std(values, ddof=1) / np.sqrt(5)
     assert s["mean"] == pytest.approx(0.8) and s["ci95"] == pytest.approx([0.8 - half, min(1.0, 0.8 + half)])
 
@@ -98,7 +98,7 @@ def test_cv_cli_palette_end_to_end(tiny_synth, tmp_path, capsys):
     assert result["settings"]["pairs"] == 81 and result["settings"]["groups"] == 79  # the copy links 3 pairs
     a = result["approaches"]["palette"]
     assert set(a) == {"description", "summary", "pooled", "oof_p_harmonious", "folds", "seconds"}
-    assert set(a["summary"]) == set(cv.METRICS)
+    assert set(a["summary"]) == set(cv_lib.METRICS)
     for s in a["summary"].values():
         assert set(s) == {"mean", "std", "ci95", "n"} and s["n"] == 6
         assert 0.0 <= s["ci95"][0] <= s["mean"] <= s["ci95"][1] <= 1.0

@@ -15,9 +15,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
 
 SIZE = 32
 SPLITS = (("train", 200), ("val", 16), ("test", 160))
@@ -81,11 +80,11 @@ def run(pairs_csv, tmp_path_factory):
     """A run folder like training writes: model.keras, config.yaml, metrics.json."""
     import keras
 
-    from neipalette_tf.training import config
+    from neipalette_tf.core.io_utils import write_json, write_text
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.core.io_utils import write_json, write_text
     from neipalette_tf.models import build_classifier
+    from neipalette_tf.training import config
     from neipalette_tf.training.loop import compile_model, supervised_training_model
 
     keras.utils.set_random_seed(0)
@@ -349,8 +348,8 @@ def _rejects_unreadable_tflite_files(main, tmp_path, capsys):
 
 
 def test_tflite_coverage_cli(exported, tmp_path, capsys):
-    from neipalette_tf.export import tflite
     from neipalette_tf.core import cli
+    from neipalette_tf.export import tflite
 
     out, _ = exported
     assert cli.run(tflite.main, [str(out / "model_int8.tflite")]) == 0
@@ -392,8 +391,8 @@ def test_profile_cuts_keep_every_op_and_compute_what_the_full_graph_does(exporte
 
 
 def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
-    from neipalette_tf.export import profile
     from neipalette_tf.core import cli
+    from neipalette_tf.export import profile
 
     out, _ = exported
     assert cli.run(profile.main, [str(out / "model_int8.tflite"), "--threads", "1", "--runs", "2"]) == 0
@@ -407,8 +406,10 @@ def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
 
 
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
-    from neipalette_tf.export.savedmodel import SavedModelRunner
     from neipalette_tf.predictors.runtime import HarmonyRuntime
+    from neipalette_tf.predictors.saved_model import (
+        SavedModelPredictor as SavedModelRunner,
+    )
 
     out, _ = exported
     tops, bottoms, _ = sample_pairs

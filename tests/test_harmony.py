@@ -2,10 +2,9 @@ import csv
 
 import numpy as np
 import pytest
-
-from neipalette_tf.colour import harmony
-from neipalette_tf.colour import space
 from conftest import shared_path
+
+from neipalette_tf.colour import harmony, space
 
 
 def _vectors():

@@ -11,10 +11,14 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
-from neipalette_tf.core.preprocessing import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from neipalette_tf.core.preprocessing import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    load_image,
+)
 
 RED, BLUE, GREEN = (220, 20, 30), (20, 40, 220), (10, 200, 30)
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+from conftest import shared_path
 from PIL import Image
 
 from neipalette_tf.data.manifest import ManifestError, read_manifest, stratified_split
-from conftest import shared_path
 
 
 @pytest.fixture

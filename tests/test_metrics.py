@@ -5,7 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from neipalette_tf.evaluation.metrics import METRIC_KEYS, classification_metrics, expected_keys, roc_points
+from neipalette_tf.evaluation.metrics import (
+    METRIC_KEYS,
+    classification_metrics,
+    expected_keys,
+    roc_points,
+)
 
 # 4 harmonious, 6 clashing. At threshold 0.5: tp 3, fn 1, fp 2, tn 4.
 # AUC by counting (positive, negative) pairs ranked correctly:

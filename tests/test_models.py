@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from neipalette_tf.models import (
-    NORMALIZATIONS, HarmonyClassifier, ImageNormalizer, WeightsError, backbones, build_backbone, build_classifier,
-    load_model)
+    NORMALIZATIONS,
+    HarmonyClassifier,
+    ImageNormalizer,
+    WeightsError,
+    backbones,
+    build_backbone,
+    build_classifier,
+    load_model,
+)
 
 
 def _pair(n=2, size=32, seed=0):

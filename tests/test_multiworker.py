@@ -36,7 +36,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -95,12 +94,10 @@ def _weights(path):
 def test_two_workers_match_one_worker(tiny_synth, tmp_path):
     import keras
 
-    from neipalette_tf.training import config
-    from neipalette_tf import train
-    from neipalette_tf.models import build_classifier
-
     from neipalette_tf.data.tfrecord import write_tfrecords
     from neipalette_tf.evaluation.metrics import METRIC_KEYS
+    from neipalette_tf.models import build_classifier
+    from neipalette_tf.training import config, run
 
     shards = tmp_path / "shards"
     write_tfrecords(_manifest(tmp_path, tiny_synth), shards, shards=2)
@@ -140,7 +137,7 @@ def test_two_workers_match_one_worker(tiny_synth, tmp_path):
     # The same training on one worker, in this process.
     cfg = config.resolve(str(tmp_path / "cfg.yaml"), {"data.path": str(shards), "model.image_size": 32,
                                                       "model.weights": "none"})
-    train.train(cfg, str(tmp_path / "single"))
+    run.train(cfg, str(tmp_path / "single"))
     history = {name: np.genfromtxt(tmp_path / name / "history.csv", delimiter=",", names=True)
                for name in ("multi", "single")}
     assert history["multi"]["loss"] == pytest.approx(history["single"]["loss"], rel=1e-4)

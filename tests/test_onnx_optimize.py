@@ -8,8 +8,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from neipalette_tf.export.onnx_optimize import (METADATA_KEY, broadcast_constants, fold_zero_pad_into_maxpool, gather_table,
-                                    optimize, small_convs_as_gemm)
+from neipalette_tf.export.onnx_optimize import (
+    METADATA_KEY,
+    broadcast_constants,
+    fold_zero_pad_into_maxpool,
+    gather_table,
+    optimize,
+    small_convs_as_gemm,
+)
 
 
 def _conv_model(c, o, h, w, kernel, bias=True, spatial=None, **attrs):

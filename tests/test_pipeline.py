@@ -1,9 +1,13 @@
 import numpy as np
 import tensorflow as tf
 
-from neipalette_tf.data.manifest import read_manifest
-from neipalette_tf.data.pipeline import PairData, augment_images, pair_dataset_from_arrays
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.data.manifest import read_manifest
+from neipalette_tf.data.pipeline import (
+    PairData,
+    augment_images,
+    pair_dataset_from_arrays,
+)
 
 AUG = {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0}
 

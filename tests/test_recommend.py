@@ -10,7 +10,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from test_export import make_pairs
 
 SIZE = 32
@@ -43,9 +42,9 @@ def exported(calibrated, tmp_path_factory):
 
 
 def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
-    from neipalette_tf.evaluation.calibration import softmax
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import load_images
+    from neipalette_tf.evaluation.calibration import softmax
     from neipalette_tf.models import load_model
     from neipalette_tf.predictors.runtime import HarmonyRuntime
 
@@ -85,15 +84,15 @@ def wardrobe(tiny_synth, tmp_path_factory):
 
 
 def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated, exported, wardrobe, tmp_path):
-    from neipalette_tf import recommend
+    from neipalette_tf.ranking import wardrobe
 
     out, _, _ = exported
     folder, _, query, _ = wardrobe
-    keras_scorer, onnx_scorer = recommend.load_scorer(calibrated), recommend.load_scorer(out / "model.onnx")
+    keras_scorer, onnx_scorer = wardrobe.load_scorer(calibrated), wardrobe.load_scorer(out / "model.onnx")
     assert keras_scorer.identity != onnx_scorer.identity  # separate cache entries
-    ranking, store = recommend.rank(keras_scorer, query, folder)
+    ranking, store = wardrobe.rank(keras_scorer, query, folder)
     assert store.misses == 13 and store.hits == 0 and len(ranking) == 12
-    ranking_onnx, _ = recommend.rank(onnx_scorer, query, folder)
+    ranking_onnx, _ = wardrobe.rank(onnx_scorer, query, folder)
     names = [f for f, _ in ranking]
     assert [f for f, _ in ranking_onnx] == names
     np.testing.assert_allclose([p for _, p in ranking_onnx], [p for _, p in ranking], atol=1e-4)
@@ -101,19 +100,20 @@ def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated,
     assert np.all(np.diff(scores) <= 0) and scores[0] - scores[-1] > 1e-3  # sorted, and not all alike
 
     # Second call: every embedding comes from the disk cache, and the answer is the same.
-    again, store = recommend.rank(keras_scorer, query, folder)
+    again, store = wardrobe.rank(keras_scorer, query, folder)
     assert store.misses == 0 and store.hits == 13 and again == ranking
     # A renamed file keeps its cached embedding (content-keyed); an edited one is embedded anew.
     (folder / "bottom_00.png").rename(folder / "renamed.png")
-    _, store = recommend.rank(keras_scorer, query, folder)
+    _, store = wardrobe.rank(keras_scorer, query, folder)
     assert store.misses == 0
     shutil.copy(query, folder / "bottom_01.png")  # now the query itself: left out of the ranking
-    ranked, store = recommend.rank(keras_scorer, query, folder)
+    ranked, store = wardrobe.rank(keras_scorer, query, folder)
     assert len(ranked) == 11 and store.misses == 0
 
 
 def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, wardrobe, tmp_path, capsys):
     from neipalette_tf import recommend
+    from neipalette_tf.core.errors import UserError
 
     out, _, _ = exported
     _, tops, _, bottom = wardrobe
@@ -127,7 +127,7 @@ def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, ward
     assert recommend.main(args) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["cache"] == dict(first["cache"], hits=9, misses=0) and second["ranking"] == first["ranking"]
-    with pytest.raises(recommend.cli.UserError, match="wardrobe folder not found"):
+    with pytest.raises(UserError, match="wardrobe folder not found"):
         recommend.main(["--model", str(out / "model.onnx"), "--top", bottom, "--wardrobe", str(tmp_path / "none")])
 
 

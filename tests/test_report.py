@@ -10,7 +10,11 @@ from PIL import Image
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core.io_utils import atomic_write, write_json
 from neipalette_tf.evaluation.plots import pick_samples, plot_curves
-from neipalette_tf.evaluation.report import format_metrics_table, read_predictions, write_evaluation
+from neipalette_tf.evaluation.report import (
+    format_metrics_table,
+    read_predictions,
+    write_evaluation,
+)
 
 META = {"weights": "runs/r1/best.keras", "backbone": "mobilenet_v3_small",
         "pairing": "stacked", "image_size": 96, "split": "test"}

@@ -25,10 +25,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
-from neipalette_tf.core import cli
+
 from neipalette_tf import train
+from neipalette_tf.core import cli
 from neipalette_tf.training.resume import read_state
 
 pytestmark = pytest.mark.slow

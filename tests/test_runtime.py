@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neipalette_tf.predictors.runtime import ArtifactError, HarmonyRuntime, _dequantize, _quantize
+from neipalette_tf.predictors.runtime import (
+    ArtifactError,
+    HarmonyRuntime,
+    _dequantize,
+    _quantize,
+)
 
 SIZE = 8
 

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from neipalette_tf.colour import harmony
-from neipalette_tf.colour import space
-from neipalette_tf.data import synth
+from neipalette_tf.colour import harmony, space
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.data import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS, SEED, SIZE = 40, 3, 64

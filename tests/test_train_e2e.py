@@ -7,13 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from neipalette_tf import compare
-from neipalette_tf import evaluate
-from neipalette_tf import train
+
+from neipalette_tf import compare, evaluate, train
 from neipalette_tf.evaluation.metrics import METRIC_KEYS
 from neipalette_tf.models import build_backbone, load_model
+from neipalette_tf.training import prepare
 
 RUN_FILES = ("model.keras", "config.yaml", "history.csv", "metrics.json", "report.md", "roc.png",
              "confusion.png", "curves.png", "predictions.csv", "samples.png")
@@ -60,7 +59,7 @@ def test_predictions_match_the_saved_model(run):
     with open(run / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     model = load_model(run / "model.keras")
-    from neipalette_tf.predict import predict_pair
+    from neipalette_tf.predictors import predict_pair
 
     p = predict_pair(model, rows[0]["top"], rows[0]["bottom"])
     assert p == pytest.approx(float(rows[0]["p_harmonious"]), abs=1e-5)
@@ -105,7 +104,7 @@ def test_init_from_starts_at_the_trained_weights(run, tiny_synth, tmp_path):
     from neipalette_tf.training import config
 
     cfg = config.resolve(None, {"model.image_size": 64})
-    model, used = train.build_model(cfg, str(run / "model.keras"))
+    model, used = prepare.build_model(cfg, str(run / "model.keras"))
     assert used == f"init-from:{run / 'model.keras'}"
     assert cfg["model"]["image_size"] == 32  # taken from the model, not the config
     saved = load_model(run / "model.keras")

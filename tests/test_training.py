@@ -5,13 +5,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neipalette_tf.colour import harmony
-from neipalette_tf.colour import space
+from neipalette_tf.colour import harmony, space
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import COLOUR_TARGET_SCALE, PairData, all_pairs_labels
 from neipalette_tf.models import build_classifier
 from neipalette_tf.models.harmony_classifier import Probabilities
-from neipalette_tf.training.loop import StopOnNonFiniteLoss, TrainingDiverged, fit, supervised_training_model
+from neipalette_tf.training.loop import (
+    StopOnNonFiniteLoss,
+    TrainingDiverged,
+    fit,
+    supervised_training_model,
+)
 
 TRAIN = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 1,
          "finetune_lr_factor": 0.1, "early_stopping_patience": 3, "colour_loss_weight": 1.0,

@@ -58,9 +58,9 @@ from neipalette_tf.evaluation.metrics import classification_metrics
 from neipalette_tf.evaluation.report import markdown_table, write_evaluation
 from neipalette_tf.models.classic.probe import file_sha256
 from neipalette_tf.predictors.keras import predict_data, prediction_records
-from neipalette_tf.training.prepare import build_model
 from neipalette_tf.training.classic import build_classic
 from neipalette_tf.training.loop import fit
+from neipalette_tf.training.prepare import build_model
 
 APPROACHES = ("scratch", "init-from", "palette", "probe")
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")

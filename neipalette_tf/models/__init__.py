@@ -5,7 +5,13 @@ import os
 import keras
 
 from neipalette_tf.core.cli import UserError
-from neipalette_tf.models.backbones import BACKBONES, NORMALIZATIONS, WeightsError, build_backbone, register_backbone
+from neipalette_tf.models.backbones import (
+    BACKBONES,
+    NORMALIZATIONS,
+    WeightsError,
+    build_backbone,
+    register_backbone,
+)
 from neipalette_tf.models.harmony_classifier import INPUT_NAMES, HarmonyClassifier
 from neipalette_tf.models.head import PairHead
 from neipalette_tf.models.preprocessor import ImageNormalizer

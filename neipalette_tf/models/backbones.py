@@ -33,9 +33,8 @@ from typing import Callable, Optional
 import keras
 import keras_hub
 
-from neipalette_tf.models.preprocessor import IMAGENET_MEAN, IMAGENET_STD
-
 from neipalette_tf.core.errors import WeightsError  # noqa: F401 - raised here, importable from here
+from neipalette_tf.models.preprocessor import IMAGENET_MEAN, IMAGENET_STD
 
 RESNET18_PRESET = "resnet_18_imagenet"
 

@@ -64,18 +64,24 @@ def load_predictor(path, threads=None, embeddings=False):
         if folder is None:
             raise UserError(f"{path}: not a SavedModel folder (no saved_model.pb, nor a version folder with one) "
                             "nor an export folder with model.onnx")
-        from neipalette_tf.predictors.saved_model import SavedModelPredictor  # deferred: TensorFlow
+        from neipalette_tf.predictors.saved_model import (
+            SavedModelPredictor,  # deferred: TensorFlow
+        )
 
         try:
             predictor = SavedModelPredictor(folder)
         except Exception as e:  # noqa: BLE001 - a corrupt or foreign SavedModel
             raise ArtifactError(f"{folder}: cannot load the SavedModel ({_reason(e)})") from None
     elif suffix == ".json":
-        from neipalette_tf.models.classic import load_classic  # deferred: the probe's encoder is Keras
+        from neipalette_tf.models.classic import (
+            load_classic,  # deferred: the probe's encoder is Keras
+        )
 
         predictor = load_classic(path)
     elif suffix == ".keras":
-        from neipalette_tf.predictors.keras import KerasPredictor  # deferred: TensorFlow
+        from neipalette_tf.predictors.keras import (
+            KerasPredictor,  # deferred: TensorFlow
+        )
 
         predictor = KerasPredictor.from_file(path)
     else:
@@ -89,7 +95,9 @@ def load_predictor(path, threads=None, embeddings=False):
 def predict_pair(model, top, bottom):
     """p(harmonious) of one pair of image files; `model` a `Predictor` or a Keras HarmonyClassifier."""
     if not isinstance(model, Predictor):
-        from neipalette_tf.predictors.keras import KerasPredictor  # deferred: TensorFlow
+        from neipalette_tf.predictors.keras import (
+            KerasPredictor,  # deferred: TensorFlow
+        )
 
         model = KerasPredictor(model)
     return model.predict_pair(top, bottom)

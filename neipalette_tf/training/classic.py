@@ -21,8 +21,8 @@ from neipalette_tf.models.classic import MODEL_FILES
 from neipalette_tf.models.classic.palette import PaletteModel
 from neipalette_tf.models.classic.probe import Embedder
 from neipalette_tf.predictors.keras import prediction_records
-from neipalette_tf.training.prepare import prepare_manifest
 from neipalette_tf.training import config as config_lib
+from neipalette_tf.training.prepare import prepare_manifest
 
 
 def build_embedder(cfg, init_from=None):

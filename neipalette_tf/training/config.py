@@ -17,9 +17,8 @@ import os
 
 import yaml
 
-from neipalette_tf.models.backbones import BACKBONES as REGISTERED_BACKBONES
-
 from neipalette_tf.core.errors import ConfigError  # noqa: F401 - raised here, importable from here
+from neipalette_tf.models.backbones import BACKBONES as REGISTERED_BACKBONES
 
 # The packaged configs (`neipalette_tf/configs/NAME.yaml`): `--config NAME` or a path.
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")

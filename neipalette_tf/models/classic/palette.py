@@ -43,8 +43,8 @@ from sklearn.cluster import KMeans
 from neipalette_tf.colour import harmony, space
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.io_utils import write_json
-from neipalette_tf.predictors.base import Predictor
 from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
+from neipalette_tf.predictors.base import Predictor
 
 FORMAT = "neipalette-classic"
 VERSION = 1

@@ -32,8 +32,8 @@ from neipalette_tf.core.io_utils import atomic_write, write_json
 from neipalette_tf.core.io_utils import sha256_file as file_sha256
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.models import load_model
-from neipalette_tf.predictors.base import Predictor
 from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
+from neipalette_tf.predictors.base import Predictor
 
 FORMAT = "neipalette-classic"
 VERSION = 1
