@@ -16,6 +16,7 @@ from PIL import Image, ImageFilter
 from neipalette_tf.colour import harmony, space
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.data import synth
+from neipalette_tf.data.synth import dataset as synth_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS, SEED, SIZE = 40, 3, 64
@@ -67,7 +68,7 @@ def test_spawned_workers_give_the_same_bytes(tmp_path, monkeypatch):
     import multiprocessing
 
     synth.generate(tmp_path / "one", pairs=20, seed=2, image_size=32, workers=1, progress=False)
-    monkeypatch.setattr(synth, "_mp_context", lambda: multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(synth_dataset, "_mp_context", lambda: multiprocessing.get_context("spawn"))
     synth.generate(tmp_path / "spawn", pairs=20, seed=2, image_size=32, workers=2, progress=False)
     for name in _files(tmp_path / "one"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "spawn" / name).read_bytes(), name
@@ -188,8 +189,8 @@ def test_interrupted_run_leaves_no_dataset(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(args)
 
-    real = synth._render_task
-    monkeypatch.setattr(synth, "_render_task", failing)
+    real = synth_dataset._render_task
+    monkeypatch.setattr(synth_dataset, "_render_task", failing)
     with pytest.raises(KeyboardInterrupt):
         synth.generate(tmp_path / "e", pairs=20, seed=0, image_size=32, workers=1, progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,44 @@
+"""The command line of the renderer: argparse and one call to `generate`.
+
+    python -m neipalette_tf.data.synth --out data/synth --pairs 6000 \\
+        --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2]
+"""
+
+import argparse
+
+from neipalette_tf.data.synth.dataset import generate, validate
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv=None):
+    """Parse the flags and render the data set; a bad argument exits 2 with one line."""
+    parser = _Parser(
+        prog="python -m neipalette_tf.data.synth",
+        description="Render the synthetic NeiPalette pair data set.",
+    )
+    parser.add_argument("--out", default="data/synth", help="output folder (default data/synth)")
+    parser.add_argument("--pairs", type=int, default=6000, help="number of pairs, even, >= 20 (default 6000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--image-size", type=int, default=96, help="long side of each photo in px (default 96)")
+    parser.add_argument("--label-noise", type=float, default=0.0,
+                        help="share of labels flipped per class and split, in [0, 0.5) (default 0)")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: all CPU cores)")
+    parser.add_argument("--hue-margin", type=float, default=5.0,
+                        help="degrees kept clear of every hue boundary (default 5)")
+    parser.add_argument("--chroma-margin", type=float, default=0.012,
+                        help="chroma kept clear of every neutral threshold (default 0.012)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        validate(args.pairs, args.seed, args.image_size, args.label_noise, (0.7, 0.15, 0.15),
+                 args.workers, args.hue_margin, args.chroma_margin)
+        generate(args.out, pairs=args.pairs, seed=args.seed, image_size=args.image_size,
+                 label_noise=args.label_noise, workers=args.workers, progress=not args.no_progress,
+                 hue_margin=args.hue_margin, chroma_margin=args.chroma_margin)
+    except ValueError as e:
+        parser.error(str(e))
+    return 0

@@ -1,0 +1,358 @@
+"""The data set: planning, validation, reuse, rendering in worker processes, pairs.csv and dataset.json."""
+
+import csv
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neipalette_tf.colour.harmony import RULE_VERSION
+from neipalette_tf.data.synth.backgrounds import ASPECTS
+from neipalette_tf.data.synth.colours import L_RANGE
+from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
+from neipalette_tf.data.synth.render import (
+    GLOBAL_LIGHT_RANGE,
+    JPEG_QUALITY,
+    canvas_size,
+    render_pair,
+    supersampling,
+)
+
+try:
+    from tqdm import tqdm
+except ImportError:  # pragma: no cover - tqdm is a dependency
+    tqdm = None
+
+GENERATOR_NAME = "neipalette_tf.data.synth"
+GENERATOR_VERSION = "1.1.0"
+
+CSV_COLUMNS = (
+    "top", "bottom", "label", "split",
+    "top_category", "top_L", "top_C", "top_h",
+    "bottom_category", "bottom_L", "bottom_C", "bottom_h",
+    "label_noise_flipped",
+)
+SPLITS = ("train", "val", "test")
+LABELS = ("clashing", "harmonious")  # index = class id
+
+
+def _render_task(args):
+    """Render pair `index` and write its two JPEGs (in a worker); returns its pairs.csv facts."""
+    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width = args
+    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin)
+    names = {}
+    for part in ("top", "bottom"):
+        name = f"{index:0{width}d}_{part}.jpg"
+        with open(os.path.join(image_dir, name), "wb") as f:
+            f.write(r[part]["jpeg"])
+        names[part] = "images/" + name
+    return {
+        "top": names["top"],
+        "bottom": names["bottom"],
+        "top_category": r["top_category"],
+        "bottom_category": r["bottom_category"],
+        "top_lch": r["top_lch"],
+        "bottom_lch": r["bottom_lch"],
+        "reason": r["reason"],
+        "info": (r["top"]["info"], r["bottom"]["info"]),
+    }
+
+
+def split_counts(pairs, split_fractions=(0.7, 0.15, 0.15)):
+    """Pairs per split; val and test are even (2 * round(f * N / 2)), train the rest."""
+    val = 2 * int(math.floor(split_fractions[1] * pairs / 2 + 0.5))
+    test = 2 * int(math.floor(split_fractions[2] * pairs / 2 + 0.5))
+    return {"train": pairs - val - test, "val": val, "test": test}
+
+
+def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin):
+    """Raise ValueError (one line) for any argument `generate` does not accept."""
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not is_int(pairs) or pairs < 20 or pairs % 2:
+        raise ValueError(f"pairs must be an even integer >= 20, got {pairs!r}")
+    if not is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if not is_int(image_size) or not 32 <= image_size <= 1024:
+        raise ValueError(f"image size must be an integer in 32..1024 pixels, got {image_size!r}")
+    if not isinstance(label_noise, (int, float)) or not 0.0 <= label_noise < 0.5:
+        raise ValueError(f"label noise must be in [0, 0.5), got {label_noise!r}")
+    fr = tuple(split_fractions)
+    if len(fr) != 3 or any(not isinstance(f, (int, float)) or f <= 0 for f in fr) or abs(sum(fr) - 1) > 1e-6:
+        raise ValueError(f"split fractions must be 3 positive numbers that sum to 1, got {split_fractions!r}")
+    counts = split_counts(pairs, fr)
+    if min(counts.values()) < 2:
+        raise ValueError(f"{pairs} pairs leave a split with fewer than 2 pairs ({counts})")
+    if workers is not None and (not is_int(workers) or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if not 0 <= hue_margin <= 10 or not 0 <= chroma_margin <= 0.02:
+        raise ValueError(f"margins must be in 0..10 degrees and 0..0.02 chroma, got {hue_margin}, {chroma_margin}")
+
+
+def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin):
+    return {
+        "pairs": int(pairs),
+        "seed": int(seed),
+        "image_size": int(image_size),
+        "label_noise": float(label_noise),
+        "split_fractions": [float(f) for f in split_fractions],
+        "hue_margin_deg": float(hue_margin),
+        "chroma_margin": float(chroma_margin),
+    }
+
+
+def _plan(pairs, seed, counts):
+    """Split and target label of every pair: exact 50/50 in every split."""
+    splits, targets = [], []
+    for split in SPLITS:
+        n = counts[split]
+        splits += [split] * n
+        targets += [1] * (n // 2) + [0] * (n // 2)
+    order = np.random.default_rng([int(seed), 0x5EED5EED, 0x51D7]).permutation(pairs)
+    return np.array(splits, dtype=object)[order], np.array(targets, dtype=np.int64)[order]
+
+
+def _choose_flips(seed, splits, targets, label_noise):
+    """Exactly round(p * n / 2) flipped labels per class in each split of n pairs."""
+    rng = np.random.default_rng([int(seed), 0x5EED5EED, 0xF11B])
+    flipped = np.zeros(len(targets), dtype=np.int64)
+    for split in SPLITS:
+        n = int(np.count_nonzero(splits == split))
+        k = int(math.floor(label_noise * n / 2 + 0.5))
+        for cls in (1, 0):
+            idx = np.flatnonzero((splits == split) & (targets == cls))
+            if k:
+                flipped[rng.choice(idx, size=k, replace=False)] = 1
+    return flipped
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _reusable(out, params):
+    ds = _read_json(out / "dataset.json")
+    if not isinstance(ds, dict):
+        return False
+    if (ds.get("generator"), ds.get("version"), ds.get("rule_version")) != (
+        GENERATOR_NAME, GENERATOR_VERSION, RULE_VERSION
+    ) or ds.get("parameters") != json.loads(json.dumps(params)):
+        return False
+    try:
+        with open(out / "pairs.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    if len(rows) != params["pairs"]:
+        return False
+    return all(r.get(k) and os.path.isfile(out / r[k]) for r in rows for k in ("top", "bottom"))
+
+
+def _check_replaceable(out):
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder")
+    entries = set(os.listdir(out))
+    ds = _read_json(out / "dataset.json")
+    ours = isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME
+    if entries and not ours and not entries <= {"images", "pairs.csv", "dataset.json"}:
+        raise ValueError(f"{out} exists and does not hold a synthetic data set; refusing to replace it")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(parent, name):
+    """Remove temporary folders left by interrupted runs (their process is gone)."""
+    for entry in parent.glob(f".{name}.*-*"):
+        kind, _, pid = entry.name[len(name) + 2:].partition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _counter(values):
+    out = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _fraction_bin(f):
+    if f <= 0:
+        return "0"
+    for edge in (0.05, 0.10, 0.15, 0.20, 0.25, 0.30):
+        if f <= edge + 1e-9:
+            return f"<={int(round(edge * 100))}%"
+    return ">30%"
+
+
+def _summary(params, counts, splits, labels, flipped, results, image_size):
+    infos = [i for r in results for i in r["info"]]
+    per_split = {}
+    for split in SPLITS:
+        sel = splits == split
+        per_split[split] = {
+            "pairs": int(np.count_nonzero(sel)),
+            "harmonious": int(np.count_nonzero(sel & (labels == 1))),
+            "clashing": int(np.count_nonzero(sel & (labels == 0))),
+            "label_noise_flipped": int(np.count_nonzero(sel & (flipped == 1))),
+        }
+    return {
+        "generator": GENERATOR_NAME,
+        "version": GENERATOR_VERSION,
+        "rule_version": RULE_VERSION,
+        "parameters": params,
+        "counts": per_split,
+        "total": {
+            "pairs": int(len(labels)),
+            "images": 2 * int(len(labels)),
+            "harmonious": int(np.count_nonzero(labels == 1)),
+            "clashing": int(np.count_nonzero(labels == 0)),
+        },
+        "label_noise_flipped": int(flipped.sum()),
+        "images": {
+            "format": "JPEG",
+            "jpeg_quality": list(JPEG_QUALITY),
+            "chroma_subsampling": "4:2:0",
+            "long_side": int(image_size),
+            "canvas_sizes": {a: list(canvas_size(a, image_size)) for a in ASPECTS},
+            "supersampling": supersampling(image_size),
+        },
+        "rendering": {
+            "main_colour_lightness": list(L_RANGE),
+            "max_print_fraction": MAX_PRINT_FRACTION,
+            "global_light_range_on_garment": list(GLOBAL_LIGHT_RANGE),
+        },
+        "stats": {
+            "harmony_reasons": _counter(r["reason"] for r in results),
+            "top_categories": _counter(r["top_category"] for r in results),
+            "bottom_categories": _counter(r["bottom_category"] for r in results),
+            "aspects": _counter(i["aspect"] for i in infos),
+            "backgrounds": _counter(i["background"] for i in infos),
+            "hanging": int(sum(i["hanging"] for i in infos)),
+            "print_styles": _counter(i["print_style"] for i in infos),
+            "print_fraction": _counter(_fraction_bin(i["print_fraction"]) for i in infos),
+        },
+    }
+
+
+def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
+             split_fractions=(0.7, 0.15, 0.15), workers=None, progress=True,
+             hue_margin=5.0, chroma_margin=0.012):
+    """Render the synthetic data set into out_dir; returns the path of pairs.csv.
+
+    A folder that already holds a complete data set made with the same
+    parameters is reused as it is. Otherwise the data set is rendered into a
+    temporary sibling folder and renamed into place when complete, so an
+    interrupted run never leaves a `dataset.json` behind. The output does
+    not depend on `workers`.
+    """
+    validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin)
+    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin)
+    out = Path(out_dir)
+    if _reusable(out, params):
+        print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
+        return out / "pairs.csv"
+    _check_replaceable(out)
+    workers = int(workers or os.cpu_count() or 1)
+    counts = split_counts(pairs, tuple(split_fractions))
+    splits, targets = _plan(pairs, seed, counts)
+    flipped = _choose_flips(seed, splits, targets, label_noise)
+    labels = np.where(flipped == 1, 1 - targets, targets)
+
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(parent, out.name)
+    tmp = parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    width = max(6, len(str(pairs - 1)))
+    started = time.perf_counter()
+    try:
+        (tmp / "images").mkdir(parents=True)
+        tasks = [(seed, i, image_size, int(targets[i]), hue_margin, chroma_margin, str(tmp / "images"), width)
+                 for i in range(pairs)]
+        results = []
+        bar = _progress(pairs, progress)
+        try:
+            if workers == 1:
+                for r in map(_render_task, tasks):
+                    results.append(r)
+                    bar.update(1)
+            else:
+                chunk = max(1, min(64, pairs // (workers * 16)))
+                with _mp_context().Pool(workers) as pool:
+                    for r in pool.imap(_render_task, tasks, chunksize=chunk):
+                        results.append(r)
+                        bar.update(1)
+        finally:
+            bar.close()
+        with open(tmp / "pairs.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(CSV_COLUMNS)
+            for i, r in enumerate(results):
+                writer.writerow([
+                    r["top"], r["bottom"], LABELS[labels[i]], splits[i],
+                    r["top_category"], *(f"{v:.4f}" for v in r["top_lch"]),
+                    r["bottom_category"], *(f"{v:.4f}" for v in r["bottom_lch"]),
+                    int(flipped[i]),
+                ])
+        summary = _summary(params, counts, splits, labels, flipped, results, image_size)
+        with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2, sort_keys=False)
+            f.write("\n")
+        if out.exists():
+            old = parent / f".{out.name}.old-{os.getpid()}"
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    elapsed = time.perf_counter() - started
+    print(f"synth: rendered {pairs} pairs ({2 * pairs} images, long side {image_size} px) in "
+          f"{elapsed:.1f} s with {workers} worker(s) -> {out}")
+    return out / "pairs.csv"
+
+
+def _mp_context():
+    """fork (fast) unless the caller has loaded a library that runs its own
+    threads (forking those is unsafe): then spawn. The output is the same."""
+    heavy = any(name in sys.modules for name in ("tensorflow", "torch", "jax"))
+    if "fork" in multiprocessing.get_all_start_methods() and not heavy:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total, enabled):
+    if not enabled or tqdm is None:
+        return _NoBar()
+    return tqdm(total=total, desc="synth", unit="pair", smoothing=0.1)
