@@ -8,8 +8,7 @@ imports neither TensorFlow nor Keras, so runtimes and data tools can use it.
 Example:
 
 >>> import numpy as np
-
-from neipalette_tf.colour.space import srgb_to_oklch  # noqa: F401 - the docstring's example
+>>> from neipalette_tf.colour.space import srgb_to_oklch
 >>> lch = srgb_to_oklch(np.array([[255, 0, 0], [30, 40, 70]], dtype=np.uint8))
 >>> np.round(lch[0], 3).tolist()
 [0.628, 0.258, 29.234]

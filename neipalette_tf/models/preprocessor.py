@@ -2,13 +2,14 @@
 
 Callers (training, evaluation, every export and runtime) pass RGB 0..255 at
 the model's square size, produced by `neipalette_tf.core.preprocessing.load_image`.
-This layer holds the backbone-specific rest as plain numbers in its config,
+This layer holds the backbone-specific rest (each backbone's numbers are in
+the registry, `neipalette_tf.models.backbones.NORMALIZATIONS`) as plain numbers in its config,
 so it travels inside `model.keras` and every exported graph as constants.
 
 Example:
 
 >>> import numpy as np
->>> layer = ImageNormalizer(**NORMALIZATIONS["resnet18"])
+>>> layer = ImageNormalizer(scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD)  # resnet18's
 >>> y = layer(np.full((1, 2, 2, 3), 255.0, "float32"))
 >>> [round(float(v), 3) for v in np.asarray(y)[0, 0, 0]]
 [2.249, 2.429, 2.64]
