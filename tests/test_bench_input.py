@@ -4,6 +4,8 @@ import pytest
 
 from neipalette_tf import bench_input
 
+pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
+
 
 def test_bench_input_reports_all_rates(tiny_synth, tmp_path):
     out = tmp_path / "bench.json"

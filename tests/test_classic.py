@@ -13,6 +13,8 @@ from neipalette_tf.evaluation.metrics import METRIC_KEYS
 from neipalette_tf.models.classic import linear, load_classic, palette, probe
 from neipalette_tf.predictors import load_predictor, predict_pair
 
+pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
+
 # The keys of a Keras run's metrics.json (neipalette_tf.train.train): the classic runs write the same.
 RUN_KEYS = set(METRIC_KEYS) | {"weights", "backbone", "pairing", "image_size", "data", "split", "model",
                                "epochs_trained", "train_seconds"}

@@ -479,6 +479,8 @@ RUNTIME_SCRIPT = """
 import json, sys
 import numpy as np
 from neipalette_tf.predictors.runtime import HarmonyRuntime
+
+pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
 out = {}
 for name in sys.argv[3:]:
     rt = HarmonyRuntime(sys.argv[1] + "/" + name)

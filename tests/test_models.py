@@ -18,7 +18,8 @@ def _pair(n=2, size=32, seed=0):
     return {k: rng.uniform(0, 255, (n, size, size, 3)).astype("float32") for k in ("top", "bottom")}
 
 
-@pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_b0", "resnet50"])
+@pytest.mark.parametrize("backbone", ["resnet18", pytest.param("efficientnet_b0", marks=pytest.mark.slow),
+                                      pytest.param("resnet50", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("pairing", ["siamese", "stacked"])
 def test_builds_predicts_and_reloads(tmp_path, backbone, pairing):
     model, used = build_classifier(backbone, 32, pairing, weights="none")

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from test_export import make_pairs
 
+pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
+
 SIZE = 32
 TEMPERATURE = 0.3
 

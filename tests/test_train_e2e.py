@@ -14,6 +14,8 @@ from neipalette_tf.evaluation.metrics import METRIC_KEYS
 from neipalette_tf.models import build_backbone, load_model
 from neipalette_tf.training import prepare
 
+pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
+
 RUN_FILES = ("model.keras", "config.yaml", "history.csv", "metrics.json", "report.md", "roc.png",
              "confusion.png", "curves.png", "predictions.csv", "samples.png")
 FAST = ["--image-size", "32", "--epochs", "2", "--batch-size", "16", "--weights", "none"]

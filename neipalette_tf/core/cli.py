@@ -1,13 +1,56 @@
-"""Shared command-line plumbing: quiet TensorFlow logs, one-line errors."""
+"""Shared command-line plumbing: quiet TensorFlow start-up, one-line errors.
 
+Every CLI imports this module first. It sets `TF_CPP_MIN_LOG_LEVEL=2` and
+installs an import hook that silences the C++ lines TensorFlow writes to
+stderr while it loads (`absl::InitializeLog`, `cudart_stub`, `cuInit`),
+which no log level reaches: the first `import tensorflow` (through Keras
+too) runs with file descriptor 2 pointed at /dev/null. Python errors still
+propagate; warnings after the import are printed as usual. TF-free tools
+never trigger it.
+"""
+
+import importlib.abc
+import importlib.util
 import os
 import sys
 
-# Before TensorFlow is imported anywhere: keep its C++ start-up chatter out.
+from neipalette_tf.core.errors import NeiPaletteError, UserError  # noqa: F401 - cli.UserError for the CLIs
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-from neipalette_tf.core.errors import NeiPaletteError, UserError  # noqa: F401 - cli.UserError for the CLIs
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports `tensorflow` once with stderr (fd 2) silenced, then hands the module to the importer."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow" or "tensorflow" in sys.modules:
+            return None
+        sys.meta_path.remove(self)  # the real import below must not come back here
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            module = importlib.import_module("tensorflow")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+        return importlib.util.spec_from_loader(name, self, origin=getattr(module, "__file__", None))
+
+    def create_module(self, spec):
+        return sys.modules[spec.name]
+
+    def exec_module(self, module):
+        pass
+
+
+def quiet_tensorflow_startup():
+    """Install the import hook (idempotent; a no-op once TensorFlow is loaded)."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+quiet_tensorflow_startup()
 
 
 def _user_error_types():
