@@ -21,6 +21,10 @@ import numpy as np
 
 RULE_VERSION = "v1"
 
+# The model's colour space: OKLab scaled per channel, (L, 4a, 4b), so the three spread alike
+# (`neipalette_tf.models.colour_pooling`; the last three values of a garment embedding).
+OKLAB_SCALE = (1.0, 4.0, 4.0)
+
 ANALOGOUS_MAX_DEG = 30.0
 COMPLEMENTARY_MIN_DEG = 150.0
 

@@ -14,6 +14,7 @@ Example:
     e_top = rt.embed("top.jpg")                     # siamese models only
     e_bottoms = np.stack([rt.embed(b) for b in wardrobe])
     ps = rt.score(e_top, e_bottoms)                 # one p per bottom
+    e, maps = rt.attend_batch(images)               # embeddings and colour attention maps
 
 Quantised LiteRT models (uint8 / int8 tensors) are handled here: inputs
 are quantised with the tensor's scale and zero point and outputs
@@ -162,7 +163,7 @@ class HarmonyRuntime:
         self.card = read_card(folder)
         self.format, entry = find_artifact(self.card, os.path.basename(path))
         files = {"model": path}
-        for part in ("encoder", "head"):
+        for part in ("encoder", "head", "attention"):
             if entry and part in entry:
                 files[part] = os.path.join(folder, entry[part]["file"])
         image_size = int(self.card["image_size"]) if self.card else None
@@ -204,6 +205,19 @@ class HarmonyRuntime:
     @property
     def head(self):
         return self._graph("head")
+
+    @property
+    def attention(self):
+        return self._graph("attention")
+
+    def attend_batch(self, images):
+        """(embeddings `[N, D]`, colour attention weights `[N, P]`) of preprocessed uint8 images.
+
+        The `attention` graph (exports since it existed): the encoder's
+        embedding and the attention over the `(S / 2)^2` pooled pixels.
+        """
+        out = self.attention.run({"image": images})
+        return np.asarray(out["embedding"], dtype=np.float32), np.asarray(out["attention"], dtype=np.float32)
 
     def image(self, source):
         """A path, bytes, or an already preprocessed uint8 `[S, S, 3]` array -> model input."""

@@ -1,0 +1,609 @@
+"""Why a top and a bottom clash, and which colour would fix it.
+
+    python -m neipalette_tf.explain --model MODEL TOP BOTTOM [--out DIR] [--json]
+
+MODEL is any siamese model, in any format (`model.keras`, `saved_model/`,
+`model.onnx`, `model*.tflite` including int8; the exports run in the
+TensorFlow-free runtime). For each garment it reports:
+
+- the **main colour the model read** (`ColourAttentionPooling`: the last
+  three values of the garment embedding, scaled OKLab), as hex, OKLCH and a
+  plain name (`neipalette_tf.colour_names`);
+- its **attention map** over the photo (the exports' `attention` graph);
+- the **harmony rule's reading** of the two read colours in one sentence
+  (`neipalette_tf.harmony`, rule v1);
+- for a pair the model calls clashing (p < threshold): the **nearest
+  colours** (OKLab distance from the garment's read colour, lightness kept)
+  for the top and for the bottom that the model scores p >= `--target`
+  (0.8), found by swapping candidate colours into the embedding and
+  scoring them with the head (one head pass for all candidates); and for
+  the three nearest overall a **recoloured photo** (the garment's attention
+  region shifted in OKLCH hue / chroma, lightness and texture kept)
+  re-scored by the full model, so each suggestion is checked on pixels.
+
+`--out DIR` writes `DIR/explain.png` (both photos with the attention
+overlay, swatches, verdict and the three suggestions with their previews
+and p) and `DIR/explain.json`; `--json` prints the JSON.
+
+Python: `load_backend(path)` then `explain_pair(backend, top, bottom)`
+(images are paths, bytes or `load_image` arrays) returns the JSON-ready
+dict; `explain_images` takes preprocessed arrays.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from neipalette_tf import cli
+from neipalette_tf.colour_names import colour_name_of_oklab, hex_of_srgb
+from neipalette_tf.harmony import (
+    ANALOGOUS_MAX_DEG,
+    COMPLEMENTARY_MIN_DEG,
+    NEUTRAL_ZONES,
+    OKLAB_SCALE,
+    RULE_VERSION,
+    harmonious,
+    hue_distance,
+    in_srgb_gamut,
+    oklab_to_oklch,
+    oklch_to_oklab,
+    oklch_to_srgb,
+    srgb_to_oklab,
+)
+from neipalette_tf.preprocessing import load_image
+
+ROLES = ("top", "bottom")
+THRESHOLD = 0.5
+TARGET_P = 0.8
+SUGGESTIONS = 3
+# Candidate colours for a garment: its own lightness, these chromas, hues every HUE_STEP degrees.
+CANDIDATE_CHROMAS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.22, 0.26)
+HUE_STEP = 5.0
+MIN_SUGGESTION_SPACING = 0.04  # OKLab distance between two suggestions for one garment
+# Recolouring: pixels belong to the garment's colour region when their OKLab distance to the read
+# colour (lightness counted at LIGHTNESS_WEIGHT: shading changes L, not the fabric) is below
+# REGION_NEAR (fully) .. REGION_FAR (not at all), inside the blurred attention's support.
+REGION_NEAR, REGION_FAR, LIGHTNESS_WEIGHT = 0.07, 0.14, 0.4
+SUPPORT_FRACTION = 0.08  # of the blurred attention map's peak
+GREY_CHROMA = 0.03  # below: a hue shift is meaningless, the colour is moved (a, b translated)
+
+
+class NoAttention(Exception):
+    """The model file has no attention graph (an export made before it existed)."""
+
+
+# --------------------------------------------------------------------------
+# Models: the read colours, attention, head and full-model scores
+# --------------------------------------------------------------------------
+
+
+class KerasBackend:
+    """A `model.keras` (TensorFlow): encoder + attention in one pass, head, full model."""
+
+    format = "keras"
+
+    def __init__(self, path):
+        # Deferred: the exports' backends (and the web service) run without TensorFlow.
+        import tensorflow as tf
+
+        from neipalette_tf.models import load_model
+
+        self.model = load_model(path)
+        if self.model.pairing != "siamese":
+            raise cli.UserError(f"{path}: a {self.model.pairing} model has no separate garment colours; "
+                                "explanations need a siamese model")
+        self.path = path
+        self.image_size = self.model.image_size
+        self._attend = tf.function(self.model.attention_outputs, reduce_retracing=True)
+        self._head = self.model.head_model()
+
+    def attend_batch(self, images):
+        out = self._attend(np.asarray(images, np.float32))
+        return np.asarray(out["embedding"], np.float32), np.asarray(out["attention"], np.float32)
+
+    def score_batch(self, e_tops, e_bottoms):
+        out = self._head.predict_on_batch({"top_embedding": np.asarray(e_tops, np.float32),
+                                           "bottom_embedding": np.asarray(e_bottoms, np.float32)})
+        return np.asarray(out, np.float64)[:, 1]
+
+    def predict_batch(self, tops, bottoms):
+        out = self.model.predict_on_batch({"top": np.asarray(tops, np.float32),
+                                           "bottom": np.asarray(bottoms, np.float32)})
+        return np.asarray(out, np.float64)[:, 1]
+
+
+class RunnerBackend:
+    """A SavedModel runner or the TF-free `HarmonyRuntime` (ONNX Runtime / LiteRT)."""
+
+    def __init__(self, runner, path, fmt):
+        self.runner, self.path, self.format = runner, path, fmt
+        self.image_size = runner.image_size
+
+    def attend_batch(self, images):
+        try:
+            return self.runner.attend_batch(images)
+        except Exception as e:  # noqa: BLE001 - no attention graph in this export
+            from neipalette_tf.runtime import ArtifactError
+
+            if isinstance(e, (ArtifactError, cli.UserError)):
+                raise NoAttention(str(e)) from None
+            raise
+
+    def embed_batch(self, images):
+        return self.runner.embed_batch(images)
+
+    def score_batch(self, e_tops, e_bottoms):
+        return self.runner.score_batch(e_tops, e_bottoms)
+
+    def predict_batch(self, tops, bottoms):
+        return self.runner.predict_batch(tops, bottoms)
+
+
+def runtime_format(runtime):
+    """"onnx", "tflite", "tflite_fp16" or "tflite_int8" of a `HarmonyRuntime` (from its card or file name)."""
+    if runtime.format:
+        return runtime.format
+    name = os.path.basename(runtime.path)
+    if name.endswith(".onnx"):
+        return "onnx"
+    return "tflite_int8" if "_int8" in name else "tflite_fp16" if "_fp16" in name else "tflite"
+
+
+def load_backend(path, threads=None):
+    """The model at `path` as an explanation backend (the format follows from the path, as in `predict`)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise cli.UserError(f"{path}: model not found")
+    suffix = os.path.splitext(path)[1]
+    if suffix == ".keras":
+        return KerasBackend(path)
+    if suffix in (".onnx", ".tflite") or (os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.onnx"))):
+        from neipalette_tf.runtime import ArtifactError, HarmonyRuntime
+
+        try:
+            runtime = HarmonyRuntime(path, threads=threads)
+            runtime.model, runtime.head  # noqa: B018 - load now: a missing or corrupt file fails here
+        except ArtifactError as e:
+            raise cli.UserError(f"{e} (explanations need a siamese export with its encoder and head)") from None
+        except Exception as e:  # noqa: BLE001 - the runtime's own error on a corrupt file
+            raise cli.UserError(f"{path}: cannot load the model ({type(e).__name__}: {str(e).strip()[:200]})") from None
+        return RunnerBackend(runtime, runtime.path, runtime_format(runtime))
+    if os.path.isdir(path):
+        from neipalette_tf.predict import load_predictor, saved_model_dir
+
+        if saved_model_dir(path) is None:
+            raise cli.UserError(f"{path}: neither a SavedModel nor an export folder with model.onnx")
+        runner = load_predictor(path)
+        if "head" not in runner.signatures:
+            raise cli.UserError(f"{path}: no encoder / head signatures (a stacked model?); "
+                                "explanations need a siamese model")
+        return RunnerBackend(runner, path, "savedmodel")
+    raise cli.UserError(f"{path}: unknown model format (use .keras, .onnx, .tflite, an export folder or a SavedModel)")
+
+
+def read_garments(backend, images):
+    """Embeddings `[N, D]`, read colours (OKLab `[N, 3]`) and attention maps `[N, h, w]` (or None)."""
+    images = np.asarray(images)
+    try:
+        embeddings, attention = backend.attend_batch(images)
+        side = math.isqrt(attention.shape[1])
+        attention = np.asarray(attention, np.float64).reshape(len(images), side, side)
+    except NoAttention:
+        embeddings, attention = backend.embed_batch(images), None
+    embeddings = np.asarray(embeddings, np.float32)
+    return embeddings, embedding_colours(embeddings), attention
+
+
+def embedding_colours(embeddings):
+    """The main colours in garment embeddings (their last three values), as OKLab `[N, 3]`."""
+    return np.asarray(embeddings, np.float64)[:, -3:] / np.asarray(OKLAB_SCALE)
+
+
+def with_colours(embeddings, labs):
+    """Copies of one embedding `[D]` with its main colour replaced by each OKLab colour `[M, 3]`."""
+    out = np.repeat(np.asarray(embeddings, np.float32)[None], len(labs), axis=0)
+    out[:, -3:] = np.asarray(labs, np.float64) * np.asarray(OKLAB_SCALE)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Colours and the rule, in words
+# --------------------------------------------------------------------------
+
+
+def colour_info(lab):
+    """hex, OKLCH, OKLab and name of one OKLab colour (JSON-ready)."""
+    lab = np.asarray(lab, np.float64)
+    L, C, h = oklab_to_oklch(lab)
+    return {"hex": hex_of_srgb(oklch_to_srgb(np.array([L, C, h]))), "name": colour_name_of_oklab(lab),
+            "oklch": [round(float(L), 4), round(float(C), 4), round(float(h), 2)],
+            "oklab": [round(float(v), 4) for v in lab]}
+
+
+def neutral_zone(lch):
+    """The rule's neutral zone of an OKLCH colour (as in `harmony.is_neutral`), or None."""
+    _, C, h = (float(v) for v in lch)
+    h %= 360.0
+    for zone, (low, high, chroma_below) in NEUTRAL_ZONES.items():
+        if low <= h <= high and C < chroma_below:
+            return zone, chroma_below
+    return None
+
+
+def _zone_words(zone):
+    return {"achromatic": "an achromatic neutral", "navy_denim": "a navy / denim neutral",
+            "earth": "an earth neutral"}.get(zone, f"a neutral ({zone})")
+
+
+def rule_reading(top_lch, bottom_lch, names=("", "")):
+    """The rule's verdict on two OKLCH colours, in one sentence (and the verdict as a bool).
+
+    Thresholds are `harmony`'s; the sentence says which clause decided.
+    """
+    top_lch, bottom_lch = np.asarray(top_lch, np.float64), np.asarray(bottom_lch, np.float64)
+    ok = bool(harmonious(top_lch, bottom_lch))
+    things = [f"the {n + ' ' if n else ''}{role}" for n, role in zip(names, ROLES)]
+    zones = [neutral_zone(top_lch), neutral_zone(bottom_lch)]
+    d = float(hue_distance(top_lch[2], bottom_lch[2]))
+    if any(zones):
+        neutral = [f"{t} is {_zone_words(z[0])} (chroma {c[1]:.3f} < {z[1]:g})"
+                   for t, z, c in zip(things, zones, (top_lch, bottom_lch)) if z]
+        return ok, f"harmonious: {' and '.join(neutral)}, and anything goes with a neutral"
+    apart = f"{things[0]} and {things[1]} are {d:.0f}° apart in hue"
+    if d <= ANALOGOUS_MAX_DEG:
+        return ok, f"harmonious: {apart} — analogous (≤ {ANALOGOUS_MAX_DEG:g}°)"
+    if d >= COMPLEMENTARY_MIN_DEG:
+        return ok, f"harmonious: {apart} — complementary (≥ {COMPLEMENTARY_MIN_DEG:g}°)"
+    return ok, (f"clashing: {apart} — neither analogous (≤ {ANALOGOUS_MAX_DEG:g}°) nor complementary "
+                f"(≥ {COMPLEMENTARY_MIN_DEG:g}°), and neither is a neutral")
+
+
+# --------------------------------------------------------------------------
+# Suggestions: candidate colours through the head, checked on pixels
+# --------------------------------------------------------------------------
+
+
+def candidate_colours(lab):
+    """OKLab candidates at the colour's lightness: `CANDIDATE_CHROMAS` x hues every `HUE_STEP`°, in gamut."""
+    L = float(np.asarray(lab)[0])
+    hues = np.arange(0.0, 360.0, HUE_STEP)
+    lch = np.array([[L, 0.0, 0.0]] + [[L, c, h] for c in CANDIDATE_CHROMAS if c > 0 for h in hues])
+    return oklch_to_oklab(lch[in_srgb_gamut(lch)])
+
+
+def nearest_fixes(backend, e_top, e_bottom, role, target=TARGET_P, k=SUGGESTIONS):
+    """The `k` nearest candidate colours for `role` that the head scores p >= target.
+
+    Each is `{"role", "oklab", "delta_e", "p_head"}`; nearer ones first, at
+    least `MIN_SUGGESTION_SPACING` apart.
+    """
+    current = embedding_colours((e_top if role == "top" else e_bottom)[None])[0]
+    labs = candidate_colours(current)
+    variants = with_colours(e_top if role == "top" else e_bottom, labs)
+    other = np.broadcast_to(np.asarray(e_bottom if role == "top" else e_top, np.float32), variants.shape)
+    p = backend.score_batch(variants, other) if role == "top" else backend.score_batch(other, variants)
+    distance = np.linalg.norm(labs - current, axis=-1)
+    chosen = []
+    for i in np.argsort(distance, kind="stable"):
+        if p[i] < target:
+            continue
+        if all(np.linalg.norm(labs[i] - labs[j]) >= MIN_SUGGESTION_SPACING for j in chosen):
+            chosen.append(i)
+        if len(chosen) == k:
+            break
+    return [{"role": role, "oklab": labs[i], "delta_e": float(distance[i]), "p_head": float(p[i])} for i in chosen]
+
+
+def _blur(x, sigma):
+    """A separable Gaussian blur of a 2-D map (edges extended)."""
+    radius = max(1, int(round(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    for axis in (0, 1):
+        padded = np.pad(x, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        x = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), axis, padded)
+    return x
+
+
+def upsample(attention, size):
+    """An attention map `[h, w]` at the image's size `[size, size]` (nearest), normalised to sum 1."""
+    h, w = attention.shape
+    rows = np.minimum(np.arange(size) * h // size, h - 1)
+    cols = np.minimum(np.arange(size) * w // size, w - 1)
+    up = attention[rows][:, cols]
+    return up / max(up.sum(), 1e-12)
+
+
+def colour_region(image, attention, lab):
+    """Soft mask `[S, S]` in 0..1 of the pixels of the garment's read colour `lab`.
+
+    Pixels near the read colour (lightness down-weighted: shading is not a
+    colour change) inside the support of the attention map, blurred over an
+    eighth of the image (attention picks a few telling pixels of the
+    garment, not its outline). Without a map: near pixels anywhere.
+    """
+    size = image.shape[0]
+    pixels = srgb_to_oklab(image)
+    delta = (pixels - np.asarray(lab)) * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
+    near = np.clip((REGION_FAR - np.linalg.norm(delta, axis=-1)) / (REGION_FAR - REGION_NEAR), 0.0, 1.0)
+    if attention is None:
+        return near
+    support = _blur(upsample(attention, size), size / 8.0)
+    support = np.clip(support / max(support.max(), 1e-12) / SUPPORT_FRACTION, 0.0, 1.0)
+    region = near * support
+    return region if region.sum() >= 0.02 * size * size * near.mean() else near
+
+
+def shift_ab(ab, current_lab, target_lab):
+    """`recolour`'s map of (a, b) values `[..., 2]` that takes `current_lab` to `target_lab`.
+
+    A chromatic colour is rotated in hue and scaled in chroma (so a
+    texture's variations keep their relative size); a near-grey one
+    (chroma < `GREY_CHROMA`, no hue to rotate) is moved by the difference in
+    (a, b).
+    """
+    current, target = np.asarray(current_lab, np.float64), np.asarray(target_lab, np.float64)
+    ab = np.asarray(ab, np.float64)
+    c_now, c_new = np.hypot(*current[1:]), np.hypot(*target[1:])
+    if c_now < GREY_CHROMA:
+        return ab + (target[1:] - current[1:])
+    turn = math.atan2(target[2], target[1]) - math.atan2(current[2], current[1])
+    rotation = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
+    return (ab @ rotation.T) * (c_new / c_now)
+
+
+def recolour(image, region, current_lab, target_lab):
+    """The photo with its colour region moved from `current_lab` to `target_lab` in OKLCH hue / chroma.
+
+    Every pixel's (a, b) goes through `shift_ab`, blended in by `region`
+    (0..1); lightness is never changed, so shading and texture stay.
+    """
+    lab = srgb_to_oklab(image)
+    ab = lab[..., 1:]
+    new = lab.copy()
+    new[..., 1:] = ab + region[..., None] * (shift_ab(ab, current_lab, target_lab) - ab)
+    return np.round(oklch_to_srgb(oklab_to_oklch(new))).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------
+# The explanation
+# --------------------------------------------------------------------------
+
+
+def _label(p, threshold):
+    return "harmonious" if p >= threshold else "clashing"
+
+
+def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k=SUGGESTIONS, previews=True,
+                   always_suggest=False):
+    """The explanation of one pair of preprocessed uint8 images `[S, S, 3]`.
+
+    Returns a JSON-ready dict (see `--json`); with `previews`, the
+    recoloured images themselves are under the private key `_previews`
+    (uint8 arrays, one per suggestion) and the attention maps under
+    `_attention` (float arrays `[h, w]`, or None), for drawing.
+    `always_suggest`: look for fixes even when the model says harmonious.
+    """
+    images = np.stack([top, bottom])
+    embeddings, labs, attention = read_garments(backend, images)
+    p = float(backend.predict_batch(images[:1], images[1:])[0])
+    p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
+    garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
+    for i, role in enumerate(ROLES):
+        garments[role]["attention_map"] = None if attention is None else {
+            "shape": list(attention[i].shape), "peak": [int(v) for v in np.unravel_index(attention[i].argmax(),
+                                                                                         attention[i].shape)]}
+    lchs = oklab_to_oklch(labs)
+    rule_ok, sentence = rule_reading(lchs[0], lchs[1], (garments["top"]["name"], garments["bottom"]["name"]))
+    result = {
+        "model": {"path": backend.path, "format": backend.format, "image_size": int(backend.image_size)},
+        "p_harmonious": round(p, 6), "p_head": round(p_head, 6), "threshold": threshold,
+        "label": _label(p, threshold),
+        "colours": garments,
+        "rule": {"version": RULE_VERSION, "harmonious": rule_ok, "reading": sentence},
+        "attention_available": attention is not None,
+        "fixes": {}, "suggestions": [],
+    }
+    result["explanation"] = (f"The model scores this pair p = {p:.2f} ({result['label']}); it read the top as "
+                             f"{garments['top']['name']} ({garments['top']['hex']}) and the bottom as "
+                             f"{garments['bottom']['name']} ({garments['bottom']['hex']}). Rule {RULE_VERSION}: "
+                             f"{sentence}.")
+    hidden = {"_previews": [], "_attention": None if attention is None else list(attention)}
+    if p < threshold or always_suggest:
+        fixes = {role: nearest_fixes(backend, embeddings[0], embeddings[1], role, target, k) for role in ROLES}
+        for role, items in fixes.items():
+            result["fixes"][role] = [_suggestion_json(s, labs, lchs) for s in items]
+        best = sorted([s for items in fixes.values() for s in items], key=lambda s: s["delta_e"])[:k]
+        tops, bottoms = [], []
+        for s in best:
+            i = ROLES.index(s["role"])
+            region = colour_region(images[i], None if attention is None else attention[i], labs[i])
+            preview = recolour(images[i], region, labs[i], s["oklab"])
+            s["preview"], s["region_share"] = preview, float(region.mean())
+            tops.append(preview if i == 0 else images[0])
+            bottoms.append(preview if i == 1 else images[1])
+        if best:
+            p_pixels = backend.predict_batch(np.stack(tops), np.stack(bottoms))
+            for s, pp in zip(best, p_pixels):
+                item = _suggestion_json(s, labs, lchs)
+                item.update(p_pixels=round(float(pp), 6), label_pixels=_label(float(pp), threshold),
+                            region_share=round(s["region_share"], 4))
+                result["suggestions"].append(item)
+                hidden["_previews"].append(s["preview"])
+    if previews:
+        result.update(hidden)
+    return result
+
+
+def _suggestion_json(s, labs, lchs):
+    i = ROLES.index(s["role"])
+    new_lch = oklab_to_oklch(s["oklab"])
+    other = lchs[1 - i]
+    pair = (new_lch, other) if i == 0 else (other, new_lch)
+    info = colour_info(s["oklab"])
+    rule_ok, _ = rule_reading(*pair)
+    return {"role": s["role"], "colour": info, "from": colour_info(labs[i]), "delta_e": round(s["delta_e"], 4),
+            "p_head": round(s["p_head"], 6), "rule_harmonious": rule_ok,
+            "text": f"make the {s['role']} {info['name']} ({info['hex']}) instead of {colour_info(labs[i])['name']}"}
+
+
+def explain_pair(backend, top, bottom, **kwargs):
+    """`explain_images` of two photos (paths, bytes or `load_image` arrays)."""
+    load = lambda x: x if isinstance(x, np.ndarray) else load_image(x, backend.image_size)  # noqa: E731
+    result = explain_images(backend, load(top), load(bottom), **kwargs)
+    for role, source in zip(ROLES, (top, bottom)):
+        if isinstance(source, (str, os.PathLike)):
+            result["colours"][role]["file"] = os.fspath(source)
+    return result
+
+
+def public(result):
+    """The explanation without its private arrays (`_previews`, `_attention`)."""
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+# --------------------------------------------------------------------------
+# Pictures
+# --------------------------------------------------------------------------
+
+
+def heat_overlay(image, attention, alpha=0.55):
+    """The photo with its attention map as a heat overlay (uint8 `[S, S, 3]`), or the photo without one."""
+    if attention is None:
+        return np.asarray(image)
+    size = image.shape[0]
+    a = _blur(upsample(attention, size), max(size / 48.0, 0.5))
+    a = np.clip(a / max(a.max(), 1e-12), 0.0, 1.0)[..., None]
+    heat = np.concatenate([np.ones_like(a), np.clip(2.0 * a - 0.4, 0, 1), np.zeros_like(a)], axis=-1) * 255.0
+    grey = np.asarray(image, np.float64).mean(axis=-1, keepdims=True) * np.ones(3)
+    base = 0.5 * np.asarray(image, np.float64) + 0.5 * grey
+    return np.clip(base * (1 - alpha * a) + heat * alpha * a, 0, 255).astype(np.uint8)
+
+
+def save_figure(result, top, bottom, path):
+    """`explain.png`: photos with attention, swatches, verdict and the suggestions with previews."""
+    # Deferred: only the figure needs matplotlib; the web service draws with Pillow.
+    from matplotlib.figure import Figure
+
+    from neipalette_tf.plots import save_figure as save_png
+
+    suggestions = result["suggestions"]
+    attention = result.get("_attention") or [None, None]
+    columns = 2 + max(1, len(suggestions))
+    fig = Figure(figsize=(2.6 * columns, 3.9), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)[0]
+    for ax, role, image, att in zip(axes, ROLES, (top, bottom), attention):
+        c = result["colours"][role]
+        ax.imshow(heat_overlay(np.asarray(image), att))
+        ax.set_title(f"{role}: {c['name']}\n{c['hex']}  L {c['oklch'][0]:.2f} C {c['oklch'][1]:.2f} "
+                     f"h {c['oklch'][2]:.0f}°", fontsize=8)
+        ax.add_patch(_swatch(ax, c["hex"]))
+        ax.axis("off")
+    for j in range(max(1, len(suggestions))):
+        ax = axes[2 + j]
+        ax.axis("off")
+        if j >= len(suggestions):
+            ax.text(0.5, 0.5, "harmonious:\nno fix needed" if result["label"] == "harmonious"
+                    else f"no colour reaches\np >= {TARGET_P} in the head", ha="center", va="center", fontsize=9)
+            continue
+        s = suggestions[j]
+        ax.imshow(result["_previews"][j])
+        ax.add_patch(_swatch(ax, s["colour"]["hex"]))
+        ax.set_title(f"#{j + 1} {s['role']} -> {s['colour']['name']} ({s['colour']['hex']})\n"
+                     f"p head {s['p_head']:.2f}, p photo {s['p_pixels']:.2f}, ΔE {s['delta_e']:.3f}",
+                     fontsize=8, color="#1a7f37" if s["p_pixels"] >= result["threshold"] else "#cf222e")
+    verdict = f"p(harmonious) = {result['p_harmonious']:.3f}: {result['label']}"
+    fig.suptitle(f"{verdict}  ({result['model']['format']})\n{_wrap(result['rule']['reading'], 110)}", fontsize=9,
+                 color="#1a7f37" if result["label"] == "harmonious" else "#cf222e")
+    save_png(fig, path)
+
+
+def _swatch(ax, hex_code):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((0.78, 0.02), 0.2, 0.2, transform=ax.transAxes, facecolor=hex_code, edgecolor="black", lw=0.8)
+
+
+def _wrap(text, width):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+# --------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m neipalette_tf.explain", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True,
+                   help="model.keras, a SavedModel folder, model.onnx, model*.tflite or an export folder")
+    p.add_argument("top", help="photo of the top")
+    p.add_argument("bottom", help="photo of the bottom")
+    p.add_argument("--out", help="write explain.png and explain.json into this folder")
+    p.add_argument("--json", action="store_true", help="print the explanation as one JSON object")
+    p.add_argument("--threshold", type=float, default=THRESHOLD, help="harmonious when p >= this (default 0.5)")
+    p.add_argument("--target", type=float, default=TARGET_P, help="suggestions reach this p (default 0.8)")
+    p.add_argument("--suggest", action="store_true", help="suggest colours even for a harmonious pair")
+    return p.parse_args(argv)
+
+
+def _print_text(result, out_png):
+    m = result["model"]
+    print(f"model: {m['path']} ({m['format']}, {m['image_size']} px)")
+    for role in ROLES:
+        c = result["colours"][role]
+        L, C, h = c["oklch"]
+        print(f"{role:6s}: {c['name']:12s} {c['hex']}  oklch({L:.3f} {C:.3f} {h:.1f}°)")
+    print(f"verdict: p(harmonious) = {result['p_harmonious']:.4f} -> {result['label']}")
+    print(f"rule {result['rule']['version']}: {result['rule']['reading']}")
+    if not result["attention_available"]:
+        print("attention: this export has no attention graph (export the model again to get the maps)")
+    for role, items in result["fixes"].items():
+        if not items:
+            print(f"{role}: no colour at its lightness reaches p >= {TARGET_P} in the head")
+    for i, s in enumerate(result["suggestions"], 1):
+        print(f"suggestion {i}: {s['text']} (ΔE {s['delta_e']:.3f}): p {s['p_head']:.3f} in the head, "
+              f"{s['p_pixels']:.3f} on the recoloured photo; rule: "
+              f"{'harmonious' if s['rule_harmonious'] else 'clashing'}")
+    if out_png:
+        print(f"figure: {out_png}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for name, value in (("--threshold", args.threshold), ("--target", args.target)):
+        if not 0.0 < value < 1.0:
+            raise cli.UserError(f"{name} must be between 0 and 1, got {value}")
+    for path in (args.top, args.bottom):  # fail fast, before loading a model
+        load_image(path, 8)
+    backend = load_backend(args.model)
+    top, bottom = (load_image(p, backend.image_size) for p in (args.top, args.bottom))
+    result = explain_pair(backend, top, bottom, threshold=args.threshold, target=args.target,
+                          always_suggest=args.suggest)
+    for role, source in zip(ROLES, (args.top, args.bottom)):
+        result["colours"][role]["file"] = source
+    out_png = None
+    if args.out:
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise cli.UserError(f"--out {args.out}: exists and is not a folder")
+        os.makedirs(args.out, exist_ok=True)
+        out_png = os.path.join(args.out, "explain.png")
+        save_figure(result, top, bottom, out_png)
+        from neipalette_tf.io_utils import write_json
+
+        write_json(os.path.join(args.out, "explain.json"), public(result))
+    if args.json:
+        print(json.dumps(public(result)))
+    else:
+        _print_text(result, out_png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
