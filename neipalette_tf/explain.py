@@ -14,12 +14,16 @@ TensorFlow-free runtime). For each garment it reports:
   (`neipalette_tf.harmony`, rule v1);
 - for a pair the model calls clashing (p < threshold): the **nearest
   colours** (OKLab distance from the garment's read colour, lightness kept)
-  for the top and for the bottom that the model scores p >= `--target`
-  (0.8), found by swapping candidate colours into the embedding and
-  scoring them with the head (one head pass for all candidates); and for
-  the three nearest overall a **recoloured photo** (the garment's attention
-  region shifted in OKLCH hue / chroma, lightness and texture kept)
-  re-scored by the full model, so each suggestion is checked on pixels.
+  for the top and for the bottom that the head scores p >= `--target`
+  (0.8), found by swapping candidate colours into the embedding (one head
+  pass for all candidates of both garments: `fixes`); these and the
+  head's strongest few colours are then applied to the photo (the
+  garment's attention region shifted in OKLCH hue / chroma, lightness and
+  texture kept) and re-scored by the full model. The **suggestions** are
+  the three nearest that reach the target on the recoloured photo (those
+  the rule also accepts first), each with its preview: every suggestion is
+  checked on pixels, not only in the head (whose backbone features still
+  see the old colour).
 
 `--out DIR` writes `DIR/explain.png` (both photos with the attention
 overlay, swatches, verdict and the three suggestions with their previews
@@ -62,8 +66,12 @@ TARGET_P = 0.8
 SUGGESTIONS = 3
 # Candidate colours for a garment: its own lightness, these chromas, hues every HUE_STEP degrees.
 CANDIDATE_CHROMAS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.22, 0.26)
-HUE_STEP = 5.0
+HUE_STEP = 10.0
 MIN_SUGGESTION_SPACING = 0.04  # OKLab distance between two suggestions for one garment
+# Besides the nearest colours the head scores >= target, each garment's PIXEL_SHORTLIST colours
+# the head scores highest are recoloured and checked by the full model: a head that reads the
+# backbone features as well as the swapped-in colour may never reach the target on its own.
+PIXEL_SHORTLIST = 6
 # Recolouring: pixels belong to the garment's colour region when their OKLab distance to the read
 # colour (lightness counted at LIGHTNESS_WEIGHT: shading changes L, not the fabric) is below
 # REGION_NEAR (fully) .. REGION_FAR (not at all), inside the blurred attention's support.
@@ -275,27 +283,41 @@ def candidate_colours(lab):
     return oklch_to_oklab(lch[in_srgb_gamut(lch)])
 
 
-def nearest_fixes(backend, e_top, e_bottom, role, target=TARGET_P, k=SUGGESTIONS):
-    """The `k` nearest candidate colours for `role` that the head scores p >= target.
+def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS):
+    """For the top and for the bottom: the `k` nearest candidate colours the head scores p >= target.
 
-    Each is `{"role", "oklab", "delta_e", "p_head"}`; nearer ones first, at
-    least `MIN_SUGGESTION_SPACING` apart.
+    Returns `{role: [{"role", "oklab", "delta_e", "p_head"}, ...]}`, nearer
+    ones first, at least `MIN_SUGGESTION_SPACING` apart; every candidate of
+    both garments goes through the head in one batch.
     """
-    current = embedding_colours((e_top if role == "top" else e_bottom)[None])[0]
-    labs = candidate_colours(current)
-    variants = with_colours(e_top if role == "top" else e_bottom, labs)
-    other = np.broadcast_to(np.asarray(e_bottom if role == "top" else e_top, np.float32), variants.shape)
-    p = backend.score_batch(variants, other) if role == "top" else backend.score_batch(other, variants)
-    distance = np.linalg.norm(labs - current, axis=-1)
-    chosen = []
-    for i in np.argsort(distance, kind="stable"):
-        if p[i] < target:
-            continue
-        if all(np.linalg.norm(labs[i] - labs[j]) >= MIN_SUGGESTION_SPACING for j in chosen):
-            chosen.append(i)
-        if len(chosen) == k:
-            break
-    return [{"role": role, "oklab": labs[i], "delta_e": float(distance[i]), "p_head": float(p[i])} for i in chosen]
+    e_top, e_bottom = np.asarray(e_top, np.float32), np.asarray(e_bottom, np.float32)
+    currents = embedding_colours(np.stack([e_top, e_bottom]))
+    labs = [candidate_colours(c) for c in currents]
+    tops = np.concatenate([with_colours(e_top, labs[0]), np.broadcast_to(e_top, (len(labs[1]), len(e_top)))])
+    bottoms = np.concatenate([np.broadcast_to(e_bottom, (len(labs[0]), len(e_bottom))), with_colours(e_bottom, labs[1])])
+    p_all = backend.score_batch(tops, bottoms)
+    fixes = {}
+    for i, role in enumerate(ROLES):
+        p = p_all[:len(labs[0])] if i == 0 else p_all[len(labs[0]):]
+        distance = np.linalg.norm(labs[i] - currents[i], axis=-1)
+        chosen = []
+        for j in np.argsort(distance, kind="stable"):
+            if p[j] < target:
+                continue
+            if all(np.linalg.norm(labs[i][j] - labs[i][c]) >= MIN_SUGGESTION_SPACING for c in chosen):
+                chosen.append(j)
+            if len(chosen) == k:
+                break
+        strongest = []  # the head's best colours, spaced: checked on pixels too (see explain_images)
+        for j in np.argsort(-p, kind="stable"):
+            if len(strongest) == PIXEL_SHORTLIST:
+                break
+            if all(np.linalg.norm(labs[i][j] - labs[i][c]) >= MIN_SUGGESTION_SPACING for c in chosen + strongest):
+                strongest.append(j)
+        item = lambda j: {"role": role, "oklab": labs[i][j], "delta_e": float(distance[j]), "p_head": float(p[j])}  # noqa: E731
+        fixes[role] = [item(j) for j in chosen]
+        fixes[role + "_shortlist"] = [item(j) for j in strongest]
+    return fixes
 
 
 def _blur(x, sigma):
@@ -379,7 +401,7 @@ def _label(p, threshold):
 
 
 def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k=SUGGESTIONS, previews=True,
-                   always_suggest=False):
+                   always_suggest=False, prefer_rule=True):
     """The explanation of one pair of preprocessed uint8 images `[S, S, 3]`.
 
     Returns a JSON-ready dict (see `--json`); with `previews`, the
@@ -387,6 +409,13 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     (uint8 arrays, one per suggestion) and the attention maps under
     `_attention` (float arrays `[h, w]`, or None), for drawing.
     `always_suggest`: look for fixes even when the model says harmonious.
+
+    Suggestions: candidate colours at the garment's lightness go through
+    the head (`nearest_fixes`); the nearest that reach `target` there and
+    the head's strongest few are recoloured on the photo and re-scored by
+    the full model; those reaching `target` on the photo are the
+    suggestions, nearest first — with `prefer_rule`, the ones the rule
+    also calls harmonious (on the read colours) ahead of the rest.
     """
     images = np.stack([top, bottom])
     embeddings, labs, attention = read_garments(backend, images)
@@ -414,32 +443,41 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
                              f"{sentence}.")
     hidden = {"_previews": [], "_attention": None if attention is None else list(attention)}
     if p < threshold or always_suggest:
-        fixes = {role: nearest_fixes(backend, embeddings[0], embeddings[1], role, target, k) for role in ROLES}
-        for role, items in fixes.items():
-            result["fixes"][role] = [_suggestion_json(s, labs, lchs) for s in items]
-        best = sorted([s for items in fixes.values() for s in items], key=lambda s: s["delta_e"])[:k]
+        fixes = nearest_fixes(backend, embeddings[0], embeddings[1], target, k)
+        checked = [s for role in ROLES for s in fixes[role] + fixes[role + "_shortlist"]]
+        regions = [colour_region(images[i], None if attention is None else attention[i], labs[i]) for i in (0, 1)]
         tops, bottoms = [], []
-        for s in best:
+        for s in checked:
             i = ROLES.index(s["role"])
-            region = colour_region(images[i], None if attention is None else attention[i], labs[i])
-            preview = recolour(images[i], region, labs[i], s["oklab"])
-            s["preview"], s["region_share"] = preview, float(region.mean())
-            tops.append(preview if i == 0 else images[0])
-            bottoms.append(preview if i == 1 else images[1])
-        if best:
-            p_pixels = backend.predict_batch(np.stack(tops), np.stack(bottoms))
-            for s, pp in zip(best, p_pixels):
-                item = _suggestion_json(s, labs, lchs)
-                item.update(p_pixels=round(float(pp), 6), label_pixels=_label(float(pp), threshold),
-                            region_share=round(s["region_share"], 4))
-                result["suggestions"].append(item)
-                hidden["_previews"].append(s["preview"])
+            s["preview"] = recolour(images[i], regions[i], labs[i], s["oklab"])
+            s["region_share"] = float(regions[i].mean())
+            tops.append(s["preview"] if i == 0 else images[0])
+            bottoms.append(s["preview"] if i == 1 else images[1])
+        if checked:
+            for s, pp in zip(checked, backend.predict_batch(np.stack(tops), np.stack(bottoms))):
+                s["p_pixels"] = float(pp)
+        for role in ROLES:
+            result["fixes"][role] = [_suggestion_json(s, labs, lchs, threshold) for s in fixes[role]]
+        # Suggestions: the nearest colours that reach the target on the recoloured photo, those the
+        # rule also calls harmonious (with the other garment's read colour) first, each with its preview.
+        for s in checked:
+            s["rule_ok"] = _suggestion_json(s, labs, lchs, threshold)["rule_harmonious"]
+        passed = sorted([s for s in checked if s["p_pixels"] >= target],
+                        key=lambda s: (not (s["rule_ok"] and prefer_rule), s["delta_e"]))
+        best = []
+        for s in passed:
+            if all(s["role"] != b["role"] or np.linalg.norm(s["oklab"] - b["oklab"]) >= MIN_SUGGESTION_SPACING
+                   for b in best):
+                best.append(s)
+        for s in best[:k]:
+            result["suggestions"].append(_suggestion_json(s, labs, lchs, threshold))
+            hidden["_previews"].append(s["preview"])
     if previews:
         result.update(hidden)
     return result
 
 
-def _suggestion_json(s, labs, lchs):
+def _suggestion_json(s, labs, lchs, threshold):
     i = ROLES.index(s["role"])
     new_lch = oklab_to_oklch(s["oklab"])
     other = lchs[1 - i]
@@ -447,7 +485,9 @@ def _suggestion_json(s, labs, lchs):
     info = colour_info(s["oklab"])
     rule_ok, _ = rule_reading(*pair)
     return {"role": s["role"], "colour": info, "from": colour_info(labs[i]), "delta_e": round(s["delta_e"], 4),
-            "p_head": round(s["p_head"], 6), "rule_harmonious": rule_ok,
+            "p_head": round(s["p_head"], 6), "p_pixels": round(s["p_pixels"], 6),
+            "label_pixels": _label(s["p_pixels"], threshold), "region_share": round(s["region_share"], 4),
+            "rule_harmonious": rule_ok,
             "text": f"make the {s['role']} {info['name']} ({info['hex']}) instead of {colour_info(labs[i])['name']}"}
 
 

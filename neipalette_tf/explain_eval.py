@@ -145,7 +145,7 @@ def _print(name, s):
                   f"within {WITHIN}: {c[f'share_within_{WITHIN}']:.1%} of {c['n']} garments")
     print(f"  rule on the read colours matches the label: {s['rule_on_read_colours_matches_label']:.1%}")
     f = s["suggestions"]
-    print(f"  clashing pairs: {f['pairs']}; a suggestion (p >= {f['target_p']} in the head): "
+    print(f"  clashing pairs: {f['pairs']}; a suggestion (p >= {f['target_p']} on the recoloured photo): "
           f"{f['share_with_suggestion']:.1%}; top suggestion on pixels flips the model: {f['share_model_flips']:.1%}, "
           f"harmonious under the rule: {f['share_rule_harmonious']:.1%}, both: {f['share_flips_model_and_rule']:.1%}")
 
