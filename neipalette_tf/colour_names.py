@@ -37,7 +37,8 @@ PALETTE = {
     "blue": "#2f62c8", "royal blue": "#2845b5", "navy": "#1f2a48", "indigo": "#3b3585",
     "purple": "#6c3a9c", "lavender": "#b9a9dc", "plum": "#6a2c5c", "magenta": "#c0318e",
     "pink": "#f3a7c3", "hot pink": "#e6418e", "red": "#cc2330", "burgundy": "#74202f",
-    "maroon": "#5a1a1c", "dusty pink": "#d29a9f",
+    "maroon": "#5a1a1c", "dusty pink": "#d29a9f", "pale pink": "#ecd0dc", "lilac": "#c4a3cf",
+    "pale blue": "#d3e0ee", "pale green": "#d2e6cc",
 }
 
 

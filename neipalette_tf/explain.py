@@ -517,7 +517,8 @@ def heat_overlay(image, attention, alpha=0.55):
         return np.asarray(image)
     size = image.shape[0]
     a = _blur(upsample(attention, size), max(size / 48.0, 0.5))
-    a = np.clip(a / max(a.max(), 1e-12), 0.0, 1.0)[..., None]
+    # square root: a softmax map is peaked; its tail still shows where the model looked
+    a = np.sqrt(np.clip(a / max(a.max(), 1e-12), 0.0, 1.0))[..., None]
     heat = np.concatenate([np.ones_like(a), np.clip(2.0 * a - 0.4, 0, 1), np.zeros_like(a)], axis=-1) * 255.0
     grey = np.asarray(image, np.float64).mean(axis=-1, keepdims=True) * np.ones(3)
     base = 0.5 * np.asarray(image, np.float64) + 0.5 * grey
@@ -606,7 +607,8 @@ def _print_text(result, out_png):
         print("attention: this export has no attention graph (export the model again to get the maps)")
     for role, items in result["fixes"].items():
         if not items:
-            print(f"{role}: no colour at its lightness reaches p >= {TARGET_P} in the head")
+            print(f"{role}: no colour at its lightness reaches p >= {TARGET_P} in the head alone "
+                  "(its strongest colours were checked on the photo)")
     for i, s in enumerate(result["suggestions"], 1):
         print(f"suggestion {i}: {s['text']} (ΔE {s['delta_e']:.3f}): p {s['p_head']:.3f} in the head, "
               f"{s['p_pixels']:.3f} on the recoloured photo; rule: "
