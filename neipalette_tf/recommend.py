@@ -2,11 +2,15 @@
 
     python -m neipalette_tf.recommend --model MODEL --top IMG --wardrobe DIR [--k 5] [--out grid.png] [--cache PATH] [--json]
     python -m neipalette_tf.recommend --model MODEL --bottom IMG --wardrobe DIR ...
+        [--diverse] [--explain]   (neipalette_tf.ranking.extras)
     python -m neipalette_tf.recommend --model MODEL --bench [--garments 1000]
 
 Every image in DIR (not its subfolders) is scored against the query with
 p(harmonious) and the list is printed best first; `--out` draws the query
-and the top k with their scores. MODEL is a Keras `model.keras` or an
+and the top k with their scores. `--diverse`: the top k are picked for
+colour variety too (maximal marginal relevance over the read colours);
+`--explain`: each garment's read colour and the rule's reading with the
+query's. MODEL is a Keras `model.keras` or an
 export (`model.onnx`, `model*.tflite`, an export folder, or
 `saved_model/`): the siamese encoder / head split is used, so every garment
 is embedded once and a query costs one head pass over the wardrobe.
@@ -57,6 +61,8 @@ def parse_args(argv):
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
     p.add_argument("--garments", type=int, default=1000, help="wardrobe size for --bench (default 1000)")
     p.add_argument("--threads", type=int, help="CPU threads of the model runtime")
+    p.add_argument("--diverse", action="store_true", help="a colour-diverse top k (MMR over the read colours)")
+    p.add_argument("--explain", action="store_true", help="each garment's read colour and the rule's reading")
     return p.parse_args(argv)
 
 
@@ -99,17 +105,29 @@ def main(argv=None):
     load_image(query, 8)  # fail fast, before loading a model
     scorer = load_scorer(args.model, args.threads)
     ranking, store = rank(scorer, query, args.wardrobe, role, args.cache)
+    notes = query_colour = None
+    if args.diverse or args.explain:
+        from neipalette_tf.ranking import extras as ranking_extras
+
+        if args.diverse:
+            ranking = ranking_extras.diverse(scorer, store, ranking, args.k)
+        if args.explain:
+            query_colour, notes = ranking_extras.explain(scorer, store, query, role, ranking)
     if args.out:
         plot_grid(query, role, ranking, args.k, args.out)
     if args.json:
-        print(json.dumps({"query": query, "role": role, "ranking": [
-            {"rank": i + 1, "file": f, "p_harmonious": round(p, 6)} for i, (f, p) in enumerate(ranking)],
+        print(json.dumps({"query": query, "role": role, "diverse": args.diverse, "ranking": [
+            {"rank": i + 1, "file": f, "p_harmonious": round(p, 6), **(notes[i] if notes else {})}
+            for i, (f, p) in enumerate(ranking)],
+            **({"query_colour": query_colour} if notes else {}),
             "cache": {"hits": store.hits, "misses": store.misses, "folder": store.folder}}))
         return 0
     other = "bottoms" if role == "top" else "tops"
     print(f"{len(ranking)} {other} ranked for {query} (cache: {store.hits} hits, {store.misses} new)")
     for i, (f, p) in enumerate(ranking):
         print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= 0.5 else 'clashing  '}  {f}")
+        if notes and i < args.k:
+            print(f"      {notes[i]['colour']['name']} {notes[i]['colour']['hex']}; rule: {notes[i]['rule']['reading']}")
     if args.out:
         print(f"grid: {args.out}")
     return 0

@@ -84,8 +84,7 @@ def run(pairs_csv, tmp_path_factory):
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import PairData
     from neipalette_tf.models import build_classifier
-    from neipalette_tf.training import config
-    from neipalette_tf.training.loop import compile_model, supervised_training_model
+    from neipalette_tf.training.loop import compile_model, config, supervised_training_model
 
     keras.utils.set_random_seed(0)
     out = tmp_path_factory.mktemp("run")
@@ -140,7 +139,7 @@ def _keras_p(model, tops, bottoms):
 def test_export_publishes_every_format_after_parity(exported):
     out, report = exported
     names = set(os.listdir(out))
-    for part in ("model", "encoder", "head"):
+    for part in ("model", "encoder", "head", "attention"):
         assert {f"{part}.onnx", f"{part}.tflite", f"{part}_fp16.tflite", f"{part}_int8.tflite"} <= names
     assert (out / "saved_model" / "1" / "saved_model.pb").is_file()  # TF Serving layout
     assert {"parity.json", "model_card.json"} <= names
@@ -156,6 +155,9 @@ def test_export_publishes_every_format_after_parity(exported):
             r = parity["formats"][fmt][graph]
             assert r["max_abs_diff"] <= 1e-4 and r["decision_agreement"] == 1.0, (fmt, graph)
     assert parity["formats"]["tflite_fp16"]["model"]["max_abs_diff"] <= 1e-2
+    for fmt, r in parity["formats"].items():  # the read colours and attention maps (neipalette_tf.explain)
+        assert r["attention"]["passed"] and r["attention"]["images"] == 2 * parity["pairs"], fmt
+    assert parity["formats"]["onnx"]["attention"]["max_colour_delta_e"] <= 1e-4
     int8 = parity["formats"]["tflite_int8"]["model"]
     assert int8["roc_auc_diff"] <= 0.01 and int8["decision_agreement"] >= 0.97
     # The int8 file is about a quarter of the float32 file.
@@ -167,7 +169,7 @@ def test_savedmodel_serving_signature(exported, keras_model, sample_pairs):
 
     out, _ = exported
     loaded = tf.saved_model.load(str(out / "saved_model" / "1"))
-    assert set(loaded.signatures) == {"serving_default", "encoder", "head"}
+    assert set(loaded.signatures) == {"serving_default", "encoder", "head", "attention"}
     serve = loaded.signatures["serving_default"]
     inputs = serve.structured_input_signature[1]
     assert sorted(inputs) == ["bottom", "top"]
@@ -238,7 +240,8 @@ def test_model_card(exported, run):
     assert set(card["artifacts"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx"}
     int8 = card["artifacts"]["tflite_int8"]
     assert {p: e["file"] for p, e in int8.items()} == {
-        "model": "model_int8.tflite", "encoder": "encoder_int8.tflite", "head": "head_int8.tflite"}
+        "model": "model_int8.tflite", "encoder": "encoder_int8.tflite", "head": "head_int8.tflite",
+        "attention": "attention_int8.tflite"}
     top = next(t for t in int8["model"]["inputs"] if t["name"] == "top")
     assert top["dtype"] == "uint8" and top["shape"] == [-1, SIZE, SIZE, 3] and top["value_range"] == [0, 255]
     assert top["quantization"]["scale"] == 1.0 and top["quantization"]["zero_point"] == 0

@@ -15,6 +15,10 @@ Example:
 
 import numpy as np
 
+# The model's colour space: OKLab scaled per channel, (L, 4a, 4b), so the three spread alike
+# (`neipalette_tf.models.colour_pooling`; the last three values of a garment embedding).
+OKLAB_SCALE = (1.0, 4.0, 4.0)
+
 # The sRGB transfer function's knee, of 0..1 values (10.3 of 0..255 pixels); its linear-light twin.
 SRGB_KNEE = 0.04045
 LINEAR_KNEE = 0.0031308

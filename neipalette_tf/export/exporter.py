@@ -38,7 +38,7 @@ from neipalette_tf.predictors.keras import KerasPredictor
 from neipalette_tf.predictors.runtime import HarmonyRuntime
 from neipalette_tf.predictors.saved_model import SavedModelPredictor
 from neipalette_tf.training.config import load_config
-from neipalette_tf.training.prepare import prepare_manifest
+from neipalette_tf.training.loop.prepare import prepare_manifest
 
 BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes into an export folder
 FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")
@@ -128,6 +128,7 @@ def _representative(model, calibration):
         images = np.concatenate([tops, bottoms])
         e_t, e_b = (parity.batched(reference.embed_batch, x) for x in (tops, bottoms))
         data["encoder"] = lambda: ({"image": f32(images[i:i + 1])} for i in range(len(images)))
+        data["attention"] = data["encoder"]
         data["head"] = lambda: ({"top_embedding": e_t[i:i + 1], "bottom_embedding": e_b[i:i + 1]}
                                 for i in range(len(e_t)))
     return data
@@ -264,6 +265,7 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
                                        "int8 calibration", "--calibration"), size) if int8 else None
     log(f"{model.name}: parity on {len(pairs)} pairs ({pairs.source['manifest']}, {pairs.source['split']})")
     reference = parity.predictions(KerasPredictor(model), pairs, composed=False)["model"]
+    attention_reference = parity.attention(KerasPredictor(model), pairs) if siamese else None
 
     os.makedirs(out, exist_ok=True)
     for stale in glob.glob(os.path.join(out, STAGING_PREFIX + "*")):  # from an interrupted export
@@ -279,7 +281,8 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
             try:
                 files = builder.build(fmt)
                 run = runner(fmt, files, size)
-                results[fmt] = parity.check(fmt, run, pairs, reference, composed=siamese)
+                results[fmt] = parity.check(fmt, run, pairs, reference, composed=siamese,
+                                            attention_reference=attention_reference)
             except Exception as e:  # a converter or runtime that fails is a failed format, not a crash
                 message = str(e).strip().splitlines()[-1] if str(e).strip() else "no message (see the log above)"
                 results[fmt] = {"rule": parity.RULES[fmt], "passed": False, "error": f"{type(e).__name__}: {message}"}
@@ -297,7 +300,7 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
                     log(f"{fmt}: removed stale {', '.join(removed)} of an earlier export")
         report = parity.report(pairs, reference, results)
         notes = {} if siamese else {part: "a stacked model sees top and bottom in one image: "
-                                          "there is no separate encoder or head" for part in ("encoder", "head")}
+                                          "there is no separate encoder or head" for part in ("encoder", "head", "attention")}
         write_json(os.path.join(out, PARITY_NAME), report)
         write_json(os.path.join(out, model_card.CARD_NAME),
                    model_card.build(model, model_path, artifacts, report, notes))

@@ -25,6 +25,7 @@ OUTPUT_MEANINGS = {
     "probabilities": "[N, 2] softmax over labels (clashing, harmonious)",
     "harmony": "[N] p(harmonious) = probabilities[:, 1]; harmonious when >= threshold",
     "embedding": "[N, D] garment embedding; the head compares two of them",
+    "attention": "[N, P] colour attention weights over the (S/2) x (S/2) pooled pixels, row-major, sum 1",
 }
 
 

@@ -12,6 +12,13 @@ meet the same rule as the full model.
 | tflite_fp16                     | max abs(p - p_keras) <= 1e-2                                |
 | tflite_int8                     | abs(ROC-AUC - ROC-AUC_keras) <= 0.01 and the same decision on >= 97 % of pairs |
 
+Siamese models' `attention` graphs (the read main colour and the colour
+attention map, for `neipalette_tf.explain`) are checked on every image of
+the pairs against the Keras model's `attention_outputs`: the colour's OKLab
+distance (ΔE) and the attention map's L1 distance (sum of |a - a_keras|
+over its pixels, 0..2), both at their maximum and (int8) 95th percentile,
+with the bounds of `ATTENTION_RULES`.
+
 A parity check on a saturated model (every p near 0 or 1) proves little,
 so the report states how many Keras outputs lie in (0.02, 0.98) and warns
 when fewer than a quarter do.
@@ -19,6 +26,7 @@ when fewer than a quarter do.
 
 import numpy as np
 
+from neipalette_tf.colour.space import OKLAB_SCALE
 from neipalette_tf.evaluation.metrics import roc_points
 
 THRESHOLD = 0.5
@@ -29,6 +37,13 @@ RULES = {
     "tflite": {"max_abs_diff": 1e-4, "min_agreement": 1.0},
     "tflite_fp16": {"max_abs_diff": 1e-2},
     "tflite_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
+}
+ATTENTION_RULES = {
+    "savedmodel": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
+    "onnx": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
+    "tflite": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
+    "tflite_fp16": {"max_colour_delta_e": 5e-3, "max_attention_l1": 0.05},
+    "tflite_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
 }
 UNSATURATED = (0.02, 0.98)
 MIN_UNSATURATED_FRACTION = 0.25
@@ -93,15 +108,46 @@ def compare(reference, p, labels, rule):
     return result
 
 
-def check(fmt, runner, pairs, reference, composed):
+def read_colours(embeddings):
+    """The main colours in embeddings `[N, D]` (their last three values) as OKLab `[N, 3]`."""
+    return np.asarray(embeddings, np.float64)[:, -3:] / np.asarray(OKLAB_SCALE)
+
+
+def attention(runner, pairs, batch_size=32):
+    """(OKLab main colours `[2N, 3]`, attention maps `[2N, P]`) of every top, then every bottom."""
+    images = np.concatenate([pairs.tops, pairs.bottoms])
+    colours, maps = [], []
+    for i in range(0, len(images), batch_size):
+        e, a = runner.attend_batch(images[i:i + batch_size])
+        colours.append(read_colours(e))
+        maps.append(np.asarray(a, np.float64))
+    return np.concatenate(colours), np.concatenate(maps)
+
+
+def compare_attention(reference, got, rule):
+    """Colour ΔE and attention L1 of `got` against the Keras `reference`, judged by `rule`."""
+    delta_e = np.linalg.norm(got[0] - reference[0], axis=-1)
+    l1 = np.abs(got[1] - reference[1]).sum(axis=-1) if got[1].shape == reference[1].shape else np.full(len(delta_e), 2.0)
+    finite = bool(np.isfinite(got[0]).all() and np.isfinite(got[1]).all())
+    values = {"max_colour_delta_e": float(np.max(delta_e)), "p95_colour_delta_e": float(np.quantile(delta_e, 0.95)),
+              "max_attention_l1": float(np.max(l1)), "p95_attention_l1": float(np.quantile(l1, 0.95))}
+    failures = [] if finite else ["non-finite colours or attention"]
+    failures += [f"{key} {values[key]:.3g} > {bound}" for key, bound in rule.items() if not values[key] <= bound]
+    return {**values, "images": len(delta_e), "rule": rule, "passed": not failures, "failures": failures}
+
+
+def check(fmt, runner, pairs, reference, composed, attention_reference=None):
     """Parity of one format against the Keras p `reference`.
 
     Returns a dict with `passed` and one comparison per graph: "model" and,
-    when `composed` (siamese), "encoder+head".
+    when `composed` (siamese), "encoder+head"; with `attention_reference`
+    (`attention(KerasRunner, pairs)`), "attention" too.
     """
     rule = RULES[fmt]
     graphs = {name: compare(reference, p, pairs.labels, rule)
               for name, p in predictions(runner, pairs, composed).items()}
+    if attention_reference is not None:
+        graphs["attention"] = compare_attention(attention_reference, attention(runner, pairs), ATTENTION_RULES[fmt])
     return {"rule": rule, "passed": all(g["passed"] for g in graphs.values()), **graphs}
 
 

@@ -9,8 +9,12 @@ the ONNX files (converted from the same functions) all use them:
 | `serving_default` | `top`, `bottom`: `[N, S, S, 3]` RGB 0..255      | `probabilities` `[N, 2]`, `harmony` `[N]` |
 | `encoder`         | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`                     |
 | `head`            | `top_embedding`, `bottom_embedding`: `[N, D]`   | `probabilities`, `harmony`               |
+| `attention`       | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`, `attention` `[N, P]` |
 
-`harmony` is `probabilities[:, 1]`, p(harmonious). Stacked models have
+`harmony` is `probabilities[:, 1]`, p(harmonious). `attention` is the colour
+attention's weights over the P = (S / 2)^2 pixels of its pooled map
+(row-major, summing to 1; `HarmonyClassifier.attention_outputs`), next to
+the encoder's embedding, for `neipalette_tf.explain`. Stacked models have
 `serving_default` only. S, D and the normalisation come from the model.
 
 A siamese model's `serving_default` is `head(encoder(concat([top, bottom])))`
@@ -32,7 +36,8 @@ import numpy as np
 import tensorflow as tf
 
 SAVED_MODEL_DIR = "saved_model"
-PARTS = {"model": "serving_default", "encoder": "encoder", "head": "head"}  # file part -> signature
+PARTS = {"model": "serving_default", "encoder": "encoder", "head": "head",  # file part -> signature
+         "attention": "attention"}
 VERSION = "1"
 # load_image returns uint8: the models take its values, 0..255, as floats.
 PIXEL_RANGE = (float(np.iinfo(np.uint8).min), float(np.iinfo(np.uint8).max))
@@ -97,10 +102,16 @@ def endpoints(model, pin_pixel_range=False):
             top_embedding, bottom_embedding = (tf.reshape(halves[i:i + 1], [-1, dim]) for i in (0, 1))
         return score(top_embedding, bottom_embedding)
 
+    def attend(image):
+        out = model.attention_outputs(prepare(image))
+        # [N, P] as it is: a reshape to [N, h, w] would be an op outside XNNPACK; callers reshape.
+        return {"embedding": out["embedding"], "attention": out["attention"]}
+
     embedding = lambda name: tf.TensorSpec([None, dim], tf.float32, name=name)  # noqa: E731
     result = {"serving_default": (serve, pair_spec)}
     result["encoder"] = (encode, [_image_spec(size, "image")])
     result["head"] = (score, [embedding("top_embedding"), embedding("bottom_embedding")])
+    result["attention"] = (attend, [_image_spec(size, "image")])
     return result
 
 

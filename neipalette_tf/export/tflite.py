@@ -66,7 +66,7 @@ INT8_SCOPES = ("head/hidden",) + tuple(
 # Signatures whose inputs are images (uint8 in the int8 files); the head's
 # inputs are the encoder's float32 embeddings (float32 in `head_int8.tflite`
 # too, its hidden layer int8 like the full model's).
-IMAGE_SIGNATURES = ("serving_default", "encoder")
+IMAGE_SIGNATURES = ("serving_default", "encoder", "attention")
 
 PRECISIONS = {"tflite": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
 _SUFFIX = {"float32": "", "float16": "_fp16", "int8": "_int8"}
@@ -161,7 +161,7 @@ def convert(saved_model_dir, signature_key, precision, representative_data=None,
     Args:
         saved_model_dir: the SavedModel (for int8: one written with
             `pin_pixel_range=True`).
-        signature_key: "serving_default", "encoder" or "head".
+        signature_key: "serving_default", "encoder", "head" or "attention".
         precision: "float32", "float16" or "int8".
         representative_data: int8 only; a callable returning an iterable of
             `{input name: float32 array [1, ...]}` samples.

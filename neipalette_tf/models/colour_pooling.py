@@ -37,9 +37,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from neipalette_tf.colour.space import _LMS_TO_OKLAB, _RGB_TO_LMS, SRGB_KNEE
-
-OKLAB_SCALE = (1.0, 4.0, 4.0)
+from neipalette_tf.colour.space import _LMS_TO_OKLAB, _RGB_TO_LMS, OKLAB_SCALE, SRGB_KNEE  # noqa: F401 - OKLAB_SCALE re-exported
 
 
 def _power(x, exponent):
@@ -156,6 +154,14 @@ def _attention_mean(logits, values):
     weights = ops.exp(logits - ops.max(logits, axis=1, keepdims=True))
     total = ops.sum(weights, axis=1)
     return ops.sum(weights * values, axis=1) / total
+
+
+def _attention_weights(logits):
+    """`softmax(logits)` over the P pixels, `[N, P, 1]` -> `[N, P]` (written out, as in `_attention_mean`)."""
+    weights = ops.exp(logits - ops.max(logits, axis=1, keepdims=True))
+    weights = weights / ops.sum(weights, axis=1, keepdims=True)
+    pixels = logits.shape[1]
+    return ops.reshape(weights, (-1, pixels) if pixels is not None else (ops.shape(logits)[0], -1))
 
 
 def dilated_conv2d(inputs, kernel, dilation):
@@ -279,7 +285,11 @@ class ColourAttentionPooling(keras.layers.Layer):
             saliency = self.saliency(x)
         return self.key2(x), saliency
 
-    def call(self, images, embedding):
+    def call(self, images, embedding, return_attention=False):
+        """Main colours `[N, 3 * garments]`; with `return_attention`, also the attention
+        weights `[N, garments * P]` over each garment's P pooled pixels (row-major
+        `(H / stride) x (W / stride)` maps of the garment's part, each summing to 1).
+        The default call's graph is the same as without the option."""
         # OKLab's last step is linear, so it runs after the pooling (a quarter of the pixels for
         # stride 2), its matrix scaled by OKLAB_SCALE: pool(srgb_to_oklab(images)) * OKLAB_SCALE.
         lab = _mix_channels(self.pool(_lms_cube_root(ops.cast(images, "float32"))),
@@ -289,7 +299,7 @@ class ColourAttentionPooling(keras.layers.Layer):
         queries = _split(self.query(ops.cast(embedding, "float32")), self.garments, axis=-1)
         parts_keys = _split(keys, self.garments, axis=1)
         parts_saliency = _split(saliency, self.garments, axis=1) if self.context else [0.0] * self.garments
-        colours = []
+        colours, maps = [], []
         for q, k, v, s in zip(queries, parts_keys, parts_lab, parts_saliency):
             # A batched matmul of the keys `[N, P, C]` and the query `[N, C, 1]`: TF's int8
             # quantiser gave the keys the scale of their product with the query when it was
@@ -298,7 +308,12 @@ class ColourAttentionPooling(keras.layers.Layer):
             if self.context:
                 logits = logits + _pixels(s)
             colours.append(_attention_mean(logits, _pixels(v)))
-        return ops.concatenate(colours, axis=-1)
+            if return_attention:
+                maps.append(_attention_weights(logits))
+        colours = ops.concatenate(colours, axis=-1)
+        if not return_attention:
+            return colours
+        return colours, maps[0] if len(maps) == 1 else ops.concatenate(maps, axis=1)
 
     def compute_output_shape(self, images_shape, embedding_shape):
         return (images_shape[0], 3 * self.garments)

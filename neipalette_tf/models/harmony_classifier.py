@@ -179,6 +179,21 @@ class HarmonyClassifier(keras.Model):
         image = keras.Input((self.image_size, self.image_size, 3), name="image")
         return keras.Model(image, self._embed(image), name="encoder")
 
+    def attention_outputs(self, images):
+        """One image batch `[N, S, S, 3]` -> `{"embedding": [N, D + 3], "attention": [N, P]}`.
+
+        The encoder's embedding and the colour attention's weights over the
+        `(S / stride)^2` pooled pixels (row-major, summing to 1), in one pass:
+        what `neipalette_tf.explain` reads, and the exports' `attention`
+        signature (siamese only). Called on tensors (eager or traced), not
+        as a functional model: the layers run under their own names, so the
+        int8 export keeps the colour path float as in the encoder.
+        """
+        self._require_siamese("attention")
+        features = self.pooling(self.backbone(self.preprocessor(images), training=False))
+        colours, attention = self.colour_pooling(images, features, return_attention=True)
+        return {"embedding": self.join([features, colours]), "attention": attention}
+
     def head_model(self):
         """Embeddings `{"top_embedding", "bottom_embedding"}` -> probabilities (siamese only)."""
         self._require_siamese("head")

@@ -5,6 +5,7 @@
 | `predict_batch(tops, bottoms)`  | uint8 `[N, S, S, 3]` twice      | p(harmonious) `[N]`    |
 | `embed_batch(images)`           | uint8 `[N, S, S, 3]`            | embeddings `[N, D]`    |
 | `score_batch(e_tops, e_bottoms)`| embeddings `[N, D]` twice       | p(harmonious) `[N]`    |
+| `attend_batch(images)`          | uint8 `[N, S, S, 3]`            | embeddings, attention `[N, P]` |
 | `predict_pair(top, bottom)`     | two image files (or bytes)      | p(harmonious), a float |
 
 `image_size` is the side S the pixels are letterboxed to (by
@@ -28,6 +29,7 @@ class Predictor:
     (and, siamese models, `embed_batch` / `score_batch`)."""
 
     image_size = None
+    format = None  # "keras", "savedmodel", "onnx", "tflite", "tflite_fp16", "tflite_int8", ...
     path = None
     identity = None
 
@@ -41,6 +43,11 @@ class Predictor:
     def score_batch(self, e_tops, e_bottoms):
         raise ArtifactError(f"{self.path}: this model has no separate head (a stacked or classic model); "
                             "embeddings and wardrobe ranking need a siamese model")
+
+    def attend_batch(self, images):
+        """(embeddings `[N, D]`, colour attention maps `[N, P]`): what explanations read."""
+        raise ArtifactError(f"{self.path}: this model has no colour attention output (a stacked or classic "
+                            "model, or an export made before explanations); export it again")
 
     def predict_pair(self, top, bottom):
         """p(harmonious) of one pair of image files (paths or bytes)."""

@@ -1,6 +1,7 @@
 """Keras models as predictors (`KerasPredictor`), and scoring a manifest with one (train / evaluate / cv)."""
 
 import numpy as np
+import tensorflow as tf
 
 from neipalette_tf.core.io_utils import sha256_file
 from neipalette_tf.data.pipeline import PairData
@@ -42,6 +43,8 @@ def prediction_records(manifest, p_harmonious):
 class KerasPredictor(Predictor):
     """A Keras HarmonyClassifier as NumPy functions (the reference every export is checked against)."""
 
+    format = "keras"
+
     def __init__(self, model, path=None):
         self.model = model
         self.image_size = model.image_size
@@ -64,6 +67,15 @@ class KerasPredictor(Predictor):
         if self._encoder is None:
             self._encoder = self.model.encoder()
         return np.asarray(self._encoder.predict_on_batch(np.asarray(images, np.float32)))
+
+    def attend_batch(self, images):
+        """(embeddings `[N, D]`, colour attention `[N, P]`) of garment images."""
+        if not self.siamese:
+            return super().attend_batch(images)
+        if getattr(self, "_attend", None) is None:
+            self._attend = tf.function(self.model.attention_outputs, reduce_retracing=True)
+        out = self._attend(np.asarray(images, np.float32))
+        return np.asarray(out["embedding"]), np.asarray(out["attention"])
 
     def score_batch(self, e_tops, e_bottoms):
         if not self.siamese:

@@ -14,6 +14,7 @@ Example:
     e_top = rt.embed("top.jpg")                     # siamese models only
     e_bottoms = np.stack([rt.embed(b) for b in wardrobe])
     ps = rt.score(e_top, e_bottoms)                 # one p per bottom
+    e, maps = rt.attend_batch(images)               # embeddings and colour attention maps
 
 Quantised LiteRT models (uint8 / int8 tensors) are handled here: inputs
 are quantised with the tensor's scale and zero point and outputs
@@ -138,6 +139,14 @@ def find_artifact(card, file_name):
     return None, None
 
 
+def format_of(path):
+    """"onnx", "tflite", "tflite_fp16" or "tflite_int8", from a model file's name."""
+    name = os.path.basename(os.fspath(path))
+    if name.endswith(".onnx"):
+        return "onnx"
+    return "tflite_int8" if "_int8" in name else "tflite_fp16" if "_fp16" in name else "tflite"
+
+
 class HarmonyRuntime(Predictor):
     """Score outfits with an exported `.onnx` or `.tflite` model, no TensorFlow.
 
@@ -159,8 +168,9 @@ class HarmonyRuntime(Predictor):
         folder = os.path.dirname(os.path.abspath(path))
         self.card = read_card(folder)
         self.format, entry = find_artifact(self.card, os.path.basename(path))
+        self.format = self.format or format_of(path)
         files = {"model": path}
-        for part in ("encoder", "head"):
+        for part in ("encoder", "head", "attention"):
             if entry and part in entry:
                 files[part] = os.path.join(folder, entry[part]["file"])
         image_size = int(self.card["image_size"]) if self.card else None
@@ -170,7 +180,7 @@ class HarmonyRuntime(Predictor):
     def from_files(cls, files, image_size=None, threads=None):
         """A runtime over explicit files `{"model": ..., "encoder": ..., "head": ...}` (no card)."""
         runtime = cls.__new__(cls)
-        runtime.card, runtime.format = None, None
+        runtime.card, runtime.format = None, format_of(files["model"])
         runtime._setup(dict(files), image_size, threads)
         return runtime
 
@@ -213,6 +223,19 @@ class HarmonyRuntime(Predictor):
     @property
     def head(self):
         return self._graph("head")
+
+    @property
+    def attention(self):
+        return self._graph("attention")
+
+    def attend_batch(self, images):
+        """(embeddings `[N, D]`, colour attention weights `[N, P]`) of preprocessed uint8 images.
+
+        The `attention` graph (exports since it existed): the encoder's
+        embedding and the attention over the `(S / 2)^2` pooled pixels.
+        """
+        out = self.attention.run({"image": images})
+        return np.asarray(out["embedding"], dtype=np.float32), np.asarray(out["attention"], dtype=np.float32)
 
     def image(self, source):
         """A path, bytes, or an already preprocessed uint8 `[S, S, 3]` array -> model input."""

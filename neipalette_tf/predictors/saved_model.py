@@ -5,12 +5,15 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.io_utils import hash_file
 from neipalette_tf.predictors.base import Predictor
 
 
 class SavedModelPredictor(Predictor):
     """A SavedModel's signatures as NumPy functions (predict, parity, ranking)."""
+
+    format = "savedmodel"
 
     def __init__(self, path):
         self.path = path
@@ -42,3 +45,11 @@ class SavedModelPredictor(Predictor):
             return super().score_batch(e_tops, e_bottoms)
         out = self._call("head", top_embedding=e_tops, bottom_embedding=e_bottoms)
         return out["harmony"].astype(np.float64)
+
+    def attend_batch(self, images):
+        """(embeddings `[N, D]`, attention `[N, P]`) of the `attention` signature."""
+        if "attention" not in self.signatures:
+            raise ArtifactError(f"{self.path}: this SavedModel has no attention signature (exported before it "
+                                "existed, or a stacked model); export the model again")
+        out = self._call("attention", image=images)
+        return out["embedding"], out["attention"]

@@ -138,7 +138,6 @@ def _train(cfg, out, init_from, resume, strategy, chief, replicas):
         write_json,
         write_text,
     )
-    from neipalette_tf.data import bad_input, tfrecord
 
     start = time.time()
     state = check_resume(cfg, out, resume)

@@ -1,0 +1,470 @@
+"""Why a top and a bottom clash, and which colour would fix it.
+
+    python -m neipalette_tf.explain --model MODEL TOP BOTTOM [--out DIR] [--json]
+
+MODEL is any siamese model, in any format (`model.keras`, `saved_model/`,
+`model.onnx`, `model*.tflite` including int8; the exports run in the
+TensorFlow-free runtime). For each garment it reports:
+
+- the **main colour the model read** (`ColourAttentionPooling`: the last
+  three values of the garment embedding, scaled OKLab), as hex, OKLCH and a
+  plain name (`neipalette_tf.colour.names`);
+- its **attention map** over the photo (the exports' `attention` graph);
+- the **harmony rule's reading** of the two read colours in one sentence
+  (`neipalette_tf.colour.harmony`, rule v1);
+- for a pair the model calls clashing (p < threshold): the **nearest
+  colours** (OKLab distance from the garment's read colour, lightness kept)
+  for the top and for the bottom that the head scores p >= `--target`
+  (0.8), found by swapping candidate colours into the embedding (one head
+  pass for all candidates of both garments: `fixes`); these and the
+  head's strongest few colours are then applied to the photo (the
+  garment's attention region shifted in OKLCH hue / chroma, lightness and
+  texture kept) and re-scored by the full model. The **suggestions** are
+  the three nearest that reach the target on the recoloured photo (those
+  the rule also accepts first), each with its preview: every suggestion is
+  checked on pixels, not only in the head (whose backbone features still
+  see the old colour).
+
+`--out DIR` writes `DIR/explain.png` (both photos with the attention
+overlay, swatches, verdict and the three suggestions with their previews
+and p) and `DIR/explain.json`; `--json` prints the JSON.
+
+Python: `load_backend(path)` then `explain_pair(backend, top, bottom)`
+(images are paths, bytes or `load_image` arrays) returns the JSON-ready
+dict; `explain_images` takes preprocessed arrays.
+"""
+
+import math
+import os
+import textwrap
+
+import numpy as np
+
+from neipalette_tf.colour.harmony import (
+    ANALOGOUS_MAX_DEG,
+    COMPLEMENTARY_MIN_DEG,
+    NEUTRAL_ZONES,
+    OKLAB_SCALE,
+    RULE_VERSION,
+    harmonious,
+    hue_distance,
+    in_srgb_gamut,
+    oklab_to_oklch,
+    oklch_to_oklab,
+    oklch_to_srgb,
+    srgb_to_oklab,
+)
+from neipalette_tf.colour.names import colour_name_of_oklab, hex_of_srgb
+from neipalette_tf.core.errors import ArtifactError
+from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.evaluation.plots import save_figure as save_png
+from neipalette_tf.predictors import load_predictor
+
+ROLES = ("top", "bottom")
+THRESHOLD = 0.5
+TARGET_P = 0.8
+SUGGESTIONS = 3
+# Candidate colours for a garment: its own lightness, these chromas, hues every HUE_STEP degrees.
+CANDIDATE_CHROMAS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.22, 0.26)
+HUE_STEP = 10.0
+MIN_SUGGESTION_SPACING = 0.04  # OKLab distance between two suggestions for one garment
+# Besides the nearest colours the head scores >= target, each garment's PIXEL_SHORTLIST colours
+# the head scores highest are recoloured and checked by the full model: a head that reads the
+# backbone features as well as the swapped-in colour may never reach the target on its own.
+PIXEL_SHORTLIST = 6
+# Recolouring: pixels belong to the garment's colour region when their OKLab distance to the read
+# colour (lightness counted at LIGHTNESS_WEIGHT: shading changes L, not the fabric) is below
+# REGION_NEAR (fully) .. REGION_FAR (not at all), inside the blurred attention's support.
+REGION_NEAR, REGION_FAR, LIGHTNESS_WEIGHT = 0.07, 0.14, 0.4
+SUPPORT_FRACTION = 0.08  # of the blurred attention map's peak
+GREY_CHROMA = 0.03  # below: a hue shift is meaningless, the colour is moved (a, b translated)
+
+
+def load_backend(path, threads=None):
+    """The model at `path` as a `Predictor` that explains (a siamese model; any format, `load_predictor`)."""
+    return load_predictor(path, threads=threads, embeddings=True)
+
+
+def read_garments(backend, images):
+    """Embeddings `[N, D]`, read colours (OKLab `[N, 3]`) and attention maps `[N, h, w]` (or None)."""
+    images = np.asarray(images)
+    try:
+        embeddings, attention = backend.attend_batch(images)
+        side = math.isqrt(attention.shape[1])
+        attention = np.asarray(attention, np.float64).reshape(len(images), side, side)
+    except ArtifactError:  # no attention graph (an export made before it existed)
+        embeddings, attention = backend.embed_batch(images), None
+    embeddings = np.asarray(embeddings, np.float32)
+    return embeddings, embedding_colours(embeddings), attention
+
+
+def embedding_colours(embeddings):
+    """The main colours in garment embeddings (their last three values), as OKLab `[N, 3]`."""
+    return np.asarray(embeddings, np.float64)[:, -3:] / np.asarray(OKLAB_SCALE)
+
+
+def with_colours(embeddings, labs):
+    """Copies of one embedding `[D]` with its main colour replaced by each OKLab colour `[M, 3]`."""
+    out = np.repeat(np.asarray(embeddings, np.float32)[None], len(labs), axis=0)
+    out[:, -3:] = np.asarray(labs, np.float64) * np.asarray(OKLAB_SCALE)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Colours and the rule, in words
+# --------------------------------------------------------------------------
+
+
+def colour_info(lab):
+    """hex, OKLCH, OKLab and name of one OKLab colour (JSON-ready)."""
+    lab = np.asarray(lab, np.float64)
+    L, C, h = oklab_to_oklch(lab)
+    return {"hex": hex_of_srgb(oklch_to_srgb(np.array([L, C, h]))), "name": colour_name_of_oklab(lab),
+            "oklch": [round(float(L), 4), round(float(C), 4), round(float(h), 2)],
+            "oklab": [round(float(v), 4) for v in lab]}
+
+
+def neutral_zone(lch):
+    """The rule's neutral zone of an OKLCH colour (as in `harmony.is_neutral`), or None."""
+    _, C, h = (float(v) for v in lch)
+    h %= 360.0
+    for zone, (low, high, chroma_below) in NEUTRAL_ZONES.items():
+        if low <= h <= high and C < chroma_below:
+            return zone, chroma_below
+    return None
+
+
+def _zone_words(zone):
+    return {"achromatic": "an achromatic neutral", "navy_denim": "a navy / denim neutral",
+            "earth": "an earth neutral"}.get(zone, f"a neutral ({zone})")
+
+
+def rule_reading(top_lch, bottom_lch, names=("", "")):
+    """The rule's verdict on two OKLCH colours, in one sentence (and the verdict as a bool).
+
+    Thresholds are `harmony`'s; the sentence says which clause decided.
+    """
+    top_lch, bottom_lch = np.asarray(top_lch, np.float64), np.asarray(bottom_lch, np.float64)
+    ok = bool(harmonious(top_lch, bottom_lch))
+    things = [f"the {n + ' ' if n else ''}{role}" for n, role in zip(names, ROLES)]
+    zones = [neutral_zone(top_lch), neutral_zone(bottom_lch)]
+    d = float(hue_distance(top_lch[2], bottom_lch[2]))
+    if any(zones):
+        neutral = [f"{t} is {_zone_words(z[0])} (chroma {c[1]:.3f} < {z[1]:g})"
+                   for t, z, c in zip(things, zones, (top_lch, bottom_lch)) if z]
+        return ok, f"harmonious: {' and '.join(neutral)}, and anything goes with a neutral"
+    apart = f"{things[0]} and {things[1]} are {d:.0f}° apart in hue"
+    if d <= ANALOGOUS_MAX_DEG:
+        return ok, f"harmonious: {apart} — analogous (≤ {ANALOGOUS_MAX_DEG:g}°)"
+    if d >= COMPLEMENTARY_MIN_DEG:
+        return ok, f"harmonious: {apart} — complementary (≥ {COMPLEMENTARY_MIN_DEG:g}°)"
+    return ok, (f"clashing: {apart} — neither analogous (≤ {ANALOGOUS_MAX_DEG:g}°) nor complementary "
+                f"(≥ {COMPLEMENTARY_MIN_DEG:g}°), and neither is a neutral")
+
+
+# --------------------------------------------------------------------------
+# Suggestions: candidate colours through the head, checked on pixels
+# --------------------------------------------------------------------------
+
+
+def candidate_colours(lab):
+    """OKLab candidates at the colour's lightness: `CANDIDATE_CHROMAS` x hues every `HUE_STEP`°, in gamut."""
+    L = float(np.asarray(lab)[0])
+    hues = np.arange(0.0, 360.0, HUE_STEP)
+    lch = np.array([[L, 0.0, 0.0]] + [[L, c, h] for c in CANDIDATE_CHROMAS if c > 0 for h in hues])
+    return oklch_to_oklab(lch[in_srgb_gamut(lch)])
+
+
+def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS):
+    """For the top and for the bottom: the `k` nearest candidate colours the head scores p >= target.
+
+    Returns `{role: [{"role", "oklab", "delta_e", "p_head"}, ...]}`, nearer
+    ones first, at least `MIN_SUGGESTION_SPACING` apart; every candidate of
+    both garments goes through the head in one batch.
+    """
+    e_top, e_bottom = np.asarray(e_top, np.float32), np.asarray(e_bottom, np.float32)
+    currents = embedding_colours(np.stack([e_top, e_bottom]))
+    labs = [candidate_colours(c) for c in currents]
+    tops = np.concatenate([with_colours(e_top, labs[0]), np.broadcast_to(e_top, (len(labs[1]), len(e_top)))])
+    bottoms = np.concatenate([np.broadcast_to(e_bottom, (len(labs[0]), len(e_bottom))), with_colours(e_bottom, labs[1])])
+    p_all = backend.score_batch(tops, bottoms)
+    fixes = {}
+    for i, role in enumerate(ROLES):
+        p = p_all[:len(labs[0])] if i == 0 else p_all[len(labs[0]):]
+        distance = np.linalg.norm(labs[i] - currents[i], axis=-1)
+        chosen = []
+        for j in np.argsort(distance, kind="stable"):
+            if p[j] < target:
+                continue
+            if all(np.linalg.norm(labs[i][j] - labs[i][c]) >= MIN_SUGGESTION_SPACING for c in chosen):
+                chosen.append(j)
+            if len(chosen) == k:
+                break
+        strongest = []  # the head's best colours, spaced: checked on pixels too (see explain_images)
+        for j in np.argsort(-p, kind="stable"):
+            if len(strongest) == PIXEL_SHORTLIST:
+                break
+            if all(np.linalg.norm(labs[i][j] - labs[i][c]) >= MIN_SUGGESTION_SPACING for c in chosen + strongest):
+                strongest.append(j)
+        item = lambda j: {"role": role, "oklab": labs[i][j], "delta_e": float(distance[j]), "p_head": float(p[j])}  # noqa: E731
+        fixes[role] = [item(j) for j in chosen]
+        fixes[role + "_shortlist"] = [item(j) for j in strongest]
+    return fixes
+
+
+def _blur(x, sigma):
+    """A separable Gaussian blur of a 2-D map (edges extended)."""
+    radius = max(1, int(round(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    for axis in (0, 1):
+        padded = np.pad(x, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        x = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), axis, padded)
+    return x
+
+
+def upsample(attention, size):
+    """An attention map `[h, w]` at the image's size `[size, size]` (nearest), normalised to sum 1."""
+    h, w = attention.shape
+    rows = np.minimum(np.arange(size) * h // size, h - 1)
+    cols = np.minimum(np.arange(size) * w // size, w - 1)
+    up = attention[rows][:, cols]
+    return up / max(up.sum(), 1e-12)
+
+
+def colour_region(image, attention, lab):
+    """Soft mask `[S, S]` in 0..1 of the pixels of the garment's read colour `lab`.
+
+    Pixels near the read colour (lightness down-weighted: shading is not a
+    colour change) inside the support of the attention map, blurred over an
+    eighth of the image (attention picks a few telling pixels of the
+    garment, not its outline). Without a map: near pixels anywhere.
+    """
+    size = image.shape[0]
+    pixels = srgb_to_oklab(image)
+    delta = (pixels - np.asarray(lab)) * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
+    near = np.clip((REGION_FAR - np.linalg.norm(delta, axis=-1)) / (REGION_FAR - REGION_NEAR), 0.0, 1.0)
+    if attention is None:
+        return near
+    support = _blur(upsample(attention, size), size / 8.0)
+    support = np.clip(support / max(support.max(), 1e-12) / SUPPORT_FRACTION, 0.0, 1.0)
+    region = near * support
+    return region if region.sum() >= 0.02 * size * size * near.mean() else near
+
+
+def shift_ab(ab, current_lab, target_lab):
+    """`recolour`'s map of (a, b) values `[..., 2]` that takes `current_lab` to `target_lab`.
+
+    A chromatic colour is rotated in hue and scaled in chroma (so a
+    texture's variations keep their relative size); a near-grey one
+    (chroma < `GREY_CHROMA`, no hue to rotate) is moved by the difference in
+    (a, b).
+    """
+    current, target = np.asarray(current_lab, np.float64), np.asarray(target_lab, np.float64)
+    ab = np.asarray(ab, np.float64)
+    c_now, c_new = np.hypot(*current[1:]), np.hypot(*target[1:])
+    if c_now < GREY_CHROMA:
+        return ab + (target[1:] - current[1:])
+    turn = math.atan2(target[2], target[1]) - math.atan2(current[2], current[1])
+    rotation = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
+    return (ab @ rotation.T) * (c_new / c_now)
+
+
+def recolour(image, region, current_lab, target_lab):
+    """The photo with its colour region moved from `current_lab` to `target_lab` in OKLCH hue / chroma.
+
+    Every pixel's (a, b) goes through `shift_ab`, blended in by `region`
+    (0..1); lightness is never changed, so shading and texture stay.
+    """
+    lab = srgb_to_oklab(image)
+    ab = lab[..., 1:]
+    new = lab.copy()
+    new[..., 1:] = ab + region[..., None] * (shift_ab(ab, current_lab, target_lab) - ab)
+    return np.round(oklch_to_srgb(oklab_to_oklch(new))).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------
+# The explanation
+# --------------------------------------------------------------------------
+
+
+def _label(p, threshold):
+    return "harmonious" if p >= threshold else "clashing"
+
+
+def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k=SUGGESTIONS, previews=True,
+                   always_suggest=False, prefer_rule=True):
+    """The explanation of one pair of preprocessed uint8 images `[S, S, 3]`.
+
+    Returns a JSON-ready dict (see `--json`); with `previews`, the
+    recoloured images themselves are under the private key `_previews`
+    (uint8 arrays, one per suggestion) and the attention maps under
+    `_attention` (float arrays `[h, w]`, or None), for drawing.
+    `always_suggest`: look for fixes even when the model says harmonious.
+
+    Suggestions: candidate colours at the garment's lightness go through
+    the head (`nearest_fixes`); the nearest that reach `target` there and
+    the head's strongest few are recoloured on the photo and re-scored by
+    the full model; those reaching `target` on the photo are the
+    suggestions, nearest first — with `prefer_rule`, the ones the rule
+    also calls harmonious (on the read colours) ahead of the rest.
+    """
+    images = np.stack([top, bottom])
+    embeddings, labs, attention = read_garments(backend, images)
+    p = float(backend.predict_batch(images[:1], images[1:])[0])
+    p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
+    garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
+    for i, role in enumerate(ROLES):
+        garments[role]["attention_map"] = None if attention is None else {
+            "shape": list(attention[i].shape), "peak": [int(v) for v in np.unravel_index(attention[i].argmax(),
+                                                                                         attention[i].shape)]}
+    lchs = oklab_to_oklch(labs)
+    rule_ok, sentence = rule_reading(lchs[0], lchs[1], (garments["top"]["name"], garments["bottom"]["name"]))
+    result = {
+        "model": {"path": backend.path, "format": backend.format, "image_size": int(backend.image_size)},
+        "p_harmonious": round(p, 6), "p_head": round(p_head, 6), "threshold": threshold,
+        "label": _label(p, threshold),
+        "colours": garments,
+        "rule": {"version": RULE_VERSION, "harmonious": rule_ok, "reading": sentence},
+        "attention_available": attention is not None,
+        "fixes": {}, "suggestions": [],
+    }
+    result["explanation"] = (f"The model scores this pair p = {p:.2f} ({result['label']}); it read the top as "
+                             f"{garments['top']['name']} ({garments['top']['hex']}) and the bottom as "
+                             f"{garments['bottom']['name']} ({garments['bottom']['hex']}). Rule {RULE_VERSION}: "
+                             f"{sentence}.")
+    hidden = {"_previews": [], "_attention": None if attention is None else list(attention)}
+    if p < threshold or always_suggest:
+        fixes = nearest_fixes(backend, embeddings[0], embeddings[1], target, k)
+        checked = [s for role in ROLES for s in fixes[role] + fixes[role + "_shortlist"]]
+        regions = [colour_region(images[i], None if attention is None else attention[i], labs[i]) for i in (0, 1)]
+        tops, bottoms = [], []
+        for s in checked:
+            i = ROLES.index(s["role"])
+            s["preview"] = recolour(images[i], regions[i], labs[i], s["oklab"])
+            s["region_share"] = float(regions[i].mean())
+            tops.append(s["preview"] if i == 0 else images[0])
+            bottoms.append(s["preview"] if i == 1 else images[1])
+        if checked:
+            for s, pp in zip(checked, backend.predict_batch(np.stack(tops), np.stack(bottoms))):
+                s["p_pixels"] = float(pp)
+        for role in ROLES:
+            result["fixes"][role] = [_suggestion_json(s, labs, lchs, threshold) for s in fixes[role]]
+        # Suggestions: the nearest colours that reach the target on the recoloured photo, those the
+        # rule also calls harmonious (with the other garment's read colour) first, each with its preview.
+        for s in checked:
+            s["rule_ok"] = _suggestion_json(s, labs, lchs, threshold)["rule_harmonious"]
+        passed = sorted([s for s in checked if s["p_pixels"] >= target],
+                        key=lambda s: (not (s["rule_ok"] and prefer_rule), s["delta_e"]))
+        best = []
+        for s in passed:
+            if all(s["role"] != b["role"] or np.linalg.norm(s["oklab"] - b["oklab"]) >= MIN_SUGGESTION_SPACING
+                   for b in best):
+                best.append(s)
+        for s in best[:k]:
+            result["suggestions"].append(_suggestion_json(s, labs, lchs, threshold))
+            hidden["_previews"].append(s["preview"])
+    if previews:
+        result.update(hidden)
+    return result
+
+
+def _suggestion_json(s, labs, lchs, threshold):
+    i = ROLES.index(s["role"])
+    new_lch = oklab_to_oklch(s["oklab"])
+    other = lchs[1 - i]
+    pair = (new_lch, other) if i == 0 else (other, new_lch)
+    info = colour_info(s["oklab"])
+    rule_ok, _ = rule_reading(*pair)
+    return {"role": s["role"], "colour": info, "from": colour_info(labs[i]), "delta_e": round(s["delta_e"], 4),
+            "p_head": round(s["p_head"], 6), "p_pixels": round(s["p_pixels"], 6),
+            "label_pixels": _label(s["p_pixels"], threshold), "region_share": round(s["region_share"], 4),
+            "rule_harmonious": rule_ok,
+            "text": f"make the {s['role']} {info['name']} ({info['hex']}) instead of {colour_info(labs[i])['name']}"}
+
+
+def explain_pair(backend, top, bottom, **kwargs):
+    """`explain_images` of two photos (paths, bytes or `load_image` arrays)."""
+    load = lambda x: x if isinstance(x, np.ndarray) else load_image(x, backend.image_size)  # noqa: E731
+    result = explain_images(backend, load(top), load(bottom), **kwargs)
+    for role, source in zip(ROLES, (top, bottom)):
+        if isinstance(source, (str, os.PathLike)):
+            result["colours"][role]["file"] = os.fspath(source)
+    return result
+
+
+def public(result):
+    """The explanation without its private arrays (`_previews`, `_attention`)."""
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+# --------------------------------------------------------------------------
+# Pictures
+# --------------------------------------------------------------------------
+
+
+def heat_overlay(image, attention, alpha=0.55):
+    """The photo with its attention map as a heat overlay (uint8 `[S, S, 3]`), or the photo without one."""
+    if attention is None:
+        return np.asarray(image)
+    size = image.shape[0]
+    a = _blur(upsample(attention, size), max(size / 48.0, 0.5))
+    # square root: a softmax map is peaked; its tail still shows where the model looked
+    a = np.sqrt(np.clip(a / max(a.max(), 1e-12), 0.0, 1.0))[..., None]
+    heat = np.concatenate([np.ones_like(a), np.clip(2.0 * a - 0.4, 0, 1), np.zeros_like(a)], axis=-1) * 255.0
+    grey = np.asarray(image, np.float64).mean(axis=-1, keepdims=True) * np.ones(3)
+    base = 0.5 * np.asarray(image, np.float64) + 0.5 * grey
+    return np.clip(base * (1 - alpha * a) + heat * alpha * a, 0, 255).astype(np.uint8)
+
+
+def save_figure(result, top, bottom, path):
+    """`explain.png`: photos with attention, swatches, verdict and the suggestions with previews."""
+    # Deferred: only the figure needs matplotlib; the web service draws with Pillow.
+    from matplotlib.figure import Figure
+
+
+    suggestions = result["suggestions"]
+    attention = result.get("_attention") or [None, None]
+    columns = 2 + max(1, len(suggestions))
+    fig = Figure(figsize=(2.6 * columns, 3.9), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)[0]
+    for ax, role, image, att in zip(axes, ROLES, (top, bottom), attention):
+        c = result["colours"][role]
+        ax.imshow(heat_overlay(np.asarray(image), att))
+        ax.set_title(f"{role}: {c['name']}\n{c['hex']}  L {c['oklch'][0]:.2f} C {c['oklch'][1]:.2f} "
+                     f"h {c['oklch'][2]:.0f}°", fontsize=8)
+        ax.add_patch(_swatch(ax, c["hex"]))
+        ax.axis("off")
+    for j in range(max(1, len(suggestions))):
+        ax = axes[2 + j]
+        ax.axis("off")
+        if j >= len(suggestions):
+            ax.text(0.5, 0.5, "harmonious:\nno fix needed" if result["label"] == "harmonious"
+                    else f"no colour reaches\np >= {TARGET_P} in the head", ha="center", va="center", fontsize=9)
+            continue
+        s = suggestions[j]
+        ax.imshow(result["_previews"][j])
+        ax.add_patch(_swatch(ax, s["colour"]["hex"]))
+        ax.set_title(f"#{j + 1} {s['role']} -> {s['colour']['name']} ({s['colour']['hex']})\n"
+                     f"p head {s['p_head']:.2f}, p photo {s['p_pixels']:.2f}, ΔE {s['delta_e']:.3f}",
+                     fontsize=8, color="#1a7f37" if s["p_pixels"] >= result["threshold"] else "#cf222e")
+    verdict = f"p(harmonious) = {result['p_harmonious']:.3f}: {result['label']}"
+    fig.suptitle(f"{verdict}  ({result['model']['format']})\n{_wrap(result['rule']['reading'], 110)}", fontsize=9,
+                 color="#1a7f37" if result["label"] == "harmonious" else "#cf222e")
+    save_png(fig, path)
+
+
+def _swatch(ax, hex_code):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((0.78, 0.02), 0.2, 0.2, transform=ax.transAxes, facecolor=hex_code, edgecolor="black", lw=0.8)
+
+
+def _wrap(text, width):
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+# --------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------

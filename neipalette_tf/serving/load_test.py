@@ -1,0 +1,169 @@
+"""Load-test the web service: `python -m neipalette_tf.serve_bench --model artifacts/X/model.onnx`.
+
+    python -m neipalette_tf.serve_bench --model MODEL [--clients 8] [--requests 200] [--warmup 20]
+        [--workers N] [--images] [--suggest] [--json]
+
+Starts `python -m neipalette_tf.serve` on 127.0.0.1 (a free port) in its
+own process, waits for `/healthz`, sends `--warmup` requests, reads the
+server's resident memory (VmRSS), then runs `--clients` concurrent clients
+(threads, one keep-alive connection each) that each send `--requests`
+`POST /v1/score` requests with a pair of garment photos (drawn here,
+different per request), and reads the memory again. Prints p50 / p90 /
+p99 / max latency, throughput, errors (any status but 200, or a broken
+connection) and the memory growth; judges the goals (p99 <= 100 ms, 0
+errors, growth <= 10 %). Exit status 1 when a request failed or memory
+grew above the bound (the latency goal is reported, not enforced: it
+depends on the machine).
+"""
+
+import http.client
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+from PIL import Image
+
+from neipalette_tf.core import cli
+from neipalette_tf.explain_eval import cpu_name
+
+GOAL_P99_MS = 100.0
+MAX_MEMORY_GROWTH = 0.10
+PHOTOS = 16  # distinct pairs, cycled through
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_bytes(pid):
+    """Resident memory of a process (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def garment_photo(rng, kind):
+    """A JPEG of a coloured garment shape on a light, noisy background (bytes)."""
+    img = np.empty((120, 96, 3), np.float32)
+    img[:] = rng.integers(180, 245, 3)
+    colour = rng.integers(0, 256, 3)
+    if kind == "top":
+        img[20:80, 14:82] = colour
+    else:
+        img[12:112, 30:66] = colour
+    img += rng.normal(0, 5, img.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def multipart(fields):
+    """`(body, content type)` of a multipart/form-data request; `fields`: name -> bytes (a file) or str."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            head = f'Content-Disposition: form-data; name="{name}"; filename="{name}.jpg"\r\nContent-Type: image/jpeg'
+        else:
+            head, value = f'Content-Disposition: form-data; name="{name}"', value.encode()
+        parts.append(f"--{boundary}\r\n{head}\r\n\r\n".encode() + value + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def wait_healthy(port, process, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise cli.UserError(f"the server exited with status {process.returncode}: "
+                                f"{process.stderr.read().decode(errors='replace').strip()[-500:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise cli.UserError(f"the server did not answer /healthz within {timeout:.0f} s")
+
+
+def client(port, bodies, n, offset, latencies, errors, lock):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for i in range(n):
+        body, ctype = bodies[(offset + i) % len(bodies)]
+        start = time.perf_counter()
+        try:
+            conn.request("POST", "/v1/score", body=body, headers={"Content-Type": ctype})
+            response = conn.getresponse()
+            response.read()
+            ok = response.status == 200
+            status = response.status
+        except (OSError, http.client.HTTPException) as e:
+            ok, status = False, type(e).__name__
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        elapsed = (time.perf_counter() - start) * 1e3
+        with lock:
+            latencies.append(elapsed)
+            if not ok:
+                errors.append(status)
+    conn.close()
+
+
+def bench(model, clients=8, requests=200, warmup=20, workers=None, images=False, suggest=False, log=print):
+    """Run the server and the clients; returns the figures (a dict)."""
+    rng = np.random.default_rng(0)
+    fields = {} if not (images or suggest) else {k: "1" for k, on in (("images", images), ("suggest", suggest)) if on}
+    bodies = [multipart({"top": garment_photo(rng, "top"), "bottom": garment_photo(rng, "bottom"), **fields})
+              for _ in range(PHOTOS)]
+    port = free_port()
+    command = [sys.executable, "-m", "neipalette_tf.serve", "--model", model, "--port", str(port)]
+    if workers:
+        command += ["--workers", str(workers)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_healthy(port, process)
+        lock, warm_lat, warm_err = threading.Lock(), [], []
+        client(port, bodies, warmup, 0, warm_lat, warm_err, lock)
+        rss_before = rss_bytes(process.pid)
+        latencies, errors = [], []
+        threads = [threading.Thread(target=client, args=(port, bodies, requests, c * 7, latencies, errors, lock))
+                   for c in range(clients)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        rss_after = rss_bytes(process.pid)
+        alive = process.poll() is None
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    lat = np.asarray(latencies)
+    growth = (rss_after - rss_before) / rss_before if rss_before and rss_after else None
+    return {"model": model, "clients": clients, "requests_per_client": requests, "requests": int(len(lat)),
+            "warmup_errors": len(warm_err), "errors": len(errors), "error_kinds": sorted({str(e) for e in errors}),
+            "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()), "requests_per_s": len(lat) / wall,
+            "rss_before_mb": rss_before / 2**20 if rss_before else None,
+            "rss_after_mb": rss_after / 2**20 if rss_after else None, "memory_growth": growth,
+            "server_alive": alive, "images": images, "suggest": suggest, "workers": workers,
+            "cpu": cpu_name(), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}

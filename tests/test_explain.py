@@ -1,0 +1,226 @@
+"""Explanations: read colours, attention, the rule in words, suggestions checked on pixels, every format.
+
+The suggestion machinery is tested on a NumPy stand-in whose "head" is the
+harmony rule itself (so the right answer is known); the formats on the
+tiny exported model of `conftest.explain_export`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from PIL import Image
+
+from neipalette_tf.colour import harmony
+from neipalette_tf.colour.estimate import estimate_main_colour
+from neipalette_tf.core import cli
+from neipalette_tf.explanation import explain
+
+SIZE = 32
+
+
+class RuleBackend:
+    """Garment colour = the display heuristic; head p = 0.9 when the rule says harmonious, else 0.1."""
+
+    format, path, image_size = "rule", "rule", SIZE
+
+    def attend_batch(self, images):
+        labs = harmony.srgb_to_oklab(np.stack([estimate_main_colour(im) for im in images]))
+        embeddings = np.concatenate([np.zeros((len(images), 4)), labs * harmony.OKLAB_SCALE], axis=1)
+        side = SIZE // 2
+        return embeddings.astype(np.float32), np.full((len(images), side * side), 1.0 / side**2, np.float32)
+
+    def score_batch(self, e_tops, e_bottoms):
+        lch = [harmony.oklab_to_oklch(explain.embedding_colours(e)) for e in (e_tops, e_bottoms)]
+        return np.where(harmony.harmonious(*lch), 0.9, 0.1)
+
+    def predict_batch(self, tops, bottoms):
+        return self.score_batch(self.attend_batch(tops)[0], self.attend_batch(bottoms)[0])
+
+
+def garment(colour, background=(236, 236, 232), kind="top"):
+    img = np.empty((SIZE, SIZE, 3), np.uint8)
+    img[:] = background
+    rows = slice(5, 26) if kind == "top" else slice(3, 30)
+    img[rows, 8:24] = colour
+    return img
+
+
+RED, GREEN = (200, 30, 40), (40, 150, 60)
+
+
+def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
+    backend = RuleBackend()
+    top, bottom = garment(RED), garment(GREEN, kind="bottom")
+    r = explain.explain_images(backend, top, bottom)
+    assert r["label"] == "clashing" and not r["rule"]["harmonious"]
+    assert r["rule"]["reading"].startswith("clashing: the red top and the green bottom are")
+    assert r["colours"]["top"]["name"] == "red" and r["colours"]["top"]["hex"] == "#c81e28"
+    assert set(r["fixes"]) == {"top", "bottom"} and all(r["fixes"].values())
+    for role, fixes in r["fixes"].items():
+        assert all(f["p_head"] >= explain.TARGET_P for f in fixes)
+        assert [f["delta_e"] for f in fixes] == sorted(f["delta_e"] for f in fixes)
+        # the first fix is the nearest candidate that reaches the target
+        i = explain.ROLES.index(role)
+        current = np.array(r["colours"][role]["oklab"])
+        other = np.array(r["colours"][explain.ROLES[1 - i]]["oklab"])
+        labs = explain.candidate_colours(current)
+        lch = harmony.oklab_to_oklch(labs)
+        ok = harmony.harmonious(lch, harmony.oklab_to_oklch(other)[None])
+        assert fixes[0]["delta_e"] == pytest.approx(np.linalg.norm(labs[ok] - current, axis=-1).min(), abs=1e-3)
+    assert 1 <= len(r["suggestions"]) <= explain.SUGGESTIONS
+    assert [s["delta_e"] for s in r["suggestions"]] == sorted(s["delta_e"] for s in r["suggestions"])
+    for s, preview in zip(r["suggestions"], r["_previews"]):
+        assert s["rule_harmonious"] and s["p_pixels"] >= 0.5 and s["label_pixels"] == "harmonious"
+        original = top if s["role"] == "top" else bottom
+        # lightness kept (to 8-bit rounding), the background untouched, the garment moved to the colour
+        lab_before, lab_after = harmony.srgb_to_oklab(original), harmony.srgb_to_oklab(preview)
+        assert np.abs(lab_after[..., 0] - lab_before[..., 0]).max() < 0.01
+        assert (preview[0] == original[0]).all()
+        moved = harmony.srgb_to_oklab(estimate_main_colour(preview))
+        assert np.linalg.norm(moved - np.array(s["colour"]["oklab"])) < 0.02
+
+
+def test_a_harmonious_pair_gets_no_suggestions_unless_asked():
+    backend = RuleBackend()
+    top, bottom = garment(RED), garment((30, 40, 70), kind="bottom")  # navy: a neutral
+    r = explain.explain_images(backend, top, bottom)
+    assert r["label"] == "harmonious" and r["rule"]["harmonious"] and not r["suggestions"] and not r["fixes"]
+    assert "navy / denim neutral" in r["rule"]["reading"]
+    r = explain.explain_images(backend, top, bottom, always_suggest=True)
+    assert r["fixes"]["top"]
+
+
+def test_shift_ab_takes_the_colour_to_the_target_and_keeps_texture():
+    current, target = np.array([0.6, 0.15, 0.05]), np.array([0.6, -0.02, -0.1])
+    assert np.allclose(explain.shift_ab(current[1:], current, target), target[1:])
+    near = current[1:] + [0.01, -0.01]
+    assert np.linalg.norm(explain.shift_ab(near, current, target) - target[1:]) == pytest.approx(
+        0.01 * np.sqrt(2) * np.hypot(*target[1:]) / np.hypot(*current[1:]))
+    grey = np.array([0.5, 0.005, 0.0])
+    assert np.allclose(explain.shift_ab(grey[1:], grey, target), target[1:])  # translated
+
+
+def test_recolour_moves_only_the_region():
+    image = garment(RED)
+    region = explain.colour_region(image, None, harmony.srgb_to_oklab(np.array(RED)))
+    assert region[10, 12] == 1.0 and region[0, 0] == 0.0
+    side = SIZE // 2
+    attention = np.zeros((side, side))
+    attention[8, 8] = 1.0  # a peaked map: the region is where the colour is around the peak
+    region = explain.colour_region(image, attention, harmony.srgb_to_oklab(np.array(RED)))
+    assert region[15, 15] == 1.0 and region[0, 0] == 0.0
+
+
+# --------------------------------------------------------------------------
+# Every format, on the tiny exported model
+# --------------------------------------------------------------------------
+
+
+def _formats(exported):
+    run, out, _ = exported
+    return {"keras": run / "model.keras", "savedmodel": out / "saved_model", "onnx": out / "model.onnx",
+            "tflite_int8": out / "model_int8.tflite"}
+
+
+@pytest.fixture(scope="module")
+def pair(explain_export, tmp_path_factory):
+    from neipalette_tf.data.manifest import read_manifest
+
+    test = read_manifest(explain_export[2]).subset("test")
+    return test.rows[0]["top"], test.rows[0]["bottom"]
+
+
+def test_every_format_reads_the_same_colours_and_attention(explain_export, pair, tmp_path):
+    results = {}
+    for fmt, path in _formats(explain_export).items():
+        backend = explain.load_backend(path)
+        assert backend.format == fmt
+        results[fmt] = explain.explain_pair(backend, *pair, always_suggest=True, target=0.5)
+    keras = results["keras"]
+    assert keras["attention_available"] and keras["colours"]["top"]["attention_map"]["shape"] == [SIZE // 2] * 2
+    for fmt, r in results.items():
+        assert r["attention_available"], fmt
+        bound = 0.02 if fmt == "tflite_int8" else 1e-4
+        for role in explain.ROLES:
+            d = np.linalg.norm(np.subtract(r["colours"][role]["oklab"], keras["colours"][role]["oklab"]))
+            assert d <= bound, (fmt, role, d)
+            a, b = r["_attention"][explain.ROLES.index(role)], keras["_attention"][explain.ROLES.index(role)]
+            assert np.abs(a - b).sum() <= (0.5 if fmt == "tflite_int8" else 1e-3), fmt
+        assert abs(r["p_harmonious"] - keras["p_harmonious"]) <= (0.05 if fmt == "tflite_int8" else 1e-4), fmt
+        assert abs(r["p_head"] - r["p_harmonious"]) <= (0.05 if fmt == "tflite_int8" else 1e-4), fmt
+        for s in r["suggestions"]:  # always checked on pixels through this format's full model
+            assert 0.0 <= s["p_pixels"] <= 1.0 and s["p_head"] >= 0.5
+        json.dumps(explain.public(r))
+
+
+def test_cli_writes_the_figure_and_json_without_tensorflow(explain_export, pair, tmp_path):
+    out = tmp_path / "out"
+    code = ("import sys, json; from neipalette_tf import cli, explain; "
+            f"rc = cli.run(explain.main, ['--model', {str(_formats(explain_export)['onnx'])!r}, {pair[0]!r}, "
+            f"{pair[1]!r}, '--out', {str(out)!r}, '--json', '--suggest', '--target', '0.5']); "
+            "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; sys.exit(rc)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = json.loads(done.stdout)
+    assert printed == json.loads((out / "explain.json").read_text())
+    assert printed["model"]["format"] == "onnx" and printed["colours"]["top"]["file"] == pair[0]
+    with Image.open(out / "explain.png") as im:
+        assert im.format == "PNG" and im.size[0] > 400
+
+
+def test_cli_text_output(explain_export, pair, capsys):
+    assert cli.run(explain.main, ["--model", str(_formats(explain_export)["tflite_int8"]), *pair]) == 0
+    text = capsys.readouterr().out
+    assert "(tflite_int8, 32 px)" in text and "verdict: p(harmonious) = " in text and "rule v1: " in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "MODEL", "missing.jpg", "TOP"], "missing.jpg: file not found"),
+    (["--model", "nowhere/model.onnx", "TOP", "TOP"], "nowhere/model.onnx: model not found"),
+    (["--model", "MODEL", "TOP", "TOP", "--target", "1.5"], "--target must be between 0 and 1"),
+    (["--model", "MODEL", "TOP", "TOP", "--out", "PAIRS"], "exists and is not a folder"),
+])
+def test_cli_bad_input_is_one_line(explain_export, pair, capsys, args, message):
+    values = {"MODEL": str(_formats(explain_export)["onnx"]), "TOP": pair[0], "PAIRS": str(explain_export[2])}
+    with pytest.raises(SystemExit) as e:
+        cli.run(explain.main, [values.get(a, a) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_old_exports_without_attention_still_explain(explain_export, pair, tmp_path):
+    import shutil
+
+    _, out, _ = explain_export
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("model.onnx", "encoder.onnx", "head.onnx"):
+        shutil.copy(out / name, old / name)
+    card = json.loads((out / "model_card.json").read_text())
+    card["artifacts"] = {"onnx": {k: v for k, v in card["artifacts"]["onnx"].items() if k != "attention"}}
+    (old / "model_card.json").write_text(json.dumps(card))
+    r = explain.explain_pair(explain.load_backend(old / "model.onnx"), *pair)
+    assert not r["attention_available"] and r["colours"]["top"]["attention_map"] is None
+    assert r["colours"]["top"]["hex"].startswith("#")
+
+
+def test_explain_eval_reports_both_figures(explain_export, tiny_synth, capsys):
+    from neipalette_tf import explain_eval
+
+    model = str(_formats(explain_export)["onnx"])
+    assert cli.run(explain_eval.main, ["--model", model, "--data", str(tiny_synth), "--real",
+                                       str(explain_export[2]), "--limit", "6", "--target", "0.5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    synthetic, real = report["synthetic"], report["real"]
+    assert synthetic["pairs"] == 6 and synthetic["read_colour_vs_recorded"]["n"] == 12
+    assert "read_colour_vs_heuristic_estimate" in real and "read_colour_vs_recorded" not in real
+    for s in (synthetic, real):
+        f = s["suggestions"]
+        assert 0 <= f["both"] <= f["with_suggestion"] <= f["pairs"] and 0 <= f["share_flips_model_and_rule"] <= 1
+    assert report["cpu"] and report["format"] == "onnx"
