@@ -34,21 +34,47 @@ def default_out(model_path, data_path):
     return os.path.join(os.path.dirname(os.path.abspath(model_path)), f"eval-{name}")
 
 
+# Every name an evaluation folder holds: an earlier evaluation may be replaced, nothing else.
+EVAL_NAMES = frozenset(("metrics.json", "predictions.csv", "report.md", "roc.png", "confusion.png", "samples.png",
+                        "reliability.png", "embedding_tsne.png", "skipped.csv", "FAILED.txt"))
+
+
+def eval_owned(folder):
+    from neipalette_tf import staging
+
+    return staging.owned_by_names(folder, EVAL_NAMES, ("metrics.json", "FAILED.txt"),
+                                  (".metrics.json.", ".report.md.", ".predictions.csv."))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.batch_size < 1:
+        raise cli.UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    from neipalette_tf import staging
     from neipalette_tf.data import bad_input
 
+    out = args.out or default_out(args.model, args.data)
+    staging.check_output_folder(out)  # before any work
     manifest = bad_input.read(args.data, args.on_bad_input)
     split = args.split or ("test" if manifest.has_split else "all")
     if split != "all" and not manifest.has_split:
         raise cli.UserError(f"{manifest.path}: has no split column; use --split all")
     subset = manifest.subset(split)
     subset.skipped = [s for s in manifest.skipped if split == "all" or s["split"] == split]
-    out = args.out or default_out(args.model, args.data)
     if len(subset) == 0 and not subset.skipped:
         raise cli.UserError(f"{manifest.path}: no pairs in split '{split}'")
     if not os.path.isfile(args.model):
         raise cli.UserError(f"{args.model}: model not found")
+    has_skipped = lambda folder: os.path.isfile(os.path.join(folder, bad_input.SKIPPED_FILE))  # noqa: E731
+    with staging.staged_folder(out, eval_owned, "evaluation", publish_on_failure=has_skipped) as st:
+        _evaluate(args, manifest, split, subset, st.path, out)
+    print(f"output: {out}")
+    return 0
+
+
+def _evaluate(args, manifest, split, subset, out, final):
+    """Evaluate into `out` (the staging folder of `final`)."""
+    from neipalette_tf.data import bad_input
 
     from neipalette_tf.classic import load_model_any
     from neipalette_tf.data.pipeline import PairData
@@ -62,10 +88,10 @@ def main(argv=None):
     if args.on_bad_input == "skip":
         subset = bad_input.drop_unreadable(subset, model.image_size)
         bad_input.write_skipped(out, subset.skipped)
-        bad_input.require_pairs(subset, out)
+        bad_input.require_pairs(subset, final)
         if subset.skipped:
             print(f"--on-bad-input skip: {len(subset.skipped)} rows skipped, reasons in "
-                  f"{os.path.join(out, bad_input.SKIPPED_FILE)}")
+                  f"{os.path.join(final, bad_input.SKIPPED_FILE)}")
     classic = hasattr(model, "predict_paths")  # palette / probe: no logits, no encoder to calibrate or view
     try:
         if classic:
@@ -87,8 +113,6 @@ def main(argv=None):
     if not classic:
         print(f"ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
               f"(T = {metrics['temperature']:.3f})")
-    print(f"output: {out}")
-    return 0
 
 
 def _weights_of(run_metrics_path):

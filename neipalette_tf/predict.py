@@ -32,7 +32,12 @@ def parse_args(argv):
     p.add_argument("bottom", help="photo of the bottom")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    return p.parse_args(argv)
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the SHA-256 check of exported files against their model_card.json")
+    args = p.parse_args(argv)
+    if not (0.0 <= args.threshold <= 1.0):
+        p.error(f"--threshold must be in [0, 1], got {args.threshold}")
+    return args
 
 
 def predict_pair(model, top, bottom):
@@ -61,8 +66,12 @@ def saved_model_dir(path):
     return os.path.join(path, max(versions, key=int)) if versions else None
 
 
-def load_predictor(path):
-    """The model at `path`, in the runtime its format needs (see the module docs)."""
+def load_predictor(path, verify=True):
+    """The model at `path`, in the runtime its format needs (see the module docs).
+
+    `verify`: exported `.onnx` / `.tflite` files are checked against the
+    SHA-256 their model card records (False: skip the check).
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise cli.UserError(f"{path}: model not found")
@@ -71,7 +80,7 @@ def load_predictor(path):
         from neipalette_tf.runtime import ArtifactError, HarmonyRuntime
 
         try:
-            runtime = HarmonyRuntime(path)
+            runtime = HarmonyRuntime(path, verify=verify)
             runtime.model  # noqa: B018 - load the graph now: a corrupt file fails here, in one line
             return runtime
         except ArtifactError as e:
@@ -110,7 +119,7 @@ def main(argv=None):
 
     for path in (args.top, args.bottom):  # fail fast, before loading a model
         load_image(path, 8)
-    p = predict_pair(load_predictor(args.model), args.top, args.bottom)
+    p = predict_pair(load_predictor(args.model, args.verify), args.top, args.bottom)
     label = "harmonious" if p >= args.threshold else "clashing"
     if args.json:
         print(json.dumps({"top": args.top, "bottom": args.bottom, "p_harmonious": round(p, 6),
