@@ -65,12 +65,14 @@ class KerasScorer:
         self.encoder, self.head = model.encoder(), model.head_model()
         self.identity = _sha256_file(path).hexdigest()
 
+    # predict_on_batch (a tf.function), not an eager call: the colour pooling's
+    # custom gradient cannot run eagerly with variables.
     def embed_batch(self, images):
-        return np.asarray(self.encoder(np.asarray(images, np.float32), training=False))
+        return np.asarray(self.encoder.predict_on_batch(np.asarray(images, np.float32)))
 
     def score_batch(self, e_tops, e_bottoms):
-        out = self.head({"top_embedding": np.asarray(e_tops, np.float32),
-                         "bottom_embedding": np.asarray(e_bottoms, np.float32)}, training=False)
+        out = self.head.predict_on_batch({"top_embedding": np.asarray(e_tops, np.float32),
+                                          "bottom_embedding": np.asarray(e_bottoms, np.float32)})
         return np.asarray(out, dtype=np.float64)[:, 1]
 
 
