@@ -58,8 +58,8 @@ def main(argv=None):
     logits = calibration.predict_logits(model, data, args.batch_size)
     why = calibration.fit_support(logits, data.labels)
     t = calibration.fit_temperature(logits, data.labels) if why is None else previous
-    if why is None and not calibration.T_BOUNDS[0] * (1 + 1e-6) < t < calibration.T_BOUNDS[1] * (1 - 1e-6):
-        why, t = f"the fit ran to the bound T = {t:g}", previous
+    if why is None and t <= calibration.T_BOUNDS[0] * (1 + 1e-6):
+        why, t = f"the fit ran to the lower bound T = {t:g}", previous
     s = calibration.summary(logits, data.labels, t)
     if why:
         s["fit_skipped"] = why

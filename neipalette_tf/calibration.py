@@ -200,7 +200,7 @@ def calibrate(model, data, n_bins=N_BINS, batch_size=64, keep=None):
     """Fit T on `data` (a `PairData`, normally the validation split) and store it in `model`.
 
     When the split cannot support a fit (`fit_support`), or the fit runs
-    to a bound of `T_BOUNDS`, the temperature `keep` (default: the model's
+    to the lower bound of `T_BOUNDS`, the temperature `keep` (default: the model's
     current one) is kept instead; the summary then says why in `fit_skipped`.
 
     Returns `summary(...)` on `data`: T, and NLL / ECE before and after.
@@ -210,8 +210,8 @@ def calibrate(model, data, n_bins=N_BINS, batch_size=64, keep=None):
     temperature = None
     if why is None:
         temperature = fit_temperature(logits, data.labels)
-        if temperature <= T_BOUNDS[0] * (1 + 1e-6) or temperature >= T_BOUNDS[1] * (1 - 1e-6):
-            why, temperature = f"the fit ran to the bound T = {temperature:g}", None
+        if temperature <= T_BOUNDS[0] * (1 + 1e-6):  # near-certainty on everything: separation in all but name
+            why, temperature = f"the fit ran to the lower bound T = {temperature:g}", None
     if temperature is None:
         temperature = float(model.temperature if keep is None else keep)
     model.set_temperature(temperature)
