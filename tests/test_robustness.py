@@ -570,3 +570,29 @@ def test_calibration_keeps_the_starting_temperature_when_the_split_cannot_suppor
         assert model.temperature == 1.7 and reason in s["fit_skipped"]
     else:
         assert "fit_skipped" not in s and model.temperature != 1.7
+
+
+# --------------------------------------------------------------------------
+# 2b. A crash inside training (issue 16): one line with a hint, nothing that looks finished
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_kernel_error_in_training_is_one_line_and_leaves_no_run(tiny_synth, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    from neipalette_tf import train, training
+
+    def failing_fit(*args, **kwargs):
+        raise tf.errors.InvalidArgumentError(None, None, "Incompatible shapes: [4] vs. [3]\n\t [[{{node add}}]]")
+
+    monkeypatch.setattr(training, "fit", failing_fit)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        cli.run(train.main, ["--data", str(tiny_synth), "--out", str(out), "--image-size", "32", "--epochs", "1",
+                             "--batch-size", "16", "--weights", "none"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 1 and len(err) == 1, err
+    assert err[0].startswith("error: training failed in epoch 1: InvalidArgumentError: Incompatible shapes")
+    assert "hint: " in err[0] and "Traceback" not in err[0]
+    assert os.listdir(tmp_path) == []  # no run folder, no staging left (nothing useful was backed up)
