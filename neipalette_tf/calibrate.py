@@ -56,8 +56,14 @@ def main(argv=None):
     data = data_of(model.image_size)
     previous = model.temperature
     logits = calibration.predict_logits(model, data, args.batch_size)
-    t = calibration.fit_temperature(logits, data.labels)
+    why = calibration.fit_support(logits, data.labels)
+    t = calibration.fit_temperature(logits, data.labels) if why is None else previous
+    if why is None and t <= calibration.T_BOUNDS[0] * (1 + 1e-6):
+        why, t = f"the fit ran to the lower bound T = {t:g}", previous
     s = calibration.summary(logits, data.labels, t)
+    if why:
+        s["fit_skipped"] = why
+        print(f"calibration: kept T = {previous:.4f}: the {args.split} split cannot support a fit ({why})")
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)), f"calibration-{args.split}")
     os.makedirs(out, exist_ok=True)
     calibration.plot_reliability(

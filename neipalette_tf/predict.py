@@ -34,7 +34,12 @@ def parse_args(argv):
     p.add_argument("bottom", help="photo of the bottom")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    return p.parse_args(argv)
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the SHA-256 check of exported files against their model_card.json")
+    args = p.parse_args(argv)
+    if not (0.0 <= args.threshold <= 1.0):
+        p.error(f"--threshold must be in [0, 1], got {args.threshold}")
+    return args
 
 
 def main(argv=None):
@@ -42,7 +47,7 @@ def main(argv=None):
 
     for path in (args.top, args.bottom):  # fail fast, before loading a model
         load_image(path, 8)
-    p = load_predictor(args.model).predict_pair(args.top, args.bottom)
+    p = load_predictor(args.model, verify=args.verify).predict_pair(args.top, args.bottom)
     label = "harmonious" if p >= args.threshold else "clashing"
     if args.json:
         print(json.dumps({"top": args.top, "bottom": args.bottom, "p_harmonious": round(p, 6),

@@ -34,7 +34,7 @@ import json
 import os
 import sys
 
-from neipalette_tf.core import cli
+from neipalette_tf.core import cli, staging
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.ranking.wardrobe import (
@@ -44,6 +44,7 @@ from neipalette_tf.ranking.wardrobe import (
     load_scorer,
     plot_grid,
     rank,
+    shown,
 )
 
 
@@ -61,6 +62,8 @@ def parse_args(argv):
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
     p.add_argument("--garments", type=int, default=1000, help="wardrobe size for --bench (default 1000)")
     p.add_argument("--threads", type=int, help="CPU threads of the model runtime")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the SHA-256 check of exported files against their model_card.json")
     p.add_argument("--diverse", action="store_true", help="a colour-diverse top k (MMR over the read colours)")
     p.add_argument("--explain", action="store_true", help="each garment's read colour and the rule's reading")
     return p.parse_args(argv)
@@ -76,15 +79,28 @@ def _set_threads(args):
             tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
+def _check_paths(args):
+    """Output paths, before any work: --out a writable file name, --cache not a file."""
+    if args.out:
+        staging.check_output_file(args.out, "--out")
+        if os.path.splitext(args.out)[1].lower() not in (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".webp"):
+            raise cli.UserError(f"{shown(args.out)}: --out is the grid image; give a .png (or .jpg, .pdf, .svg) name")
+    if args.cache and os.path.lexists(args.cache) and not os.path.isdir(args.cache):
+        raise cli.UserError(f"{shown(args.cache)}: --cache is a file; give a folder (it is created if needed)")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.k < 1:
         raise cli.UserError(f"--k must be at least 1, got {args.k}")
+    if args.threads is not None and args.threads < 1:
+        raise cli.UserError(f"--threads must be at least 1, got {args.threads}")
+    _check_paths(args)
     _set_threads(args)
     if args.bench:
         if args.garments < 1:
             raise cli.UserError(f"--garments must be at least 1, got {args.garments}")
-        scorer = load_scorer(args.model, args.threads)
+        scorer = load_scorer(args.model, args.threads, args.verify)
         r = bench(scorer, args.garments)
         met = "met" if r["p50_ms"] < BENCH_GOAL_MS else "NOT met"
         load = os.getloadavg()[0]
@@ -103,7 +119,7 @@ def main(argv=None):
     role, query = ("top", args.top) if args.top else ("bottom", args.bottom)
 
     load_image(query, 8)  # fail fast, before loading a model
-    scorer = load_scorer(args.model, args.threads)
+    scorer = load_scorer(args.model, args.threads, args.verify)
     ranking, store = rank(scorer, query, args.wardrobe, role, args.cache)
     notes = query_colour = None
     if args.diverse or args.explain:
@@ -115,17 +131,22 @@ def main(argv=None):
             query_colour, notes = ranking_extras.explain(scorer, store, query, role, ranking)
     if args.out:
         plot_grid(query, role, ranking, args.k, args.out)
+    for path, reason in store.skipped:
+        print(f"skipped: {shown(reason)}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"query": query, "role": role, "diverse": args.diverse, "ranking": [
-            {"rank": i + 1, "file": f, "p_harmonious": round(p, 6), **(notes[i] if notes else {})}
+        print(json.dumps({"query": shown(query), "role": role, "diverse": args.diverse, "ranking": [
+            {"rank": i + 1, "file": shown(f), "p_harmonious": round(p, 6), **(notes[i] if notes else {})}
             for i, (f, p) in enumerate(ranking)],
             **({"query_colour": query_colour} if notes else {}),
-            "cache": {"hits": store.hits, "misses": store.misses, "folder": store.folder}}))
+            "skipped": [{"file": shown(f), "reason": shown(r)} for f, r in store.skipped],
+            "cache": {"hits": store.hits, "misses": store.misses, "folder": shown(store.folder),
+                      "written": store.read_only is None}}))
         return 0
     other = "bottoms" if role == "top" else "tops"
-    print(f"{len(ranking)} {other} ranked for {query} (cache: {store.hits} hits, {store.misses} new)")
+    note = f", {len(store.skipped)} unreadable skipped" if store.skipped else ""
+    print(f"{len(ranking)} {other} ranked for {shown(query)} (cache: {store.hits} hits, {store.misses} new{note})")
     for i, (f, p) in enumerate(ranking):
-        print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= 0.5 else 'clashing  '}  {f}")
+        print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= 0.5 else 'clashing  '}  {shown(f)}")
         if notes and i < args.k:
             print(f"      {notes[i]['colour']['name']} {notes[i]['colour']['hex']}; rule: {notes[i]['rule']['reading']}")
     if args.out:

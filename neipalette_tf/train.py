@@ -61,6 +61,8 @@ def parse_args(argv):
                    help="deterministic TensorFlow ops: the same seed gives the same metrics.json")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out from its last completed epoch")
+    p.add_argument("--force", action="store_true",
+                   help="replace the finished run in --out (only files a run writes; anything else is refused)")
     p.add_argument("--strategy", choices=("mirrored", "multiworker"),
                    help="data-parallel training (multiworker: one process per machine, TF_CONFIG)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
@@ -99,7 +101,8 @@ def main(argv=None):
     overrides = {**overrides_from(args), **config_lib.parse_set(args.set or [])}
     cfg = config_lib.resolve(config_lib.config_path(args.config), overrides)
     out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run(cfg, out, init_from=args.init_from, resume=args.resume, data_given=bool(args.data), named=bool(args.name))
+    run(cfg, out, init_from=args.init_from, resume=args.resume, force=args.force, data_given=bool(args.data),
+        named=bool(args.name))
     return 0
 
 

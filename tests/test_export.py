@@ -582,6 +582,7 @@ def test_failing_parity_publishes_nothing_and_exits_non_zero(run, monkeypatch, t
     out = tmp_path / "X"
     out.mkdir()
     (out / "model.tflite").write_bytes(b"stale file of an earlier export")
+    (out / "model_card.json").write_text('{"artifacts": {"tflite": {"model": {"file": "model.tflite"}}}}')
     real = tflite.convert
     # A converter that quietly loses precision: float16 constants, all of them, where float32 was asked for.
     monkeypatch.setattr(tflite, "keep_small_constants_float32", lambda half, full: (half, 0))

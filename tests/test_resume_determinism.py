@@ -84,7 +84,8 @@ def runs(setup):
     root, args = setup["root"], setup["args"]
     a, b = _train(root / "A", args), _train(root / "B", args)
     c = _train(root / "C", args, start_new_session=True)
-    backup = root / "C" / "run" / "backup"
+    staged = root / "C" / f".run.staging-{c.pid}"  # a run is written here and swapped in when complete
+    backup = staged / "backup"
     deadline = time.time() + 600
     while (read_state(backup) or {}).get("epoch", 0) < 2:  # epochs 1 (warm-up) and 2 are backed up
         assert c.poll() is None, c.communicate()[0][-3000:]
@@ -93,7 +94,8 @@ def runs(setup):
     time.sleep(0.5)  # into epoch 3: its 6 steps, validation and backup take several seconds
     os.kill(c.pid, signal.SIGKILL)
     c.communicate()
-    killed = {"returncode": c.returncode, "state": read_state(backup), "files": sorted(os.listdir(root / "C" / "run"))}
+    killed = {"returncode": c.returncode, "state": read_state(backup), "files": sorted(os.listdir(staged)),
+              "staged": staged, "target_exists": (root / "C" / "run").exists()}
     _finish(a)
     _finish(b)
     return {name: root / name / "run" for name in "ABC"} | {"killed": killed}
@@ -127,7 +129,9 @@ def test_kill_during_an_epoch_then_resume_reaches_the_uninterrupted_result(setup
     assert state["epoch"] == 2 and state["phase"] == 1 and not state["phase_done"]  # killed inside epoch 3
     for name in ("model.keras", "metrics.json", "predictions.csv", "report.md", "history.csv", "timing.json"):
         assert name not in killed["files"], name  # nothing final before the run finished
-    assert (run / "backup" / state["weights"]).is_file() and (run / "backup" / state["early_stopping"]["weights"]).is_file()
+    assert not killed["target_exists"]  # the target appears only when the run is complete
+    staged = killed["staged"]
+    assert (staged / "backup" / state["weights"]).is_file() and (staged / "backup" / state["early_stopping"]["weights"]).is_file()
 
     # Without --resume the interrupted run is not overwritten; with another config it is not resumed.
     args = [a if a != "run" else str(run) for a in setup["args"]]
@@ -139,6 +143,7 @@ def test_kill_during_an_epoch_then_resume_reaches_the_uninterrupted_result(setup
 
     output = _finish(_train(setup["root"] / "C", [*setup["args"], "--resume"]))
     assert "continuing" in output and "from epoch 3" in output
+    assert not staged.exists()  # adopted, finished and swapped in
     timing = json.loads((run / "timing.json").read_text())
     assert timing["resumed_at_epoch"] == 3 and list(timing["epoch_seconds"]) == ["3"]  # only epoch 3 ran again
     for name in COMPARED:

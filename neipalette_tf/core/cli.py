@@ -14,7 +14,7 @@ import importlib.util
 import os
 import sys
 
-from neipalette_tf.core.errors import NeiPaletteError, UserError  # noqa: F401 - cli.UserError for the CLIs
+from neipalette_tf.core.errors import Failure, NeiPaletteError, UserError  # noqa: F401 - cli.X for the CLIs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -53,6 +53,15 @@ def quiet_tensorflow_startup():
 quiet_tensorflow_startup()
 
 
+def os_error_line(e):
+    """One line for an OSError: the path it names and the reason."""
+    where = e.filename if e.filename is not None else ""
+    if getattr(e, "filename2", None):
+        where = f"{where} -> {e.filename2}"
+    reason = e.strerror or str(e) or type(e).__name__
+    return f"{where}: {reason}" if where else reason
+
+
 def _user_error_types():
     return (NeiPaletteError, FileNotFoundError)
 
@@ -72,7 +81,31 @@ def run(main, argv=None):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the point is to catch and explain
-        if debug or not isinstance(e, _user_error_types()):
+        if debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        if isinstance(e, Failure):
+            print(f"error: {_one_line(e)}", file=sys.stderr)
+            sys.exit(e.exit_code)
+        if isinstance(e, OSError) and not isinstance(e, FileNotFoundError) and e.filename is not None:
+            print(f"error: {_safe(os_error_line(e))}", file=sys.stderr)  # PermissionError, IsADirectoryError, ...
+            sys.exit(2)
+        if isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
+            print(f"error: {_safe(os_error_line(e))}", file=sys.stderr)  # no path to name: e.g. a full disk
+            sys.exit(1)
+        if not isinstance(e, _user_error_types()):
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _safe(text):
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _one_line(e):
+    text = str(e).strip()
+    if isinstance(e, FileNotFoundError) and e.filename is not None:
+        text = os_error_line(e)
+    text = " ".join(text.split("\n")[0].split()) if "\n" in text else text
+    # A file name that is not valid UTF-8 must not make the error message itself fail.
+    return _safe(text)

@@ -13,11 +13,21 @@ not in this hierarchy and keep their traceback.
     ├── WeightsError       backbone weights that cannot be loaded
     └── ArtifactError      a model file or model card (names the file)
 
+`Failure` (exit status 1) is a known failure that is not bad input: a TensorFlow
+kernel error during training, say; one line with a hint, no traceback.
+
 The subclasses of ValueError stay ValueErrors, as before this module.
 
 >>> issubclass(ManifestError, NeiPaletteError) and issubclass(ManifestError, ValueError)
 True
 """
+
+
+class Failure(Exception):
+    """A known failure that is not bad input (e.g. a TensorFlow kernel error during training);
+    printed as one line with a hint, exit status `exit_code` (1)."""
+
+    exit_code = 1
 
 
 class NeiPaletteError(Exception):
@@ -29,7 +39,11 @@ class UserError(NeiPaletteError):
 
 
 class ConfigError(NeiPaletteError, ValueError):
-    """A config file or override is invalid; the message says which key."""
+    """A config file or override is invalid; the message says which key (`key`, when known)."""
+
+    def __init__(self, message, key=None):
+        super().__init__(message)
+        self.key = key
 
 
 class ManifestError(NeiPaletteError, ValueError):

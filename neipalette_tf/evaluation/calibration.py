@@ -39,6 +39,7 @@ from neipalette_tf.evaluation.plots import save_figure
 
 N_BINS = 15
 T_BOUNDS = (0.05, 20.0)
+MIN_FIT_PAIRS = 20  # fewer validation pairs than this cannot support a temperature fit
 
 
 def softmax(logits):
@@ -178,12 +179,44 @@ def predict_logits(model, data, batch_size=64):
     return np.asarray(logits, dtype=np.float64)
 
 
-def calibrate(model, data, n_bins=N_BINS, batch_size=64):
+def fit_support(logits, labels, min_pairs=MIN_FIT_PAIRS):
+    """None when `logits` / `labels` can support a temperature fit, else why not (one line).
+
+    Not enough: fewer than `min_pairs` pairs, one class only, or classes
+    that the logits separate perfectly (the NLL then keeps falling as T -> 0,
+    and the fit would claim near-certainty on everything).
+    """
+    z, y = _validate(logits, labels)
+    if len(y) < min_pairs:
+        return f"{len(y)} pairs, a fit needs at least {min_pairs}"
+    if len(np.unique(y)) < 2:
+        return "it holds one class only"
+    margin = z[:, -1] - z[:, 0] if z.shape[1] == 2 else None
+    if margin is not None and margin[y == 1].min() > margin[y == 0].max():
+        return "its classes are perfectly separated (the NLL keeps falling as T -> 0)"
+    return None
+
+
+def calibrate(model, data, n_bins=N_BINS, batch_size=64, keep=None):
     """Fit T on `data` (a `PairData`, normally the validation split) and store it in `model`.
+
+    When the split cannot support a fit (`fit_support`), or the fit runs
+    to the lower bound of `T_BOUNDS`, the temperature `keep` (default: the model's
+    current one) is kept instead; the summary then says why in `fit_skipped`.
 
     Returns `summary(...)` on `data`: T, and NLL / ECE before and after.
     """
     logits = predict_logits(model, data, batch_size)
-    temperature = fit_temperature(logits, data.labels)
+    why = fit_support(logits, data.labels)
+    temperature = None
+    if why is None:
+        temperature = fit_temperature(logits, data.labels)
+        if temperature <= T_BOUNDS[0] * (1 + 1e-6):  # near-certainty on everything: separation in all but name
+            why, temperature = f"the fit ran to the lower bound T = {temperature:g}", None
+    if temperature is None:
+        temperature = float(model.temperature if keep is None else keep)
     model.set_temperature(temperature)
-    return summary(logits, data.labels, temperature, n_bins)
+    s = summary(logits, data.labels, temperature, n_bins)
+    if why:
+        s["fit_skipped"] = why
+    return s

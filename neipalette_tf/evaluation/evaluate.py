@@ -11,7 +11,7 @@ default split is `test` for a manifest with a split column, else `all`.
 import json
 import os
 
-from neipalette_tf.core import cli
+from neipalette_tf.core import cli, staging
 from neipalette_tf.core.preprocessing import ImageLoadError
 from neipalette_tf.core.provenance import provenance
 from neipalette_tf.data import bad_input
@@ -28,33 +28,54 @@ def default_out(model_path, data_path):
     return os.path.join(os.path.dirname(os.path.abspath(model_path)), f"eval-{name}")
 
 
+# Every name an evaluation folder holds: an earlier evaluation may be replaced, nothing else.
+EVAL_NAMES = frozenset(("metrics.json", "predictions.csv", "report.md", "roc.png", "confusion.png", "samples.png",
+                        "reliability.png", "embedding_tsne.png", "skipped.csv", "FAILED.txt"))
+
+
+def eval_owned(folder):
+    return staging.owned_by_names(folder, EVAL_NAMES, ("metrics.json", "FAILED.txt"),
+                                  (".metrics.json.", ".report.md.", ".predictions.csv."))
+
+
 def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input="error"):
     """Evaluate `model_path` on the manifest `data` (its `split`); write the evaluation into `out`.
 
-    Returns the metrics dict written to `out/metrics.json`.
+    The folder is written in a staging place and swapped in when complete
+    (`neipalette_tf.core.staging`); a folder holding anything an evaluation
+    did not write is refused. Returns the metrics dict of `out/metrics.json`.
     """
-
+    if batch_size < 1:
+        raise cli.UserError(f"--batch-size must be at least 1, got {batch_size}")
+    final = out = out or default_out(model_path, data)
+    staging.check_output_folder(out)  # before any work
     manifest = bad_input.read(data, on_bad_input)
     split = split or ("test" if manifest.has_split else "all")
     if split != "all" and not manifest.has_split:
         raise cli.UserError(f"{manifest.path}: has no split column; use --split all")
     subset = manifest.subset(split)
     subset.skipped = [s for s in manifest.skipped if split == "all" or s["split"] == split]
-    out = out or default_out(model_path, data)
     if len(subset) == 0 and not subset.skipped:
         raise cli.UserError(f"{manifest.path}: no pairs in split '{split}'")
     if not os.path.isfile(model_path):
         raise cli.UserError(f"{model_path}: model not found")
+    has_skipped = lambda folder: os.path.isfile(os.path.join(folder, bad_input.SKIPPED_FILE))  # noqa: E731
+    with staging.staged_folder(out, eval_owned, "evaluation", publish_on_failure=has_skipped) as st:
+        metrics = _evaluate(model_path, manifest, split, subset, st.path, batch_size, on_bad_input, final)
+    print(f"output: {final}")
+    return metrics
 
 
+def _evaluate(model_path, manifest, split, subset, out, batch_size, on_bad_input, final):
+    """Evaluate into `out` (the staging folder of the final one); the metrics."""
     model = load_model_any(model_path)
     if on_bad_input == "skip":
         subset = bad_input.drop_unreadable(subset, model.image_size)
         bad_input.write_skipped(out, subset.skipped)
-        bad_input.require_pairs(subset, out)
+        bad_input.require_pairs(subset, final)
         if subset.skipped:
             print(f"--on-bad-input skip: {len(subset.skipped)} rows skipped, reasons in "
-                  f"{os.path.join(out, bad_input.SKIPPED_FILE)}")
+                  f"{os.path.join(final, bad_input.SKIPPED_FILE)}")
     classic = hasattr(model, "predict_paths")  # palette / probe: no logits, no encoder to calibrate or view
     try:
         if classic:
@@ -76,7 +97,6 @@ def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input
     if not classic:
         print(f"ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
               f"(T = {metrics['temperature']:.3f})")
-    print(f"output: {out}")
     return metrics
 
 

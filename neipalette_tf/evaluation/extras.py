@@ -67,7 +67,12 @@ def _append_report(out, sections):
 def _calibration_section(s, fitted):
     rows = [f"| T = 1 (before) | {s['nll_before']:.4f} | {s['ece_before']:.4f} |",
             f"| T = {s['temperature']:.3f} (after) | {s['nll_after']:.4f} | {s['ece_after']:.4f} |"]
-    where = (f"T was fitted on the {fitted['split']} split ({fitted['n']} pairs: NLL {fitted['nll_before']:.4f} "
+    if fitted and fitted.get("fit_skipped"):
+        where = (f"T = {fitted['temperature']:.3f} is the starting model's: the {fitted['split']} split "
+                 f"({fitted['n']} pairs) cannot support a fit ({fitted['fit_skipped']})")
+    else:
+        where = None
+    where = where or (f"T was fitted on the {fitted['split']} split ({fitted['n']} pairs: NLL {fitted['nll_before']:.4f} "
              f"-> {fitted['nll_after']:.4f}) by minimising its negative log-likelihood" if fitted else
              "T is the model's stored temperature (fit it with `python -m neipalette_tf.calibrate`)")
     return "\n".join([
@@ -120,6 +125,9 @@ def add_calibration_and_embeddings(out, model, data, manifest, logits, split, fi
         os.path.join(out, "reliability.png"), title=f"Reliability diagram, {split} split")
     extra = {"temperature": s["temperature"], "ece_before": s["ece_before"], "ece_after": s["ece_after"],
              "calibration": {"evaluated": s, "fitted": fitted}}
+    if fitted and fitted.get("fit_skipped"):
+        extra["calibration_note"] = (f"temperature kept at {fitted['temperature']:.4g}: the {fitted.get('split', 'val')} "
+                                     f"split cannot support a fit ({fitted['fit_skipped']})")
     sections = [_calibration_section(s, fitted)]
     if embeddings and model.pairing == "siamese":
         tops, bottoms = decoded_images(data)

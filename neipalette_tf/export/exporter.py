@@ -5,21 +5,25 @@ Flow of `export_model`:
 1. load `model.keras`; decode the parity pairs (>= 64; the run's test split
    or `--parity-data`) and, for int8, the calibration pairs (>= 100; the
    run's training split or `--calibration`) with `load_image`;
-2. build every requested format in a hidden staging folder inside `out`
-   (`.staging-*`): SavedModel first (the TFLite source), then TFLite
-   float32 / float16 / int8 and ONNX, each with its encoder and head;
+2. build every requested format in a hidden build folder (`.staging-*`)
+   inside the export's staging folder `.OUT.staging-PID` beside `out`
+   (`neipalette_tf.core.staging`): SavedModel first (the TFLite source), then
+   TFLite float32 / float16 / int8 and ONNX, each with its encoder and head;
 3. check each format against Keras (`export.parity`); a format that
-   passes is moved into `out` with `os.replace` (a folder is renamed), one
-   that fails is not published and any earlier file of it is removed;
-4. write `parity.json` and `model_card.json` (atomic), drop the staging.
+   passes is moved into the staging folder, one that fails is not;
+4. write `parity.json` and `model_card.json` (with each artifact's
+   SHA-256, checked by every runtime on load), drop the build folder, and
+   swap the staging folder in at `out`.
 
-Nothing is ever written in place at a final path, so an interrupted
-export leaves either the previous file or the new complete one. The folder
-holds one export: files of formats this export did not publish are removed.
+Nothing is ever written at `out` until the export is complete, so an
+interrupted export (even `kill -9`) leaves the previous export whole, or
+the new one. The folder holds one export: files of formats this export
+did not publish are gone with the earlier export. A folder holding
+anything an export does not write is refused before any work.
 """
 
 import contextlib
-import glob
+import hashlib
 import os
 import shutil
 import tempfile
@@ -27,8 +31,10 @@ import time
 
 import numpy as np
 
+from neipalette_tf.core import staging
+from neipalette_tf.core import staging as staging_lib
 from neipalette_tf.core.cli import UserError
-from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.core.io_utils import hash_file, write_json
 from neipalette_tf.data.manifest import Manifest, read_manifest, resolve_manifest_path
 from neipalette_tf.data.pipeline import load_images
 from neipalette_tf.export import model_card, parity, savedmodel, tflite
@@ -244,8 +250,47 @@ def unpublish(fmt, out):
 # --------------------------------------------------------------------------
 
 
+def export_names():
+    """Every name an export folder holds (all formats, both pairings), and the
+    prefixes of its temporary names: what `export_owned` accepts."""
+    names = {model_card.CARD_NAME, PARITY_NAME, *BENCH_OUTPUT_NAMES, savedmodel.SAVED_MODEL_DIR}
+    for fmt in FORMATS:
+        if fmt != "savedmodel":
+            names.update(os.path.basename(p) for p in final_paths(fmt, "").values())
+    return names, (STAGING_PREFIX, f".{model_card.CARD_NAME}.", f".{PARITY_NAME}.")
+
+
+def export_owned(folder):
+    """None when `folder` is provably an earlier export (its model card or parity
+    report, and nothing but export names), else why not (see `neipalette_tf.core.staging`)."""
+
+    names, prefixes = export_names()
+    return staging.owned_by_names(folder, names, (model_card.CARD_NAME, PARITY_NAME), prefixes)
+
+
+def artifact_sha256(path):
+    """SHA-256 of a file, or of a folder (every file, in sorted order, path and bytes)."""
+
+
+    if not os.path.isdir(path):
+        return hash_file(path).hexdigest()
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            hash_file(full, digest)
+    return digest.hexdigest()
+
+
 def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data=None, log=print):
     """Export, check and publish; returns the parity report (`report["passed"]`).
+
+    The export is written in a staging folder beside `out` and swapped in when
+    complete (`neipalette_tf.core.staging`): `out` holds the earlier export or this
+    one, never a mix. A folder that holds anything an export does not write is
+    refused before any work.
 
     Raises UserError for bad input (missing model, unknown format, too few pairs).
     """
@@ -255,6 +300,14 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise UserError(f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(FORMATS)})")
+    if not formats:
+        raise UserError("--formats is empty")
+    staging_lib.check_output_folder(out)
+    if os.path.isdir(out) and os.listdir(out):
+        why = export_owned(out)
+        if why:
+            raise UserError(f"{out}: --out holds files this export did not write ({why}); refusing to replace "
+                            "them: choose another --out or move them away")
     model = load_model(model_path)
     size, siamese = model.image_size, model.pairing == "siamese"
     int8 = "tflite_int8" in formats
@@ -267,15 +320,11 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
     reference = parity.predictions(KerasPredictor(model), pairs, composed=False)["model"]
     attention_reference = parity.attention(KerasPredictor(model), pairs) if siamese else None
 
-    os.makedirs(out, exist_ok=True)
-    for stale in glob.glob(os.path.join(out, STAGING_PREFIX + "*")):  # from an interrupted export
-        shutil.rmtree(stale, ignore_errors=True)
-    for name in (model_card.CARD_NAME, PARITY_NAME, *BENCH_OUTPUT_NAMES):  # never describe another export
-        _remove(os.path.join(out, name))
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out)
-    results, artifacts = {}, {}
-    try:
-        builder = Builder(model, staging, calib)
+    with staging_lib.staged_folder(out, export_owned, "export") as st:
+        folder = st.path  # becomes `out` when everything below is written
+        build = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder)
+        results, artifacts = {}, {}
+        builder = Builder(model, build, calib)
         for fmt in formats:
             start = time.perf_counter()
             try:
@@ -288,22 +337,24 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
                 results[fmt] = {"rule": parity.RULES[fmt], "passed": False, "error": f"{type(e).__name__}: {message}"}
             if results[fmt]["passed"]:
                 artifacts[fmt] = describe(fmt, files, run)
-                publish(files, final_paths(fmt, out), staging)
+                for part, path in files.items():
+                    if part in artifacts[fmt]:
+                        artifacts[fmt][part]["sha256"] = artifact_sha256(path)
+                publish(files, final_paths(fmt, folder), build)
                 names = dict.fromkeys(entry["file"] for entry in artifacts[fmt].values())
                 log(f"{fmt}: parity passed, published {', '.join(names)} ({time.perf_counter() - start:.0f} s)")
             else:
                 log(f"{fmt}: FAILED ({parity.failure_summary(results[fmt])}); not published")
         for fmt in FORMATS:
-            if fmt not in artifacts:
-                removed = unpublish(fmt, out)
-                if removed:
-                    log(f"{fmt}: removed stale {', '.join(removed)} of an earlier export")
+            if fmt not in artifacts and os.path.isdir(out):
+                stale = [os.path.relpath(p, out) for p in final_paths(fmt, out).values() if os.path.lexists(p)]
+                if stale:
+                    log(f"{fmt}: removed stale {', '.join(stale)} of an earlier export")
         report = parity.report(pairs, reference, results)
         notes = {} if siamese else {part: "a stacked model sees top and bottom in one image: "
                                           "there is no separate encoder or head" for part in ("encoder", "head", "attention")}
-        write_json(os.path.join(out, PARITY_NAME), report)
-        write_json(os.path.join(out, model_card.CARD_NAME),
+        write_json(os.path.join(folder, PARITY_NAME), report)
+        write_json(os.path.join(folder, model_card.CARD_NAME),
                    model_card.build(model, model_path, artifacts, report, notes))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(build)
     return report

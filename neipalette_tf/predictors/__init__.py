@@ -36,12 +36,14 @@ def _reason(error):
     return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
 
 
-def load_predictor(path, threads=None, embeddings=False):
+def load_predictor(path, threads=None, embeddings=False, verify=True):
     """The model at `path` as a `Predictor`, in the runtime its format needs (see the module docs).
 
     `threads`: CPU threads of ONNX Runtime / LiteRT. `embeddings=True`: the
     caller embeds and scores (wardrobe ranking): a model without an encoder
-    and head is refused here, in one line.
+    and head is refused here, in one line. `verify`: exported `.onnx` /
+    `.tflite` files are checked against the SHA-256 their model card records
+    (False: skip the check, for people who edit files on purpose).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -51,7 +53,7 @@ def load_predictor(path, threads=None, embeddings=False):
     if suffix in GRAPH_TYPES or (os.path.isdir(path) and saved_model_dir(path) is None
                                  and os.path.isfile(os.path.join(path, "model.onnx"))):
         try:
-            predictor = HarmonyRuntime(path, threads=threads)
+            predictor = HarmonyRuntime(path, threads=threads, verify=verify)
             predictor.model  # noqa: B018 - load the graph now: a corrupt file fails here, in one line
             if embeddings:
                 predictor.encoder, predictor.head  # noqa: B018 - fail now if the export has none

@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here, importable from here
-from neipalette_tf.core.io_utils import hash_file
+from neipalette_tf.core.io_utils import hash_file, sha256_file
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.predictors.base import Predictor
 
@@ -122,13 +122,36 @@ class LiteRTGraph:
 GRAPH_TYPES = {".onnx": OnnxGraph, ".tflite": LiteRTGraph}
 
 
+# What each part's graph takes and gives (a foreign model with other names is refused).
+PART_INPUTS = {"model": {"top", "bottom"}, "encoder": {"image"}, "head": {"top_embedding", "bottom_embedding"},
+               "attention": {"image"}}
+PART_OUTPUT = {"model": HARMONY, "encoder": "embedding", "head": HARMONY, "attention": "attention"}
+
+
 def read_card(folder):
-    """The model card of an export folder, or None when there is none."""
+    """The model card of an export folder, or None when there is none.
+
+    ArtifactError (one line naming the file) when it is unreadable, not
+    JSON, not an object, or its `image_size` / `artifacts` have the wrong type.
+    """
     path = os.path.join(folder, CARD_NAME)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            card = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ArtifactError(f"{path}: unreadable model card ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not isinstance(card, dict):
+        raise ArtifactError(f"{path}: a model card is a JSON object, got {type(card).__name__}")
+    size = card.get("image_size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096):
+        raise ArtifactError(f"{path}: image_size must be an integer in 8..4096, got {size!r}")
+    artifacts = card.get("artifacts", {})
+    if not isinstance(artifacts, dict) or not all(
+            isinstance(e, dict) and all(isinstance(v, dict) for v in e.values()) for e in artifacts.values()):
+        raise ArtifactError(f"{path}: 'artifacts' must map formats to {{part: {{file, ...}}}}")
+    return card
 
 
 def find_artifact(card, file_name):
@@ -137,6 +160,15 @@ def find_artifact(card, file_name):
         if entry.get("model", {}).get("file") == file_name:
             return fmt, entry
     return None, None
+
+
+def verify_file(path, expected, card_path):
+    """ArtifactError unless the SHA-256 of `path` is `expected` (from the model card)."""
+
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ArtifactError(f"{path}: SHA-256 {actual[:16]}... differs from {expected[:16]}... recorded in "
+                            f"{card_path} (the file was changed or damaged; --no-verify uses it anyway)")
 
 
 def format_of(path):
@@ -155,9 +187,16 @@ class HarmonyRuntime(Predictor):
             folder itself (then `model.onnx`). The encoder and head of the
             same format are found through the folder's model card.
         threads: CPU threads of the runtime (None: its default).
+        verify: check each file's SHA-256 against the model card before
+            loading it (a card without hashes, or no card: nothing to check).
+
+    Every problem with the files is an `ArtifactError` naming the file: a
+    corrupt card, an empty or changed file, a graph without the inputs and
+    outputs of its part (`harmony`, `embedding`), an image size that the
+    card and the graph disagree on.
     """
 
-    def __init__(self, path, threads=None):
+    def __init__(self, path, threads=None, verify=True):
         path = os.fspath(path)
         if os.path.isdir(path):
             path = os.path.join(path, "model.onnx")
@@ -169,18 +208,25 @@ class HarmonyRuntime(Predictor):
         self.card = read_card(folder)
         self.format, entry = find_artifact(self.card, os.path.basename(path))
         self.format = self.format or format_of(path)
-        files = {"model": path}
-        for part in ("encoder", "head", "attention"):
+        files, hashes = {"model": path}, {}
+        for part in ("model", "encoder", "head", "attention"):
             if entry and part in entry:
-                files[part] = os.path.join(folder, entry[part]["file"])
-        image_size = int(self.card["image_size"]) if self.card else None
+                if part != "model":
+                    if not isinstance(entry[part].get("file"), str):
+                        raise ArtifactError(f"{os.path.join(folder, CARD_NAME)}: {self.format}.{part} has no file name")
+                    files[part] = os.path.join(folder, entry[part]["file"])
+                if isinstance(entry[part].get("sha256"), str):
+                    hashes[part] = entry[part]["sha256"]
+        image_size = int(self.card["image_size"]) if self.card and self.card.get("image_size") else None
+        self._hashes = hashes if verify else {}
+        self._card_path = os.path.join(folder, CARD_NAME)
         self._setup(files, image_size, threads)
 
     @classmethod
     def from_files(cls, files, image_size=None, threads=None):
         """A runtime over explicit files `{"model": ..., "encoder": ..., "head": ...}` (no card)."""
         runtime = cls.__new__(cls)
-        runtime.card, runtime.format = None, format_of(files["model"])
+        runtime.card, runtime.format, runtime._hashes, runtime._card_path = None, format_of(files["model"]), {}, None
         runtime._setup(dict(files), image_size, threads)
         return runtime
 
@@ -190,8 +236,14 @@ class HarmonyRuntime(Predictor):
         self.threads = threads
         self._graphs = {}
         # No card (a model file copied alone): the model's input shape says it.
-        self.image_size = image_size or int(self.model.input_shape("top")[1])
+        self.image_size = image_size or self._graph_size()
         self.siamese = "encoder" in files and "head" in files
+
+    def _graph_size(self):
+        size = self.model.input_shape("top")[1]
+        if not isinstance(size, (int, np.integer)) or size < 1:
+            raise ArtifactError(f"{self.path}: the model's input 'top' has no fixed image size ({size!r})")
+        return int(size)
 
     @property
     def identity(self):
@@ -209,8 +261,37 @@ class HarmonyRuntime(Predictor):
                 why = (self.card or {}).get("notes", {}).get(part) or f"no {part} file next to it"
                 raise ArtifactError(f"{self.path}: no {part} ({why})")
             path = self.files[part]
-            self._graphs[part] = GRAPH_TYPES[os.path.splitext(path)[1]](path, self.threads)
+            if not os.path.isfile(path):
+                raise ArtifactError(f"{path}: the {part} file named by {self._card_path} is missing")
+            if os.path.getsize(path) == 0:
+                raise ArtifactError(f"{path}: empty file (0 bytes)")
+            if part in self._hashes:
+                verify_file(path, self._hashes[part], self._card_path)
+            try:
+                graph = GRAPH_TYPES[os.path.splitext(path)[1]](path, self.threads)
+            except Exception as e:  # noqa: BLE001 - the runtime's own error on a corrupt file
+                text = str(e).strip()
+                reason = f"{type(e).__name__}: {text.splitlines()[0][:200]}" if text else type(e).__name__
+                raise ArtifactError(f"{path}: cannot load the {part} ({reason})") from None
+            self._check_graph(part, path, graph)
+            self._graphs[part] = graph
         return self._graphs[part]
+
+    def _check_graph(self, part, path, graph):
+        """A foreign graph (other inputs, no `harmony` / `embedding` output) or a size that disagrees: ArtifactError."""
+        inputs, output = PART_INPUTS[part], PART_OUTPUT[part]
+        if set(graph.input_names) != inputs or output not in graph.output_names:
+            raise ArtifactError(
+                f"{path}: not a NeiPalette {part} graph (inputs {sorted(graph.input_names)}, outputs "
+                f"{sorted(graph.output_names)}; expected inputs {sorted(inputs)} and an output '{output}')")
+        image_input = {"model": "top", "encoder": "image"}.get(part)
+        expected = getattr(self, "image_size", None)
+        if image_input and expected:
+            shape = list(graph.input_shape(image_input))
+            if len(shape) != 4 or (isinstance(shape[1], (int, np.integer)) and shape[1] > 0 and shape[1] != expected) \
+                    or (isinstance(shape[2], (int, np.integer)) and shape[2] > 0 and shape[2] != expected):
+                raise ArtifactError(f"{path}: the graph takes images of shape {shape}, but "
+                                    f"{self._card_path or 'the caller'} says image_size {expected}")
 
     @property
     def model(self):

@@ -70,8 +70,11 @@ def predict_manifest(model, manifest):
     return model.predict_paths(manifest.column("top"), manifest.column("bottom"))
 
 
-def train_classic(cfg, out, init_from=None):
-    """Fit a palette / probe model on the train split and evaluate it on test; returns the metrics."""
+def train_classic(cfg, out, init_from=None, final=None):
+    """Fit a palette / probe model on the train split and evaluate it on test; returns the metrics.
+
+    `out`: where to write; `final`: the folder it will be published as (default `out`), the one recorded.
+    """
     start = time.time()
     manifest = prepare_manifest(cfg)
     model = build_classic(cfg, init_from)
@@ -91,9 +94,10 @@ def train_classic(cfg, out, init_from=None):
         print(f"embeddings: {s['computed']} computed, {s['cached']} from the cache "
               f"({model.embedder.cache_dir}/{model.embedder.id})")
     meta = {"weights": model.weights, "backbone": model.backbone_name, "pairing": model.pairing,
-            "image_size": model.image_size, "data": manifest.path, "split": "test", "model": model_path,
+            "image_size": model.image_size, "data": manifest.path, "split": "test",
+            "model": os.path.join(final or out, os.path.basename(model_path)),
             "epochs_trained": 0, "train_seconds": round(time.time() - start, 1)}
     metrics = write_evaluation(out, prediction_records(splits["test"], p), meta)
     print(format_metrics_table(metrics))
-    print(f"output: {out}  ({time.time() - start:.0f} s)")
+    print(f"output: {final or out}  ({time.time() - start:.0f} s)")
     return metrics

@@ -13,6 +13,7 @@ Example:
 """
 
 import copy
+import math
 import os
 
 import yaml
@@ -94,13 +95,28 @@ PAIRINGS = ("siamese", "stacked")
 def _merge(base, update, where=""):
     for key, value in update.items():
         path = f"{where}{key}"
-        if key not in base:
+        if not isinstance(key, str) or key not in base:
             raise ConfigError(f"unknown config key '{path}'")
-        if isinstance(base[key], dict) and isinstance(value, dict):
+        if isinstance(base[key], dict):
+            if value is None:  # `train:` with nothing under it
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{path}' is a section (a mapping of keys to values), "
+                                  f"got {_kind(value)} {_shown(value)}")
             _merge(base[key], value, path + ".")
         else:
             base[key] = value
     return base
+
+
+def _kind(value):
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def load_config(path=None):
@@ -118,14 +134,21 @@ def load_config(path=None):
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys to values")
     try:
-        return _merge(cfg, data)
+        _merge(cfg, data)
+        validate(cfg)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+    return cfg
 
 
 def resolve(path=None, overrides=None):
-    """Load a config and apply dotted-key overrides whose value is not None."""
+    """Load a config and apply dotted-key overrides whose value is not None.
+
+    The file is validated on its own first (errors name the file), then the
+    overrides (errors name the key, as given on the command line).
+    """
     cfg = load_config(path)
+    given = {}
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -136,11 +159,129 @@ def resolve(path=None, overrides=None):
         if leaf not in node:
             raise ConfigError(f"unknown config key '{dotted}'")
         node[leaf] = value
-    validate(cfg)
+        given[dotted] = value
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{e} (from the command line)" if e.key in given else str(e)) from None
     return cfg
 
 
+def _number(value, key, integer=False, low=None, high=None, low_open=False, high_open=False, what=None):
+    """`value` as an int / float after the checks, or ConfigError naming `key` and the value as written.
+
+    Numeric strings are accepted (PyYAML reads `1e-3` as a string); NaN,
+    infinities, booleans and non-integral values for integer keys are not.
+    """
+    shown = _shown(value)
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip().replace("_", ""))
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        number = None
+    elif integer:
+        if float(number) != int(number):
+            number = None
+        else:
+            number = int(number)
+    else:
+        number = float(number)
+    if number is not None:
+        ok = ((low is None or (number > low if low_open else number >= low))
+              and (high is None or (number < high if high_open else number <= high)))
+    if number is None or not ok:
+        kind = "an integer" if integer else "a finite number"
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        raise ConfigError(f"{key} must be {what or kind}{' ' + ' and '.join(bounds) if bounds else ''}, "
+                          f"got {shown}", key=key)
+    return number
+
+
+def _get(cfg, dotted):
+    node = cfg
+    *parents, leaf = dotted.split(".")
+    for k in parents:
+        node = node[k]
+    return node, leaf
+
+
+# key: (integer, low, high, low_open, high_open)
+NUMBERS = {
+    "seed": (True, 0, None, False, False),
+    "data.synth.pairs": (True, 20, None, False, False),
+    "data.synth.seed": (True, 0, None, False, False),
+    "data.synth.image_size": (True, 32, 1024, False, False),
+    "data.synth.label_noise": (False, 0, 0.5, False, True),
+    "model.image_size": (True, 32, 1024, False, False),
+    "model.head_units": (True, 1, None, False, False),
+    "model.dropout": (False, 0, 1, False, True),
+    "train.epochs": (True, 1, None, False, False),
+    "train.batch_size": (True, 1, None, False, False),
+    "train.learning_rate": (False, 0, None, True, False),
+    "train.weight_decay": (False, 0, None, False, False),
+    "train.warmup_epochs": (True, 0, None, False, False),
+    "train.finetune_lr_factor": (False, 0, None, True, False),
+    "train.early_stopping_patience": (True, 0, None, False, False),
+    "train.colour_loss_weight": (False, 0, None, False, False),
+    "train.all_pairs_loss_weight": (False, 0, None, False, False),
+    "train.augment.rotation_deg": (False, 0, 180, False, False),
+    "classic.palette_colours": (True, 1, 64, False, False),
+    "classic.palette_C": (False, 0, None, True, False),
+    "classic.probe_C": (False, 0, None, True, False),
+}
+BOOLEANS = ("data.cache", "train.augment.flip", "train.mixed_precision", "train.deterministic", "train.calibrate")
+STRINGS = ("name", "data.path", "model.weights")
+
+
+def _check_types(cfg):
+    for key, (integer, low, high, low_open, high_open) in NUMBERS.items():
+        node, leaf = _get(cfg, key)
+        node[leaf] = _number(node[leaf], key, integer, low, high, low_open, high_open)
+    for key in BOOLEANS:
+        node, leaf = _get(cfg, key)
+        if not isinstance(node[leaf], bool):
+            raise ConfigError(f"{key} must be true or false, got {_shown(node[leaf])}", key=key)
+    for key in STRINGS:
+        node, leaf = _get(cfg, key)
+        if not isinstance(node[leaf], str) or not node[leaf].strip():
+            raise ConfigError(f"{key} must be a non-empty string, got {_shown(node[leaf])}", key=key)
+    cache_dir = cfg["classic"]["cache_dir"]
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.strip()):
+        raise ConfigError(f"classic.cache_dir must be null or a folder path, got {_shown(cache_dir)}",
+                          key="classic.cache_dir")
+    fractions = cfg["data"]["split_fractions"]
+    if not isinstance(fractions, (list, tuple)) or len(fractions) != 3:
+        raise ConfigError(f"data.split_fractions must be 3 numbers (train, val, test) that sum to 1, "
+                          f"got {_shown(fractions)}", key="data.split_fractions")
+    values = [_number(f, "data.split_fractions", low=0, high=1, low_open=True, high_open=True,
+                      what=f"3 numbers in (0, 1) that sum to 1 (got {_shown(fractions)}); each") for f in fractions]
+    if abs(sum(values) - 1) > 1e-6:
+        raise ConfigError(f"data.split_fractions must sum to 1, got {_shown(fractions)} (sum {sum(values):g})",
+                          key="data.split_fractions")
+    cfg["data"]["split_fractions"] = values
+    crop = cfg["train"]["augment"]["crop_scale"]
+    if not isinstance(crop, (list, tuple)) or len(crop) != 2:
+        raise ConfigError(f"train.augment.crop_scale must be 2 numbers [low, high] in (0, 1], got {_shown(crop)}",
+                          key="train.augment.crop_scale")
+    crop = [_number(c, "train.augment.crop_scale", low=0, high=1, low_open=True,
+                    what=f"2 numbers [low, high] in (0, 1] (got {_shown(cfg['train']['augment']['crop_scale'])}); each")
+            for c in crop]
+    if crop[0] > crop[1]:
+        raise ConfigError(f"train.augment.crop_scale must be [low, high] with low <= high, got {_shown(crop)}",
+                          key="train.augment.crop_scale")
+    cfg["train"]["augment"]["crop_scale"] = crop
+
+
 def validate(cfg):
+    """Check every key's type and range (numeric strings become numbers in place); ConfigError names the key."""
+    _check_types(cfg)
     model, train = cfg["model"], cfg["train"]
     if model["backbone"] not in BACKBONES + CLASSIC_BACKBONES:
         raise ConfigError(f"model.backbone must be one of {BACKBONES + CLASSIC_BACKBONES}, "

@@ -9,23 +9,30 @@ import os
 
 from neipalette_tf import models
 from neipalette_tf.core import cli
-from neipalette_tf.data import bad_input, synth
+from neipalette_tf.data import bad_input
 from neipalette_tf.data import manifest as mf
 
 
 def read_run_manifest(cfg):
     """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`."""
+
     path = cfg["data"]["path"]
     csv_path = mf.resolve_manifest_path(path)
     if not os.path.exists(csv_path) and not path.endswith(".csv"):
+        from neipalette_tf.data import synth
+
         s = cfg["data"]["synth"]
-        synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
-                       label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
+        try:
+            synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
+                           label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
+        except ValueError as e:  # refused (not our folder), or bad synth parameters
+            raise cli.UserError(f"data.path: {e}") from None
     return bad_input.read(csv_path, cfg["data"]["on_bad_input"])
 
 
 def assign_splits(manifest, cfg):
     """Train/val/test splits (stratified from the seed when the manifest has none), each with both classes."""
+
     if not manifest.has_split:
         manifest = manifest.with_splits(
             mf.stratified_split(manifest.labels, cfg["data"]["split_fractions"], cfg["seed"]))
@@ -54,6 +61,7 @@ def prepare_manifest(cfg, image_size=None):
 
 def build_model(cfg, init_from):
     """A new model from the config, or a trained one to continue from."""
+
     m = cfg["model"]
     if init_from:
         if not os.path.isfile(init_from):

@@ -54,13 +54,40 @@ ITERATORS_PER_EPOCH = 2  # made by Keras's epoch iterator (see the module docs)
 VERSION = 1
 
 
-def read_state(folder):
-    """The backup's state.json as a dict, or None when there is no backup."""
+STATE_KEYS = {"phase": int, "phase_done": bool, "epoch": int, "weights": str, "seeds": str, "epoch_logs": list}
+
+
+def read_state(folder, quiet=False):
+    """The backup's state.json as a dict, or None when there is no usable backup.
+
+    A state.json that is not valid JSON, not an object, lacks a key, or
+    names a file that is not there (a corrupt or hand-edited backup) counts
+    as no backup: the run starts from the first epoch, and says so once
+    (unless `quiet`).
+    """
     path = os.path.join(folder, STATE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+        for key, kind in STATE_KEYS.items():
+            if not isinstance(state.get(key), kind) or (kind is int and isinstance(state[key], bool)):
+                raise ValueError(f"'{key}' missing or not {kind.__name__}")
+        for key in ("weights", "seeds"):
+            if not os.path.isfile(os.path.join(folder, state[key])):
+                raise ValueError(f"it names {state[key]}, which is not there")
+        es = state.get("early_stopping")
+        if es is not None and not (isinstance(es, dict) and (es.get("weights") is None or os.path.isfile(
+                os.path.join(folder, str(es.get("weights")))))):
+            raise ValueError("its early_stopping entry is unusable")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        if not quiet:
+            print(f"warning: {path}: unusable backup ({str(e).splitlines()[0]}); ignoring it")
+        return None
+    return state
 
 
 def _seed_variables(model):
@@ -88,7 +115,7 @@ class RunBackup:
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
         remove_stale_temp_files(folder)
-        self.state = read_state(folder)
+        self.state = read_state(folder, quiet=True)
         self.epoch_logs = list(self.state["epoch_logs"]) if self.state else []
         self._epochs_before = len(self.epoch_logs)  # ran before this process started
         self._fast_forwarded = False

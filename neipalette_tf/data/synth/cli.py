@@ -41,4 +41,6 @@ def main(argv=None):
                  hue_margin=args.hue_margin, chroma_margin=args.chroma_margin)
     except ValueError as e:
         parser.error(str(e))
+    except OSError as e:
+        parser.error(f"{e.filename or args.out}: {e.strerror or e}")
     return 0

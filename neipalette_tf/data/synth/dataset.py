@@ -159,16 +159,63 @@ def _reusable(out, params):
     return all(r.get(k) and os.path.isfile(out / r[k]) for r in rows for k in ("top", "bottom"))
 
 
+OWN_ENTRIES = {"images", "pairs.csv", "dataset.json"}
+
+
 def _check_replaceable(out):
-    if not out.exists():
+    """Refuse unless `out` is absent, empty, or provably a data set this generator wrote.
+
+    Proof: its `dataset.json` names this generator (`generator`, `version`
+    present), the folder holds nothing but `images/`, `pairs.csv` and
+    `dataset.json`, and every file in `images/` is one `pairs.csv` names.
+    A user's own `pairs.csv` + `images/` (no such `dataset.json`) is refused.
+    """
+    if not os.path.lexists(out):
         return
     if not out.is_dir():
-        raise ValueError(f"{out} exists and is not a folder")
+        raise ValueError(f"{out}: exists and is not a folder; refusing to replace it")
     entries = set(os.listdir(out))
+    if not entries:
+        return
     ds = _read_json(out / "dataset.json")
-    ours = isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME
-    if entries and not ours and not entries <= {"images", "pairs.csv", "dataset.json"}:
-        raise ValueError(f"{out} exists and does not hold a synthetic data set; refusing to replace it")
+    ours = isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds
+    why = None
+    if not ours:
+        why = "it has no dataset.json of this generator"
+    elif not entries <= OWN_ENTRIES:
+        why = f"it also holds {', '.join(sorted(entries - OWN_ENTRIES)[:3])}"
+    else:
+        named = set()
+        try:
+            with open(out / "pairs.csv", newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    named.update(os.path.basename(row.get(k) or "") for k in ("top", "bottom"))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            named = set()
+        images = out / "images"
+        extra = sorted(set(os.listdir(images)) - named) if images.is_dir() else []
+        if images.exists() and not images.is_dir():
+            why = "its images is not a folder"
+        elif extra:
+            why = f"images/ holds files its pairs.csv does not name ({', '.join(extra[:3])})"
+    if why:
+        raise ValueError(f"{out}: exists and does not hold only a synthetic data set this generator wrote "
+                         f"({why}); refusing to replace it (choose another --out, or remove it yourself)")
+    if not os.access(out, os.W_OK) or not os.access(out.absolute().parent, os.W_OK):
+        raise ValueError(f"{out}: the folder (or its parent) is not writable")
+
+
+def _check_writable_parent(out):
+    """Create `out`'s parent if needed and check that it takes new entries, before any rendering."""
+    parent = out.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{e.filename or parent}: cannot create the output folder ({e.strerror})") from None
+    if not parent.is_dir():
+        raise ValueError(f"{parent}: is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{parent}: not writable (permission denied)")
 
 
 def _pid_alive(pid):
@@ -273,6 +320,7 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
         print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
         return out / "pairs.csv"
     _check_replaceable(out)
+    _check_writable_parent(out)
     workers = int(workers or os.cpu_count() or 1)
     counts = split_counts(pairs, tuple(split_fractions))
     splits, targets = _plan(pairs, seed, counts)
@@ -319,13 +367,21 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
         with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, sort_keys=False)
             f.write("\n")
+        _check_replaceable(out)  # again: the folder may have changed while rendering
         if out.exists():
-            old = parent / f".{out.name}.old-{os.getpid()}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
+            if not os.listdir(out):
+                os.rmdir(out)
+                os.rename(tmp, out)
+            else:
+                from neipalette_tf.core.staging import exchange
+
+                exchange(tmp, out)  # atomic where the kernel can (renameat2), else two renames
+                shutil.rmtree(tmp, ignore_errors=True)  # now the old data set, proven ours above
         else:
             os.rename(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"{e.filename or tmp}: cannot write the data set ({e.strerror})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
