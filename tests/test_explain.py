@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
-from neipalette_tf.colour import harmony
+from neipalette_tf.colour import harmony, space
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core import cli
 from neipalette_tf.explanation import explain
@@ -29,13 +29,13 @@ class RuleBackend:
     format, path, image_size = "rule", "rule", SIZE
 
     def attend_batch(self, images):
-        labs = harmony.srgb_to_oklab(np.stack([estimate_main_colour(im) for im in images]))
-        embeddings = np.concatenate([np.zeros((len(images), 4)), labs * harmony.OKLAB_SCALE], axis=1)
+        labs = space.srgb_to_oklab(np.stack([estimate_main_colour(im) for im in images]))
+        embeddings = np.concatenate([np.zeros((len(images), 4)), labs * space.OKLAB_SCALE], axis=1)
         side = SIZE // 2
         return embeddings.astype(np.float32), np.full((len(images), side * side), 1.0 / side**2, np.float32)
 
     def score_batch(self, e_tops, e_bottoms):
-        lch = [harmony.oklab_to_oklch(explain.embedding_colours(e)) for e in (e_tops, e_bottoms)]
+        lch = [space.oklab_to_oklch(explain.embedding_colours(e)) for e in (e_tops, e_bottoms)]
         return np.where(harmony.harmonious(*lch), 0.9, 0.1)
 
     def predict_batch(self, tops, bottoms):
@@ -69,8 +69,8 @@ def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
         current = np.array(r["colours"][role]["oklab"])
         other = np.array(r["colours"][explain.ROLES[1 - i]]["oklab"])
         labs = explain.candidate_colours(current)
-        lch = harmony.oklab_to_oklch(labs)
-        ok = harmony.harmonious(lch, harmony.oklab_to_oklch(other)[None])
+        lch = space.oklab_to_oklch(labs)
+        ok = harmony.harmonious(lch, space.oklab_to_oklch(other)[None])
         assert fixes[0]["delta_e"] == pytest.approx(np.linalg.norm(labs[ok] - current, axis=-1).min(), abs=1e-3)
     assert 1 <= len(r["suggestions"]) <= explain.SUGGESTIONS
     assert [s["delta_e"] for s in r["suggestions"]] == sorted(s["delta_e"] for s in r["suggestions"])
@@ -78,10 +78,10 @@ def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
         assert s["rule_harmonious"] and s["p_pixels"] >= 0.5 and s["label_pixels"] == "harmonious"
         original = top if s["role"] == "top" else bottom
         # lightness kept (to 8-bit rounding), the background untouched, the garment moved to the colour
-        lab_before, lab_after = harmony.srgb_to_oklab(original), harmony.srgb_to_oklab(preview)
+        lab_before, lab_after = space.srgb_to_oklab(original), space.srgb_to_oklab(preview)
         assert np.abs(lab_after[..., 0] - lab_before[..., 0]).max() < 0.01
         assert (preview[0] == original[0]).all()
-        moved = harmony.srgb_to_oklab(estimate_main_colour(preview))
+        moved = space.srgb_to_oklab(estimate_main_colour(preview))
         assert np.linalg.norm(moved - np.array(s["colour"]["oklab"])) < 0.02
 
 
@@ -107,12 +107,12 @@ def test_shift_ab_takes_the_colour_to_the_target_and_keeps_texture():
 
 def test_recolour_moves_only_the_region():
     image = garment(RED)
-    region = explain.colour_region(image, None, harmony.srgb_to_oklab(np.array(RED)))
+    region = explain.colour_region(image, None, space.srgb_to_oklab(np.array(RED)))
     assert region[10, 12] == 1.0 and region[0, 0] == 0.0
     side = SIZE // 2
     attention = np.zeros((side, side))
     attention[8, 8] = 1.0  # a peaked map: the region is where the colour is around the peak
-    region = explain.colour_region(image, attention, harmony.srgb_to_oklab(np.array(RED)))
+    region = explain.colour_region(image, attention, space.srgb_to_oklab(np.array(RED)))
     assert region[15, 15] == 1.0 and region[0, 0] == 0.0
 
 

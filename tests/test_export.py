@@ -84,7 +84,8 @@ def run(pairs_csv, tmp_path_factory):
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import PairData
     from neipalette_tf.models import build_classifier
-    from neipalette_tf.training.loop import compile_model, config, supervised_training_model
+    from neipalette_tf.training import config
+    from neipalette_tf.training.loop import compile_model, supervised_training_model
 
     keras.utils.set_random_seed(0)
     out = tmp_path_factory.mktemp("run")

@@ -21,7 +21,7 @@ DRIVER = shutil.which("chromedriver")
 
 @pytest.fixture(scope="module")
 def server(explain_export):
-    from neipalette_tf.serve_bench import free_port, wait_healthy
+    from neipalette_tf.serving.load_test import free_port, wait_healthy
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "neipalette_tf.serve", "--model",

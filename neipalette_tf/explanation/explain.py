@@ -44,10 +44,12 @@ from neipalette_tf.colour.harmony import (
     ANALOGOUS_MAX_DEG,
     COMPLEMENTARY_MIN_DEG,
     NEUTRAL_ZONES,
-    OKLAB_SCALE,
     RULE_VERSION,
     harmonious,
     hue_distance,
+)
+from neipalette_tf.colour.space import (
+    OKLAB_SCALE,
     in_srgb_gamut,
     oklab_to_oklch,
     oklch_to_oklab,

@@ -44,7 +44,7 @@ from neipalette_tf.predictors.keras import KerasPredictor
 from neipalette_tf.predictors.runtime import HarmonyRuntime
 from neipalette_tf.predictors.saved_model import SavedModelPredictor
 from neipalette_tf.training.config import load_config
-from neipalette_tf.training.loop.prepare import prepare_manifest
+from neipalette_tf.training.prepare import prepare_manifest
 
 BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes into an export folder
 FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")

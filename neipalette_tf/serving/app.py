@@ -153,7 +153,7 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
               "max_rank_garments": MAX_RANK_GARMENTS}
     first = explain.load_backend(model, threads=1)  # fail now, in one line, on a bad model
     pool = Workers([first] + [explain.load_backend(model, threads=1) for _ in range(workers - 1)])
-    card = getattr(first.runner, "card", None) or {}
+    card = getattr(first, "card", None) or {}
 
     app = FastAPI(title="NeiPalette", description="Does this top go with this bottom, colour-wise?",
                   docs_url="/docs", redoc_url=None)
@@ -207,7 +207,7 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
     @app.get("/v1/model")
     async def model_card():
         return {"model": first.path, "format": first.format, "image_size": first.image_size,
-                "attention": bool(first.runner.files.get("attention")), "limits": limits, "card": card}
+                "attention": bool(getattr(first, "files", {}).get("attention")), "limits": limits, "card": card}
 
     @app.post("/v1/score")
     async def score(request: Request):

@@ -44,7 +44,8 @@ from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, spli
 from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
 from neipalette_tf.predictors.keras import prediction_records
 from neipalette_tf.training import config as config_lib
-from neipalette_tf.training import distribute, fit
+from neipalette_tf.training import distribute
+from neipalette_tf.training.loop import fit
 from neipalette_tf.training.classic import train_classic
 from neipalette_tf.training.prepare import assign_splits, build_model, read_run_manifest
 from neipalette_tf.training.resume import read_state
