@@ -44,7 +44,7 @@ from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.data import synth
 from neipalette_tf.export import __main__ as export_cli
-from neipalette_tf.training import loop as training
+from neipalette_tf.training import run as training  # `fit` as the training run calls it
 
 FAST = ["--image-size", "32", "--batch-size", "16", "--weights", "none"]
 

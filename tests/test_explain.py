@@ -160,7 +160,7 @@ def test_every_format_reads_the_same_colours_and_attention(explain_export, pair,
 
 def test_cli_writes_the_figure_and_json_without_tensorflow(explain_export, pair, tmp_path):
     out = tmp_path / "out"
-    code = ("import sys, json; from neipalette_tf import cli, explain; "
+    code = ("import sys, json; from neipalette_tf import explain; from neipalette_tf.core import cli; "
             f"rc = cli.run(explain.main, ['--model', {str(_formats(explain_export)['onnx'])!r}, {pair[0]!r}, "
             f"{pair[1]!r}, '--out', {str(out)!r}, '--json', '--suggest', '--target', '0.5']); "
             "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; sys.exit(rc)")
