@@ -29,9 +29,10 @@ import os
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.data.manifest import read_manifest, resolve_manifest_path
 from neipalette_tf.explanation import explain
-from neipalette_tf.explanation.measure import WITHIN, cpu_name, evaluate
+from neipalette_tf.explanation.measure import WITHIN, evaluate
 
 
 def parse_args(argv):
@@ -70,14 +71,14 @@ def main(argv=None):
     if args.limit is not None and args.limit < 1:
         raise cli.UserError(f"--limit must be at least 1, got {args.limit}")
     backend = explain.load_backend(args.model)
-    report = {"model": args.model, "format": backend.format, "cpu": cpu_name(), "cpus": os.cpu_count(),
+    report = {"model": args.model, "format": backend.format, "cpu": cpu_summary(as_dict=True), "cpus": os.cpu_count(),
               "command": "python -m neipalette_tf.explain_eval " + " ".join(argv if argv is not None else sys.argv[1:])}
     for name, manifest in manifests.items():
         report[name] = evaluate(backend, manifest, args.limit, args.target, log=None if args.json else print)
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"model: {args.model} ({backend.format}); CPU: {report['cpu']} ({report['cpus']} cores)")
+    print(f"model: {args.model} ({backend.format}); {cpu_summary()}")
     for name in manifests:
         _print(name, report[name])
     return 0

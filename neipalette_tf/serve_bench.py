@@ -22,6 +22,7 @@ import os
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.serving.load_test import GOAL_P99_MS, MAX_MEMORY_GROWTH, bench
 
 
@@ -53,7 +54,8 @@ def main(argv=None):
     growth = "n/a" if r["memory_growth"] is None else f"{r['memory_growth']:+.1%}"
     print(f"model: {r['model']}; {r['clients']} clients x {r['requests_per_client']} POST /v1/score"
           f"{' (images)' if r['images'] else ''}{' (suggest)' if r['suggest'] else ''}; "
-          f"CPU: {r['cpu']} ({r['cpus']} cores), load average {r['load_average']:.1f}")
+          f"load average {r['load_average']:.1f}")
+    print(cpu_summary())
     print(f"latency p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
           f"max {r['max_ms']:.1f} ms; {r['requests_per_s']:.1f} requests/s; errors: {r['errors']} "
           f"{r['error_kinds'] or ''}")

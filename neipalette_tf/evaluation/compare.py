@@ -1,28 +1,7 @@
-"""Compare evaluated NeiPalette models side by side.
+"""Compare evaluated NeiPalette models side by side: the library behind `python -m neipalette_tf.compare`.
 
-Usage:
-
-    python -m neipalette_tf.compare DIR [DIR ...] [--out DIR] [--names a,b,c]
-
-Each DIR is a run or evaluation folder written by
-`neipalette_tf.evaluation.report.write_evaluation` (it must hold `metrics.json` and
-`predictions.csv`). Metrics are taken from `metrics.json` as they are, not
-recomputed; the ROC curves are drawn from `predictions.csv`.
-
-Model names come from `--names`, else from the metrics (backbone, plus
-"-stacked" for stacked pairing), with the folder name added where two
-models would otherwise share a name.
-
-Writes into `--out` (default `runs/compare`):
-
-- `compare.md`: the overall table (Accuracy, Precision, Recall, F1-score,
-  ROC-AUC, its 95% CI, n; harmonious is the positive class) and the
-  per-class table (Precision, Recall, F1-score, Support per model and class);
-- `roc.png`: every model's ROC curve on one figure;
-- `compare.json`: the names, folders and metrics of all models.
-
-The markdown is also printed. A folder that cannot be used gives a one-line
-error naming it and exit status 2.
+The command, its flags and what it writes are described in `neipalette_tf/compare.py`;
+this module holds the work, callable from Python.
 """
 
 import json

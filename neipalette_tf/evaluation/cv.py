@@ -1,41 +1,7 @@
-"""Cross-validation of NeiPalette approaches on one manifest.
+"""Cross-validation of NeiPalette approaches on one manifest: the library behind `python -m neipalette_tf.cv`.
 
-    python -m neipalette_tf.cv --data PATH [--config C] [--folds 5] [--repeats R]
-        [--approach scratch init-from palette probe] [--init-from MODEL] [--out DIR]
-        [--epochs N] [--image-size N] [--batch-size N] [--val-fraction 0.2] [--seed 0]
-
-Approaches (each scored on exactly the same folds):
-
-| approach    | what trains on the training folds                                      |
-|-------------|------------------------------------------------------------------------|
-| `scratch`   | the config's CNN from random init (`--weights`), early stopping on val |
-| `init-from` | `--init-from MODEL` fine-tuned (head warm-up, then all), early stopping |
-| `palette`   | `neipalette_tf.models.classic.palette` (k-means colours + logistic regression) |
-| `probe`     | logistic regression on frozen embeddings of `--init-from` (else a fresh backbone) |
-
-**Folds.** Pairs that share a garment image (the same file content, under
-any name) are linked; each connected group stays in one fold
-(`sklearn.model_selection.StratifiedGroupKFold`, shuffled with `seed +
-repeat`), so no test garment was seen in training. Folds are stratified by
-label as far as the groups allow. Inside each training part a validation
-part (`--val-fraction`, again group-aware and stratified) is held out for
-early stopping of the CNNs; the test fold is never used for anything but
-scoring. The classic approaches have no early stopping and fit on the whole
-training part (train + validation).
-
-**Statistics.** Per approach and metric: mean and standard deviation over
-the folds x repeats, and a 95 % Student-t interval, mean +- t(0.975, n-1) *
-sd / sqrt(n), n = folds x repeats, clipped to [0, 1]. Folds share training
-data, so the folds are not independent and the interval is approximate.
-Alongside, the pooled out-of-fold ROC-AUC: every pair's out-of-fold
-p_harmonious (averaged over repeats) scored at once, with a percentile
-bootstrap 95 % CI over pairs (1000 resamples).
-
-Writes into `--out` (default `runs/cv-TIMESTAMP`): `cv.md` (the table),
-`cv.json` (settings, per-fold metrics, summaries), `oof_predictions.csv`
-(every test prediction with its repeat and fold) and, per approach, a folder
-with the pooled out-of-fold evaluation (`metrics.json`, `predictions.csv`,
-`roc.png`, ... as from `evaluate`), which `neipalette_tf.compare` reads.
+The command, its flags and what it writes are described in `neipalette_tf/cv.py`;
+this module holds the work, callable from Python.
 """
 
 import copy

@@ -1,11 +1,7 @@
-"""Evaluating a trained model on any manifest: the workflow behind `python -m neipalette_tf.evaluate`.
+"""Evaluating a trained model on any manifest: the library behind `python -m neipalette_tf.evaluate`.
 
-    python -m neipalette_tf.evaluate --model runs/X/model.keras --data PATH [--split test|all] [--out DIR]
-
-Writes metrics.json, predictions.csv, report.md, roc.png, confusion.png,
-samples.png, reliability.png (ECE at T = 1 and at the model's temperature)
-and, when the manifest records main colours, embedding_tsne.png into DIR (default: `eval-<data name>` beside the model). The
-default split is `test` for a manifest with a split column, else `all`.
+The command, its flags and what it writes are described in `neipalette_tf/evaluate.py`;
+this module holds the work, callable from Python.
 """
 
 import json

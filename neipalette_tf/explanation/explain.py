@@ -1,37 +1,7 @@
-"""Why a top and a bottom clash, and which colour would fix it.
+"""Why a top and a bottom clash, and which colour would fix it: the library behind `python -m neipalette_tf.explain`.
 
-    python -m neipalette_tf.explain --model MODEL TOP BOTTOM [--out DIR] [--json]
-
-MODEL is any siamese model, in any format (`model.keras`, `saved_model/`,
-`model.onnx`, `model*.tflite` including int8; the exports run in the
-TensorFlow-free runtime). For each garment it reports:
-
-- the **main colour the model read** (`ColourAttentionPooling`: the last
-  three values of the garment embedding, scaled OKLab), as hex, OKLCH and a
-  plain name (`neipalette_tf.colour.names`);
-- its **attention map** over the photo (the exports' `attention` graph);
-- the **harmony rule's reading** of the two read colours in one sentence
-  (`neipalette_tf.colour.harmony`, rule v1);
-- for a pair the model calls clashing (p < threshold): the **nearest
-  colours** (OKLab distance from the garment's read colour, lightness kept)
-  for the top and for the bottom that the head scores p >= `--target`
-  (0.8), found by swapping candidate colours into the embedding (one head
-  pass for all candidates of both garments: `fixes`); these and the
-  head's strongest few colours are then applied to the photo (the
-  garment's attention region shifted in OKLCH hue / chroma, lightness and
-  texture kept) and re-scored by the full model. The **suggestions** are
-  the three nearest that reach the target on the recoloured photo (those
-  the rule also accepts first), each with its preview: every suggestion is
-  checked on pixels, not only in the head (whose backbone features still
-  see the old colour).
-
-`--out DIR` writes `DIR/explain.png` (both photos with the attention
-overlay, swatches, verdict and the three suggestions with their previews
-and p) and `DIR/explain.json`; `--json` prints the JSON.
-
-Python: `load_backend(path)` then `explain_pair(backend, top, bottom)`
-(images are paths, bytes or `load_image` arrays) returns the JSON-ready
-dict; `explain_images` takes preprocessed arrays.
+The command, its flags and what it writes are described in `neipalette_tf/explain.py`;
+this module holds the work, callable from Python.
 """
 
 import math
@@ -48,6 +18,7 @@ from neipalette_tf.colour.harmony import (
     harmonious,
     hue_distance,
 )
+from neipalette_tf.colour.names import colour_name_of_oklab, hex_of_srgb
 from neipalette_tf.colour.space import (
     OKLAB_SCALE,
     in_srgb_gamut,
@@ -56,7 +27,6 @@ from neipalette_tf.colour.space import (
     oklch_to_srgb,
     srgb_to_oklab,
 )
-from neipalette_tf.colour.names import colour_name_of_oklab, hex_of_srgb
 from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.evaluation.plots import save_figure as save_png

@@ -1,29 +1,9 @@
-"""Measure the explanations: `python -m neipalette_tf.explain_eval --model MODEL [--data DIR] [--real CSV]`.
+"""Measure the explanations: the library behind `python -m neipalette_tf.explain_eval`.
 
-Two figures, on the synthetic test split (`--data`, default `data/synth`,
-whose `pairs.csv` records every garment's main colour in OKLCH) and on a
-real manifest (`--real`, e.g. `../shared/real-pairs-dev/pairs.csv`):
-
-1. **Read colour**: the OKLab distance (ΔE) between the main colour the
-   model read (`neipalette_tf.explain`) and the recorded one: median, 90th
-   percentile and the share within 0.05. Real manifests record no main
-   colours; there the read colour is compared with the display heuristic
-   `neipalette_tf.colour.estimate` (a rough reference, not a measurement),
-   and the rule's verdict on the two read colours is compared with the
-   pair's label (real-pairs-dev's labels follow the rule with room to
-   spare), which needs no recorded colour.
-2. **Suggestions** on pairs labelled clashing: the share whose top
-   suggestion, applied to the pixels (`explain.recolour`), makes the full
-   model say harmonious (p >= 0.5) *and* is harmonious under the rule. On
-   synthetic pairs the rule sees the recorded colours, the recoloured
-   garment's moved the way `recolour` moves its pixels (`explain.shift_ab`);
-   on real pairs, the suggested colour and the other garment's read colour.
-   A pair without any suggestion counts as a miss.
-
-Prints one table (and `--json`); the figures in docs/explain.md come from it.
+The command, its flags and what it writes are described in `neipalette_tf/explain_eval.py`;
+this module holds the work, callable from Python.
 """
 
-import platform
 import time
 
 import numpy as np
@@ -36,18 +16,6 @@ from neipalette_tf.data.manifest import LABEL_NAMES
 from neipalette_tf.explanation import explain
 
 WITHIN = 0.05
-
-
-def cpu_name():
-    """The CPU's model name (from /proc/cpuinfo), or the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _colour_stats(delta_e):

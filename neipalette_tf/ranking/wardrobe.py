@@ -1,28 +1,7 @@
-"""Rank a wardrobe: which of my bottoms go with this top (or tops with this bottom)?
+"""Rank a wardrobe: which of my bottoms go with this top (or tops with this bottom)?: the library behind `python -m neipalette_tf.recommend`.
 
-    python -m neipalette_tf.recommend --model MODEL --top IMG --wardrobe DIR [--k 5] [--out grid.png] [--cache PATH] [--json]
-    python -m neipalette_tf.recommend --model MODEL --bottom IMG --wardrobe DIR ...
-    python -m neipalette_tf.recommend --model MODEL --bench [--garments 1000]
-
-Every image in DIR (not its subfolders) is scored against the query with
-p(harmonious) and the list is printed best first; `--out` draws the query
-and the top k with their scores. MODEL is a Keras `model.keras` or an
-export (`model.onnx`, `model*.tflite`, an export folder, or
-`saved_model/`): the siamese encoder / head split is used, so every garment
-is embedded once and a query costs one head pass over the wardrobe.
-
-**Cache.** Embeddings are kept on disk, in `DIR/.neipalette-cache/` (or
-`--cache PATH`), keyed by the image's content (SHA-256) and the model's
-identity (SHA-256 of the model file, or of the encoder file of an export):
-renaming a file keeps its embedding, editing it or changing the model does
-not. A stat index (size, mtime) avoids re-reading unchanged files to hash
-them. Embeddings of different models never mix.
-
-**Benchmark.** `--bench` renders `--garments` garment photos into a
-temporary wardrobe, embeds them (the first pass, timed apart), then times
-ranking queries end to end (list the folder, look up the cache on disk,
-score every garment, sort) in the loaded process, and prints p50 / p90.
-Model loading is not part of a query.
+The command, its flags and what it writes are described in `neipalette_tf/recommend.py`;
+this module holds the work, callable from Python.
 """
 
 import json

@@ -1,28 +1,7 @@
-"""The NeiPalette web service: `python -m neipalette_tf.serve --model artifacts/X/model.onnx`.
+"""The NeiPalette web service: the library behind `python -m neipalette_tf.serve`.
 
-    python -m neipalette_tf.serve --model artifacts/X/model.onnx [--host 127.0.0.1] [--port 8000]
-        [--workers N] [--max-upload-mb 10] [--max-pixels 40000000] [--timeout 10]
-
-FastAPI on uvicorn, TensorFlow-free: the model runs in the NeiPalette
-runtime (ONNX Runtime for `.onnx`, LiteRT for `model*.tflite`; an export
-folder means its `model.onnx`). Endpoints:
-
-| method, path     | in                                                         | out |
-|------------------|------------------------------------------------------------|-----|
-| `GET /`          |                                                            | the page: drop a top and a bottom photo, see the verdict, swatches, attention and suggestions |
-| `GET /healthz`   |                                                            | `{"status": "ok", ...}` |
-| `GET /v1/model`  |                                                            | the export's model card and the service's limits |
-| `POST /v1/score` | multipart `top`, `bottom` (images); `images=1` for pictures, `suggest=1` for fixes of harmonious pairs too, `target` (p of a fix, 0.8) | p, label, colours, rule reading, explanation, suggestions (`neipalette_tf.explain`) |
-| `POST /v1/rank`  | multipart `query` (image), `garments` (1..64 images), `role` (`top`: rank bottoms), `k`, `diverse=1` | garments by p, best first (colour-diverse with `diverse`) |
-
-Bounds: a request body above `--max-upload-mb` x 2.5 is refused while it
-streams in (413), one image file above `--max-upload-mb` (413), an image
-above `--max-pixels` before decoding (422); at most `--workers` requests
-compute at once (one runtime each, one CPU thread each), others wait up
-to `QUEUE_TIMEOUT_S` and then get 503; a request's computation past
-`--timeout` seconds answers 503 (the worker finishes and is reused). Bad
-input answers 4xx with `{"error": "...", "field": "..."}`; anything
-unexpected answers 500 with the same shape, and the server keeps going.
+The command, its flags and what it writes are described in `neipalette_tf/serve.py`;
+this module holds the work, callable from Python.
 """
 
 import asyncio

@@ -1,19 +1,7 @@
-"""Load-test the web service: `python -m neipalette_tf.serve_bench --model artifacts/X/model.onnx`.
+"""Load-test the web service: the library behind `python -m neipalette_tf.serve_bench`.
 
-    python -m neipalette_tf.serve_bench --model MODEL [--clients 8] [--requests 200] [--warmup 20]
-        [--workers N] [--images] [--suggest] [--json]
-
-Starts `python -m neipalette_tf.serve` on 127.0.0.1 (a free port) in its
-own process, waits for `/healthz`, sends `--warmup` requests, reads the
-server's resident memory (VmRSS), then runs `--clients` concurrent clients
-(threads, one keep-alive connection each) that each send `--requests`
-`POST /v1/score` requests with a pair of garment photos (drawn here,
-different per request), and reads the memory again. Prints p50 / p90 /
-p99 / max latency, throughput, errors (any status but 200, or a broken
-connection) and the memory growth; judges the goals (p99 <= 100 ms, 0
-errors, growth <= 10 %). Exit status 1 when a request failed or memory
-grew above the bound (the latency goal is reported, not enforced: it
-depends on the machine).
+The command, its flags and what it writes are described in `neipalette_tf/serve_bench.py`;
+this module holds the work, callable from Python.
 """
 
 import http.client
@@ -30,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from neipalette_tf.core import cli
-from neipalette_tf.explain_eval import cpu_name
+from neipalette_tf.core.cpu_info import cpu_summary
 
 GOAL_P99_MS = 100.0
 MAX_MEMORY_GROWTH = 0.10
@@ -166,4 +154,4 @@ def bench(model, clients=8, requests=200, warmup=20, workers=None, images=False,
             "rss_before_mb": rss_before / 2**20 if rss_before else None,
             "rss_after_mb": rss_after / 2**20 if rss_after else None, "memory_growth": growth,
             "server_alive": alive, "images": images, "suggest": suggest, "workers": workers,
-            "cpu": cpu_name(), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}
+            "cpu": cpu_summary(as_dict=True), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}

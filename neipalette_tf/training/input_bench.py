@@ -1,15 +1,7 @@
-"""Is the input pipeline fast enough? The measurement behind `python -m neipalette_tf.bench_input`.
+"""Is the input pipeline fast enough? The measurement: the library behind `python -m neipalette_tf.bench_input`.
 
-Measures on this machine, with the run's config:
-
-1. decode: pairs/s of `load_image` on both garments (the first, cached pass);
-2. pipeline: pairs/s of the training `tf.data` pipeline alone (shuffle,
-   augment, batch, prefetch) after the cache is filled;
-3. train step: pairs/s of the training step `train` runs (with its
-   auxiliary outputs when the data has colours) on one fixed batch.
-
-The pipeline must deliver at least 5x the training step rate so the model
-never waits for data; the command exits 1 when it does not.
+The command, its flags and what it writes are described in `neipalette_tf/bench_input.py`;
+this module holds the work, callable from Python.
 """
 
 import time

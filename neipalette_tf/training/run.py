@@ -1,24 +1,7 @@
-"""Train a NeiPalette model: `python -m neipalette_tf.train [flags]`.
+"""Train a NeiPalette model: the library behind `python -m neipalette_tf.train`.
 
-With no flags: render (or reuse) the default synthetic data set in
-`data/synth`, train the default config (`configs/resnet18.yaml`), evaluate
-on the test split and write everything into `runs/NAME-TIMESTAMP/`:
-model.keras, config.yaml, history.csv, metrics.json, report.md, roc.png,
-confusion.png, curves.png, predictions.csv, samples.png, timing.json and
-TensorBoard logs (and skipped.csv with `--on-bad-input skip`); after training
-the calibration temperature is fitted on the validation split
-(reliability.png) and, when the data records main colours, the test split's
-garment embeddings are drawn (embedding_tsne.png).
-
-Every epoch is backed up in `OUT/backup/` until the run ends; after a kill,
-the same command with `--resume` continues from the last completed epoch
-(`neipalette_tf/resume.py`). `--deterministic` makes TensorFlow's ops
-deterministic: the same command then writes the same metrics.json.
-
-`--data` also takes a folder of TFRecord shards (`neipalette_tf.data.to_tfrecord`);
-`--strategy mirrored|multiworker` trains data-parallel (`neipalette_tf.training.distribute`).
-`--backbone palette` and `--mode probe` train the classic baselines
-(`neipalette_tf.models.classic`).
+The command, its flags and what it writes are described in `neipalette_tf/train.py`;
+this module holds the work, callable from Python.
 """
 
 import contextlib
@@ -45,8 +28,8 @@ from neipalette_tf.evaluation.report import format_metrics_table, write_evaluati
 from neipalette_tf.predictors.keras import prediction_records
 from neipalette_tf.training import config as config_lib
 from neipalette_tf.training import distribute
-from neipalette_tf.training.loop import fit
 from neipalette_tf.training.classic import train_classic
+from neipalette_tf.training.loop import fit
 from neipalette_tf.training.prepare import assign_splits, build_model, read_run_manifest
 from neipalette_tf.training.resume import read_state
 
