@@ -175,7 +175,7 @@ def test_cli_writes_the_figure_and_json_without_tensorflow(explain_export, pair,
 
 
 def test_cli_text_output(explain_export, pair, capsys):
-    assert cli.run(explain.main, ["--model", str(_formats(explain_export)["tflite_int8"]), *pair]) == 0
+    assert cli.run(explain_cli.main, ["--model", str(_formats(explain_export)["tflite_int8"]), *pair]) == 0
     text = capsys.readouterr().out
     assert "(tflite_int8, 32 px)" in text and "verdict: p(harmonious) = " in text and "rule v1: " in text
 
@@ -189,7 +189,7 @@ def test_cli_text_output(explain_export, pair, capsys):
 def test_cli_bad_input_is_one_line(explain_export, pair, capsys, args, message):
     values = {"MODEL": str(_formats(explain_export)["onnx"]), "TOP": pair[0], "PAIRS": str(explain_export[2])}
     with pytest.raises(SystemExit) as e:
-        cli.run(explain.main, [values.get(a, a) for a in args])
+        cli.run(explain_cli.main, [values.get(a, a) for a in args])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and err.startswith("error: ") and message in err and "\n" not in err
 
