@@ -49,7 +49,7 @@ from neipalette_tf.training import run as training  # `fit` as the training run 
 FAST = ["--image-size", "32", "--batch-size", "16", "--weights", "none"]
 
 
-def _paths(out, data):
+def _paths(out, data, formats=None):
     """(name, callable) for every path; later paths use what earlier ones wrote."""
     run = os.path.join(out, "train")
     model = os.path.join(run, "model.keras")
@@ -79,7 +79,7 @@ def _paths(out, data):
                                               "--out", os.path.join(out, "calibration")])),
         ("evaluate", lambda: evaluate.main(["--model", model, "--data", pairs, "--split", "all",
                                             "--out", os.path.join(out, "eval")])),
-        ("export", lambda: _export(export_cli, model, artifacts, pairs)),
+        ("export", lambda: _export(export_cli, model, artifacts, pairs, formats)),
         ("predict (keras)", lambda: predict.main(["--model", model, top, bottom, "--json"])),
         ("predict (onnx)", lambda: predict.main(["--model", os.path.join(artifacts, "model.onnx"), top, bottom])),
         ("predict (tflite)", lambda: predict.main(["--model", os.path.join(artifacts, "model.tflite"),
@@ -96,12 +96,13 @@ def _paths(out, data):
     ]
 
 
-def _export(export_cli, model, artifacts, pairs):
+def _export(export_cli, model, artifacts, pairs, formats=None):
     """Every format converted and run on the parity pairs. A model this small is near chance, so
     int8's decision-agreement bound can fail on it: a parity verdict is printed, not counted here
     (the parity bounds are tested on a trained model in tests/test_export.py)."""
 
-    status = export_cli.main(["--model", model, "--out", artifacts, "--parity-data", pairs, "--calibration", pairs])
+    status = export_cli.main(["--model", model, "--out", artifacts, "--parity-data", pairs, "--calibration", pairs,
+                              *(["--formats", formats] if formats else [])])
     with open(os.path.join(artifacts, "parity.json"), encoding="utf-8") as f:
         formats = json.load(f)["formats"]
     crashed = {fmt: r["error"] for fmt, r in formats.items() if "error" in r}
@@ -151,6 +152,8 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="a new or empty work folder")
     p.add_argument("--only", help="comma-separated path names (default: all); see the list printed")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--formats", help="export formats (default: all; e.g. savedmodel,tflite,onnx to skip the "
+                                     "memory-hungry int8 and float16 conversions)")
     args = p.parse_args(argv)
     if os.path.exists(args.out) and os.listdir(args.out):
         raise cli.UserError(f"{args.out}: --out must be a new or empty folder")
@@ -161,7 +164,7 @@ def main(argv=None):
     synth.generate(data, pairs=120, seed=3, image_size=48, workers=1, progress=False)
     wanted = set(args.only.split(",")) if args.only else None
     results = {}
-    for name, step in _paths(args.out, data):
+    for name, step in _paths(args.out, data, args.formats):
         if wanted and name not in wanted and name.split(" (")[0] not in wanted:
             continue
         start = time.time()

@@ -16,6 +16,8 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
 from PIL import Image
 
 SIZE = 32
@@ -484,7 +486,6 @@ import json, sys
 import numpy as np
 from neipalette_tf.predictors.runtime import HarmonyRuntime
 
-pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
 out = {}
 for name in sys.argv[3:]:
     rt = HarmonyRuntime(sys.argv[1] + "/" + name)
@@ -649,3 +650,9 @@ def test_stacked_model_exports_without_encoder_and_head(pairs_csv, tmp_path):
     assert list(card["artifacts"]["savedmodel"]) == ["model"] and "stacked" in card["notes"]["encoder"]
     assert sorted(os.listdir(out)) == ["model_card.json", "parity.json", "saved_model"]
     assert list(tf.saved_model.load(str(out / "saved_model" / "1")).signatures) == ["serving_default"]
+
+
+def test_the_exporter_clears_what_the_bench_writes():
+    from neipalette_tf.export import bench, exporter
+
+    assert exporter.BENCH_OUTPUT_NAMES == bench.OUTPUT_NAMES

@@ -86,15 +86,15 @@ def wardrobe(tiny_synth, tmp_path_factory):
 
 
 def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated, exported, wardrobe, tmp_path):
-    from neipalette_tf.ranking import wardrobe
+    from neipalette_tf.ranking import wardrobe as wardrobe_lib
 
     out, _, _ = exported
     folder, _, query, _ = wardrobe
-    keras_scorer, onnx_scorer = wardrobe.load_scorer(calibrated), wardrobe.load_scorer(out / "model.onnx")
+    keras_scorer, onnx_scorer = wardrobe_lib.load_scorer(calibrated), wardrobe_lib.load_scorer(out / "model.onnx")
     assert keras_scorer.identity != onnx_scorer.identity  # separate cache entries
-    ranking, store = wardrobe.rank(keras_scorer, query, folder)
+    ranking, store = wardrobe_lib.rank(keras_scorer, query, folder)
     assert store.misses == 13 and store.hits == 0 and len(ranking) == 12
-    ranking_onnx, _ = wardrobe.rank(onnx_scorer, query, folder)
+    ranking_onnx, _ = wardrobe_lib.rank(onnx_scorer, query, folder)
     names = [f for f, _ in ranking]
     assert [f for f, _ in ranking_onnx] == names
     np.testing.assert_allclose([p for _, p in ranking_onnx], [p for _, p in ranking], atol=1e-4)
@@ -102,14 +102,14 @@ def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated,
     assert np.all(np.diff(scores) <= 0) and scores[0] - scores[-1] > 1e-3  # sorted, and not all alike
 
     # Second call: every embedding comes from the disk cache, and the answer is the same.
-    again, store = wardrobe.rank(keras_scorer, query, folder)
+    again, store = wardrobe_lib.rank(keras_scorer, query, folder)
     assert store.misses == 0 and store.hits == 13 and again == ranking
     # A renamed file keeps its cached embedding (content-keyed); an edited one is embedded anew.
     (folder / "bottom_00.png").rename(folder / "renamed.png")
-    _, store = wardrobe.rank(keras_scorer, query, folder)
+    _, store = wardrobe_lib.rank(keras_scorer, query, folder)
     assert store.misses == 0
     shutil.copy(query, folder / "bottom_01.png")  # now the query itself: left out of the ranking
-    ranked, store = wardrobe.rank(keras_scorer, query, folder)
+    ranked, store = wardrobe_lib.rank(keras_scorer, query, folder)
     assert len(ranked) == 11 and store.misses == 0
 
 

@@ -42,20 +42,13 @@ import tempfile
 import time
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import (
-    convert_variables_to_constants_v2,
-)
 
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.io_utils import write_json, write_text
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.evaluation.metrics import classification_metrics
-from neipalette_tf.export.exporter import BENCH_OUTPUT_NAMES, sample, select_pairs
 from neipalette_tf.export.parity import batched
-from neipalette_tf.export.savedmodel import endpoints
-from neipalette_tf.models import load_model
 from neipalette_tf.predictors import load_predictor
 from neipalette_tf.predictors.runtime import read_card
 
@@ -67,7 +60,8 @@ WARDROBE = 1000
 MATMUL_N = 2048
 ROUNDS = 3
 MIN_SECONDS = 2.0  # per latency or throughput measurement
-OUTPUT_NAMES = BENCH_OUTPUT_NAMES
+# What the bench writes into an export folder (the exporter clears them: they describe one export).
+OUTPUT_NAMES = ("bench.json", "bench.md")
 
 
 # --------------------------------------------------------------------------
@@ -90,6 +84,8 @@ def _timed(fn, min_runs, min_seconds, warmup=2):
 
 
 def _set_tf_threads(threads):
+    import tensorflow as tf  # deferred: a worker timing a TF-free format never loads TensorFlow
+
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
@@ -155,6 +151,8 @@ def work_peak(job):
     result = {"numpy_gflops": flops / min(_timed(lambda: a @ b, 5, seconds)) / 1e9}
     _set_tf_threads(job["threads"])
 
+    import tensorflow as tf  # deferred: a worker timing a TF-free format never loads TensorFlow
+
     ta, tb = tf.constant(a), tf.constant(b)
     matmul = tf.function(lambda: tf.linalg.matmul(ta, tb))
     result["tensorflow_gflops"] = flops / min(_timed(lambda: matmul().numpy(), 5, seconds)) / 1e9
@@ -165,6 +163,12 @@ def work_peak(job):
 def work_flops(job):
     """Float operations of one pair through the full model (frozen batch-1 graph)."""
 
+
+    import tensorflow as tf  # deferred: a worker timing a TF-free format never loads TensorFlow
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from neipalette_tf.export.savedmodel import endpoints  # deferred: TensorFlow
+    from neipalette_tf.models import load_model  # deferred: TensorFlow
 
     fn, signature = endpoints(load_model(job["model"]))["serving_default"]
     one = [tf.TensorSpec([1, *s.shape[1:]], s.dtype, name=s.name) for s in signature]
@@ -215,6 +219,8 @@ def bench_pairs(card, data):
 
     Returns (tops, bottoms, manifest, source), images decoded with `load_image`.
     """
+    from neipalette_tf.export.exporter import sample, select_pairs  # deferred: the exporter loads TensorFlow
+
 
 
     if data is None:

@@ -46,7 +46,7 @@ from neipalette_tf.predictors.saved_model import SavedModelPredictor
 from neipalette_tf.training.config import load_config
 from neipalette_tf.training.prepare import prepare_manifest
 
-BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes into an export folder
+BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes (bench.OUTPUT_NAMES, checked by a test)
 FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")
 CALIBRATION_PAIRS = 128
 MIN_CALIBRATION_PAIRS = 100
