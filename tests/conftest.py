@@ -24,6 +24,17 @@ def shared_path(*parts):
     return path
 
 
+def snapshot(folder):
+    """{relative path: bytes} of every file under `folder` (to check that nothing changed)."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, folder)] = f.read()
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory):
     """A small synthetic data set rendered once per test session."""

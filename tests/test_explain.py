@@ -15,10 +15,10 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
+from neipalette_tf import explain as explain_cli
 from neipalette_tf.colour import harmony, space
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core import cli
-from neipalette_tf import explain as explain_cli
 from neipalette_tf.explanation import explain
 
 SIZE = 32

@@ -15,6 +15,7 @@ import tempfile
 
 import pytest
 import yaml
+from conftest import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -47,15 +48,6 @@ def _folder():
     return d
 
 
-def _snapshot(folder):
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[path] = f.read()
-    return out
-
 
 def _run(main, argv):
     """(exit status, stderr) of `main` through cli.run; a traceback fails the test."""
@@ -85,7 +77,7 @@ def test_any_manifest_is_read_or_one_line_naming_the_file(header, rows, junk, cr
     path = os.path.join(folder, "pairs.csv")
     with open(path, "wb") as f:
         f.write(data)
-    before = _snapshot(folder)
+    before = snapshot(folder)
     for mode in ("error", "skip"):
         result = {}
 
@@ -100,7 +92,7 @@ def test_any_manifest_is_read_or_one_line_naming_the_file(header, rows, junk, cr
                 assert s["line"] >= 1 and s["reason"]
         else:
             _assert_one_line(status, err, "pairs.csv")
-    assert _snapshot(folder) == before  # reading never writes
+    assert snapshot(folder) == before  # reading never writes
 
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 10_000), st.floats(allow_nan=True, allow_infinity=True),
@@ -154,11 +146,11 @@ def test_any_config_file_resolves_or_one_line_naming_the_file(pairs, raw):
 
     # The whole train CLI with that config: it stops before any work (the data is missing), in one line.
     out = os.path.join(folder, "run")
-    before = _snapshot(folder)
+    before = snapshot(folder)
     status, err = _run(train.main, ["--config", path, "--data", os.path.join(folder, "nowhere", "pairs.csv"),
                                     "--out", out])
     _assert_one_line(status, err, "c.yaml", "nowhere")
-    assert _snapshot(folder) == before and not os.path.exists(out)
+    assert snapshot(folder) == before and not os.path.exists(out)
 
 
 @pytest.mark.parametrize("flag,value", [("--seed", "-1"), ("--learning-rate", "inf"), ("--learning-rate", "nan"),

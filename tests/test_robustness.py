@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, snapshot
 from PIL import Image
 
 from neipalette_tf.core import cli, staging
@@ -38,17 +38,6 @@ def _one_line_error(done, status=2):
     return err[0]
 
 
-def _snapshot(folder):
-    """{relative path: bytes} of every file under `folder`."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, folder)] = f.read()
-    return out
-
-
 # --------------------------------------------------------------------------
 # 1. Data loss: synth only replaces what it provably wrote
 # --------------------------------------------------------------------------
@@ -58,7 +47,7 @@ def _user_photos(folder):
     (folder / "images").mkdir(parents=True)
     Image.new("RGB", (20, 30), (200, 10, 10)).save(folder / "images" / "my_shirt.jpg")
     (folder / "pairs.csv").write_text("top,bottom,label\nimages/my_shirt.jpg,images/my_shirt.jpg,harmonious\n")
-    return _snapshot(folder)
+    return snapshot(folder)
 
 
 def test_synth_refuses_a_users_pairs_csv_and_images(tmp_path):
@@ -67,7 +56,7 @@ def test_synth_refuses_a_users_pairs_csv_and_images(tmp_path):
                 "--workers", 1, "--no-progress")
     line = _one_line_error(done)
     assert "refusing" in line and str(tmp_path / "mine") in line
-    assert _snapshot(tmp_path / "mine") == before
+    assert snapshot(tmp_path / "mine") == before
     assert sorted(os.listdir(tmp_path)) == ["mine"]
 
 
@@ -97,7 +86,7 @@ def test_train_data_path_at_a_users_folder_is_refused(tmp_path):
     done = _cli("neipalette_tf.train", "--config", config, "--out", tmp_path / "run")
     line = _one_line_error(done)
     assert "data.path" in line and "refusing" in line
-    assert (tmp_path / "photos" / "a.jpg").read_bytes() == b"mine" and _snapshot(tmp_path / "mine") == before
+    assert (tmp_path / "photos" / "a.jpg").read_bytes() == b"mine" and snapshot(tmp_path / "mine") == before
     assert not (tmp_path / "run").exists()
 
 
