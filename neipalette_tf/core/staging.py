@@ -164,6 +164,9 @@ def recover(target):
             os.rename(old, target)
         else:
             shutil.rmtree(old, ignore_errors=True)
+    # A kill between marking the old result (`publish`) and the exchange leaves the mark in it.
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        os.remove(os.path.join(target, MARKER + ".old"))
 
 
 def is_staging(folder):
