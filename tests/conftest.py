@@ -11,28 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # default: the suite tests where most users run, whichever CPU CI has (tests/test_portability.py
 # runs the tiny end-to-end path on the other kernel set). Set before TensorFlow is imported.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the checkout, before any install
 
-
-def shared_path(*parts):
-    """A path under ../shared, or skip the test with the reason."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared holds the rule vectors and real pairs)")
-    return path
-
-
-def snapshot(folder):
-    """{relative path: bytes} of every file under `folder` (to check that nothing changed)."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, folder)] = f.read()
-    return out
+from helpers import ROOT, SHARED, SIZE, make_pairs, shared_path, snapshot  # noqa: E402,F401 - re-exported
 
 
 @pytest.fixture(scope="session")
@@ -46,36 +27,65 @@ def tiny_synth(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def explain_export(tmp_path_factory):
-    """A tiny siamese model and its export with the attention graphs, for the explain and serve tests.
+def tiny_pairs(tmp_path_factory):
+    """The solid-colour pairs of `helpers.make_pairs` (train 200, val 16, test 160)."""
+    return make_pairs(tmp_path_factory.mktemp("tiny-pairs"))
 
-    Trained like test_export's (32 px, 3 epochs on its solid-colour pairs), exported to
-    SavedModel, ONNX and int8 TFLite. Returns (run folder, export folder, pairs.csv).
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_pairs, tmp_path_factory):
+    """A run folder like training writes (model.keras, config.yaml, metrics.json), built once per session.
+
+    A siamese ResNet18 (32 px, no pretrained weights) trained for 3 epochs on
+    `tiny_pairs`: enough to spread its outputs, too little to saturate them,
+    so parity checks mean something. Tests must not change it.
     """
     import keras
-    from test_export import SIZE, make_pairs
 
     from neipalette_tf.core.io_utils import write_json, write_text
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.export.exporter import export_model
     from neipalette_tf.models import build_classifier
     from neipalette_tf.training import config
     from neipalette_tf.training.loop import compile_model, supervised_training_model
 
-    pairs_csv = make_pairs(tmp_path_factory.mktemp("explain-pairs"))
     keras.utils.set_random_seed(0)
-    run = tmp_path_factory.mktemp("explain-run")
-    train = PairData(read_manifest(pairs_csv).subset("train"), SIZE)
+    out = tmp_path_factory.mktemp("tiny-run")
+    train = PairData(read_manifest(tiny_pairs).subset("train"), SIZE)
     model, _ = build_classifier("resnet18", SIZE, weights="none", log=lambda *_: None)
-    trainee = supervised_training_model(model, colour=False, all_pairs=False)
-    compile_model(trainee, 3e-4, 3 * -(-len(train) // 32))
+    epochs, batch = 3, 32
+    trainee = supervised_training_model(model, colour=False, all_pairs=False)  # logits out
+    compile_model(trainee, 3e-4, epochs * -(-len(train) // batch))
     trainee.fit({"top": train.top.astype("float32"), "bottom": train.bottom.astype("float32")}, train.labels,
-                batch_size=32, epochs=3, verbose=0)
-    model.save(run / "model.keras")
-    write_text(run / "config.yaml", config.dump(config.resolve(None, {"data.path": str(pairs_csv)})))
-    write_json(run / "metrics.json", {"roc_auc": 0.5, "accuracy": 0.5, "n": 160})
-    out = tmp_path_factory.mktemp("explain-artifacts") / "X"
-    report = export_model(str(run / "model.keras"), str(out), ["savedmodel", "onnx", "tflite_int8"], log=lambda *_: None)
-    assert report["passed"], report
-    return run, out, pairs_csv
+                batch_size=batch, epochs=epochs, verbose=0)
+    model.save(out / "model.keras")
+    write_text(out / "config.yaml", config.dump(config.resolve(None, {"data.path": str(tiny_pairs)})))
+    write_json(out / "metrics.json", {"roc_auc": 0.5, "accuracy": 0.5, "n": 160})
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory):
+    """(export folder, parity report) of `tiny_run` in every format, built once per session."""
+    from neipalette_tf.export.exporter import export_model
+
+    out = tmp_path_factory.mktemp("tiny-artifacts") / "X"
+    report = export_model(str(tiny_run / "model.keras"), str(out), log=lambda *_: None)
+    return out, report
+
+
+@pytest.fixture(scope="session")
+def explain_export(tiny_run, tiny_export, tiny_pairs):
+    """(run folder, export folder, pairs.csv) for the explain, ranking and serve tests."""
+    assert tiny_export[1]["passed"], tiny_export[1]
+    return tiny_run, tiny_export[0], tiny_pairs
+
+
+# Fixtures that train or export a model: a test using one belongs to the full suite, not the fast tier.
+HEAVY_FIXTURES = {"tiny_run", "tiny_export", "explain_export"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -195,8 +195,8 @@ def test_output_path_checks_name_the_path(tmp_path):
 
 @pytest.mark.parametrize("module,extra", [
     ("neipalette_tf.train", ["--epochs", "1"]),
-    ("neipalette_tf.evaluate", ["--model", "m.keras"]),
-    ("export", ["--model", "m.keras"]),
+    pytest.param("neipalette_tf.evaluate", ["--model", "m.keras"], marks=pytest.mark.slow),
+    pytest.param("export", ["--model", "m.keras"], marks=pytest.mark.slow),
 ])
 def test_out_that_is_a_file_is_one_line_before_any_work(tmp_path, module, extra):
     (tmp_path / "m.keras").write_bytes(b"not read")
@@ -262,10 +262,11 @@ def test_bad_config_values_name_the_file_key_and_value(tmp_path, text, message):
 
 @pytest.mark.parametrize("module,args,message", [
     ("neipalette_tf.train", ["--seed", "-1"], "seed must be an integer >= 0, got -1"),
-    ("neipalette_tf.train", ["--learning-rate", "inf"], "train.learning_rate must be a finite number > 0"),
-    ("neipalette_tf.train", ["--seed", "1.5"], "invalid int value"),
-    ("neipalette_tf.evaluate", ["--model", "m.keras", "--data", "d.csv", "--batch-size", "0"],
-     "--batch-size must be at least 1"),
+    pytest.param("neipalette_tf.train", ["--learning-rate", "inf"], "train.learning_rate must be a finite number > 0",
+                 marks=pytest.mark.slow),
+    pytest.param("neipalette_tf.train", ["--seed", "1.5"], "invalid int value", marks=pytest.mark.slow),
+    pytest.param("neipalette_tf.evaluate", ["--model", "m.keras", "--data", "d.csv", "--batch-size", "0"],
+                 "--batch-size must be at least 1", marks=pytest.mark.slow),
 ])
 def test_bad_flags_are_one_line_before_any_work(tmp_path, module, args, message):
     done = _cli(module, *args, "--out", tmp_path / "o", cwd=tmp_path)

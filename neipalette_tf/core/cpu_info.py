@@ -10,7 +10,7 @@ Example:
 
 >>> info = cpu_info()
 >>> sorted(info)
-['avx2', 'avx512', 'cores', 'model', 'onednn', 'onednn_reason']
+['avx2', 'avx512', 'cores', 'model', 'onednn', 'onednn_max_isa', 'onednn_reason']
 >>> cpu_summary().startswith("CPU: ")
 True
 """
@@ -55,8 +55,11 @@ def cpu_info(environ=None):
     """A dict: model, cores, avx2, avx512 (AVX-512F), onednn (bool) and why."""
     model, flags = _proc_cpuinfo()
     on, reason = onednn_state(flags, environ)
+    env = os.environ if environ is None else environ
     return {"model": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "onednn": on, "onednn_reason": reason}
+            "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "onednn": on, "onednn_reason": reason,
+            # oneDNN's instruction-set cap (e.g. AVX2 on an AVX-512 CPU): what its kernels may use
+            "onednn_max_isa": env.get("ONEDNN_MAX_CPU_ISA") or None}
 
 
 def cpu_summary(as_dict=False, environ=None):
@@ -66,4 +69,5 @@ def cpu_summary(as_dict=False, environ=None):
         return info
     yes = {True: "yes", False: "no"}
     return (f"CPU: {info['model']}, {info['cores']} cores, AVX2 {yes[info['avx2']]}, "
-            f"AVX-512 {yes[info['avx512']]}, oneDNN {'on' if info['onednn'] else 'off'} ({info['onednn_reason']})")
+            f"AVX-512 {yes[info['avx512']]}, oneDNN {'on' if info['onednn'] else 'off'} ({info['onednn_reason']}"
+            + (f", ONEDNN_MAX_CPU_ISA={info['onednn_max_isa']})" if info["onednn_max_isa"] and info["onednn"] else ")"))

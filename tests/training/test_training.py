@@ -64,6 +64,7 @@ def test_colour_targets_only_when_every_row_has_colours(tiny_synth, tmp_path):
     assert PairData(read_manifest(plain).subset("val"), 32).colour_targets is None
 
 
+@pytest.mark.slow  # fits two models
 def test_fit_with_and_without_auxiliary_targets(tiny_synth):
     m = read_manifest(tiny_synth)
     data = {s: PairData(m.subset(s), 32) for s in ("train", "val")}

@@ -63,4 +63,4 @@ def test_bad_image_stops_the_conversion_and_leaves_nothing(tiny_synth, tmp_path)
     assert os.listdir(out) == []
 
 
-# Training from shards (with calibration and the embedding view): tests/test_multiworker.py.
+# Training from shards (with calibration and the embedding view): tests/training/test_multiworker.py.

@@ -1,12 +1,12 @@
 """Export to SavedModel / TFLite (fp32, fp16, int8) / ONNX, parity, model card, predict CLI, runtime.
 
-One small siamese ResNet18 (32 px, no pretrained weights) is trained for a
-few epochs on generated solid-colour garment photos (an easy stand-in label,
-see `make_pairs`) so its outputs are spread, not saturated, and exported once
-for the whole module.
+The model is the session's `tiny_run` (conftest.py): a small siamese
+ResNet18 (32 px, no pretrained weights) trained for a few epochs on
+generated solid-colour garment photos (`helpers.make_pairs`) so its outputs
+are spread, not saturated; `tiny_export` exports it once for every test
+that needs the files.
 """
 
-import csv
 import json
 import os
 import re
@@ -16,54 +16,12 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
+from helpers import SIZE, SPLITS
 
 pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
-from PIL import Image
 
-SIZE = 32
-SPLITS = (("train", 200), ("val", 16), ("test", 160))
 TFLITE_FILES = ("model.tflite", "model_fp16.tflite", "model_int8.tflite")
 RUNTIME_FILES = ("model.onnx", *TFLITE_FILES)
-
-
-def _garment(path, colour, kind, rng):
-    """A solid-colour garment on a light, slightly noisy background (36 x 44 px)."""
-    w, h = 36, 44
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = rng.integers(200, 250, 3)
-    if kind == "top":
-        img[h // 6 : h * 4 // 6, w // 5 : w * 4 // 5] = colour
-    else:
-        img[h // 8 : h * 7 // 8, w // 3 : w * 2 // 3] = colour
-    img += rng.normal(0, 4, img.shape)
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
-
-
-def make_pairs(folder, splits=SPLITS, seed=0):
-    """A pairs.csv with balanced labels per split; returns its path.
-
-    The label is a rule a small network learns in a few epochs (the export
-    needs a model with spread outputs, not a good harmony model):
-    "harmonious" when the bottom is clearly darker than the top.
-    """
-    rng = np.random.default_rng(seed)
-    (folder / "images").mkdir(parents=True)
-    rows = []
-    for split, n in splits:
-        for k in range(n):
-            while True:
-                top, bottom = rng.integers(0, 256, (2, 3))
-                gap = float(np.mean(top) - np.mean(bottom))
-                if abs(gap) > 10 and (gap > 0) == (k % 2 == 1):
-                    break
-            names = [f"images/{len(rows):04d}_{kind}.png" for kind in ("top", "bottom")]
-            for name, kind, colour in zip(names, ("top", "bottom"), (top, bottom)):
-                _garment(folder / name, colour, kind, rng)
-            rows.append([*names, ("clashing", "harmonious")[k % 2], split])
-    path = folder / "pairs.csv"
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([["top", "bottom", "label", "split"], *rows])
-    return path
 
 
 def _cli(module, *args):
@@ -73,44 +31,18 @@ def _cli(module, *args):
 
 
 @pytest.fixture(scope="module")
-def pairs_csv(tmp_path_factory):
-    return make_pairs(tmp_path_factory.mktemp("pairs"))
+def pairs_csv(tiny_pairs):
+    return tiny_pairs
 
 
 @pytest.fixture(scope="module")
-def run(pairs_csv, tmp_path_factory):
-    """A run folder like training writes: model.keras, config.yaml, metrics.json."""
-    import keras
-
-    from neipalette_tf.core.io_utils import write_json, write_text
-    from neipalette_tf.data.manifest import read_manifest
-    from neipalette_tf.data.pipeline import PairData
-    from neipalette_tf.models import build_classifier
-    from neipalette_tf.training import config
-    from neipalette_tf.training.loop import compile_model, supervised_training_model
-
-    keras.utils.set_random_seed(0)
-    out = tmp_path_factory.mktemp("run")
-    train = PairData(read_manifest(pairs_csv).subset("train"), SIZE)
-    model, _ = build_classifier("resnet18", SIZE, weights="none")
-    epochs, batch = 3, 32  # enough to spread the outputs, too little to saturate them
-    trainee = supervised_training_model(model, colour=False, all_pairs=False)  # logits out
-    compile_model(trainee, 3e-4, epochs * -(-len(train) // batch))
-    trainee.fit({"top": train.top.astype("float32"), "bottom": train.bottom.astype("float32")}, train.labels,
-              batch_size=batch, epochs=epochs, verbose=0)
-    model.save(out / "model.keras")
-    write_text(out / "config.yaml", config.dump(config.resolve(None, {"data.path": str(pairs_csv)})))
-    write_json(out / "metrics.json", {"roc_auc": 0.5, "accuracy": 0.5, "n": 160})
-    return out
+def run(tiny_run):
+    return tiny_run
 
 
 @pytest.fixture(scope="module")
-def exported(run, tmp_path_factory):
-    from neipalette_tf.export.exporter import export_model
-
-    out = tmp_path_factory.mktemp("artifacts") / "X"
-    report = export_model(str(run / "model.keras"), str(out))
-    return out, report
+def exported(tiny_export):
+    return tiny_export
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ decoder never returns.
 CI runs a bounded, derandomised number of examples. A longer, random
 campaign:
 
-    NEIPALETTE_FUZZ_EXAMPLES=5000 python -m pytest -q tests/test_fuzz_images.py --hypothesis-show-statistics
+    NEIPALETTE_FUZZ_EXAMPLES=5000 python -m pytest -q tests/core/test_fuzz_images.py --hypothesis-show-statistics
 
 (`--hypothesis-show-statistics` prints, per test, how many inputs decoded
 and how many ended in a clean error.)

@@ -18,7 +18,7 @@ from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.data import synth
 from neipalette_tf.data.synth import dataset as synth_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAIRS, SEED, SIZE = 40, 3, 64
 
 

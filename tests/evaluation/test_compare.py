@@ -15,7 +15,7 @@ from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.evaluation.metrics import classification_metrics
 from neipalette_tf.evaluation.report import write_predictions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fake_run(directory, backbone, pairing, skill, seed):

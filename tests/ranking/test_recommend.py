@@ -10,7 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_export import make_pairs
+from helpers import make_pairs
 
 pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
 

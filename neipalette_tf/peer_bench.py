@@ -1,0 +1,58 @@
+"""NeiPalette against the study's PyTorch stack: `python -m neipalette_tf.peer_bench [--threads 2] [--json F]`.
+
+Times, in one process and on one batch of synthetic pairs, the training
+step and inference of the study's PyTorch eager siamese ResNet18 and of
+NeiPalette in Keras (the same network, and the step `train` runs), and
+prints each as pairs/s and as a ratio over PyTorch
+(`neipalette_tf/training/peer_bench.py` says what each row is). Needs the
+PyTorch CPU wheel (`pip install torch`): a benchmark-only dependency.
+"""
+
+import argparse
+import sys
+
+from neipalette_tf.core import cli
+from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.training import peer_bench
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m neipalette_tf.peer_bench", description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="synthetic data folder or pairs.csv with colours (default: 200 rendered pairs)")
+    p.add_argument("--image-size", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=2, help="threads for both frameworks (default 2)")
+    p.add_argument("--steps", type=int, default=10, help="timed calls per round")
+    p.add_argument("--rounds", type=int, default=3, help="rounds alternating the frameworks")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not peer_bench.torch_available():
+        raise cli.UserError("PyTorch is not installed: pip install torch (the CPU wheel; only this benchmark uses it)")
+    for flag in ("image_size", "batch_size", "threads", "steps", "rounds"):
+        if getattr(args, flag) < 1:
+            raise cli.UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    result = peer_bench.measure(args.data, args.image_size, args.batch_size, args.threads, args.steps, args.rounds)
+    print(cpu_summary())
+    print(f"siamese ResNet18, {args.image_size} px, batch {args.batch_size}, {args.threads} thread(s); "
+          f"torch {result['torch']}, TensorFlow {result['tensorflow']}")
+    print(f"| {'stack':<34} | {'train pairs/s':>13} | {'x torch':>7} | {'infer pairs/s':>13} | {'x torch':>7} |")
+    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 9}|{'-' * 15}|{'-' * 9}|")
+    names = {"torch_eager": "PyTorch eager (the study)", "keras_same": "Keras, the same network",
+             "neipalette": "NeiPalette (train's step, model)"}
+    for key, name in names.items():
+        r = result["rates"][key]
+        ratio = {k: result["ratios"].get(f"{key}_over_torch_{k}", 1.0) for k in ("train", "infer")}
+        print(f"| {name:<34} | {r['train_pairs_per_s']:>13.1f} | {ratio['train']:>6.2f}x "
+              f"| {r['infer_pairs_per_s']:>13.1f} | {ratio['infer']:>6.2f}x |")
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

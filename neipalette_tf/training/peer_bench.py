@@ -1,0 +1,222 @@
+"""NeiPalette's Keras step against the study's PyTorch eager stack, in one process: the library behind
+`python -m neipalette_tf.peer_bench`.
+
+The peer is what the original study ran: a siamese torchvision-style
+ResNet18 (basic blocks 2-2-2-2, 7x7 stem and max-pool, NCHW, eager mode),
+global average pooling, one linear layer over `[f_top, f_bottom]`, Adam and
+cross-entropy. Measured on the same batch of pairs, at the same image size,
+batch size and thread count, in the same process, interleaved (peer, Keras,
+peer, Keras, ...) so that a busy or throttled machine slows both alike:
+
+- `torch_eager`: the peer's training step and inference (`torch.no_grad`);
+- `keras_same`: the same network in Keras (KerasHub ResNet18, pooled, one
+  `Dense(2)`), compiled like `train` compiles: the framework against the
+  framework;
+- `neipalette`: the training step `train` runs (colour attention pooling,
+  the pair head, the colour and all-pairs auxiliary losses) and the saved
+  model's inference.
+
+The figure that matters is a ratio (pairs/s over the peer's pairs/s), not
+an absolute time. PyTorch is a benchmark-only dependency (`pip install
+torch`, CPU wheel); without it the command says so and exits 1.
+"""
+
+import importlib.util
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from neipalette_tf.core.cpu_info import cpu_summary
+
+
+def torch_available():
+    return importlib.util.find_spec("torch") is not None
+
+
+# --------------------------------------------------------------------------
+# The peer: the study's siamese ResNet18 in PyTorch eager
+# --------------------------------------------------------------------------
+
+
+def torch_siamese_resnet18():
+    """A torchvision-style ResNet18 shared by both garments, a linear head on the pooled pair."""
+    import torch
+    from torch import nn
+
+    class Basic(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.down = None
+            if stride != 1 or cin != cout:
+                self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            y = torch.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            return torch.relu(y + (x if self.down is None else self.down(x)))
+
+    class Siamese(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+            cin = 64
+            for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+                layers += [Basic(cin, cout, stride), Basic(cout, cout, 1)]
+                cin = cout
+            self.backbone = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head = nn.Linear(2 * 512, 2)
+
+        def forward(self, top, bottom):
+            return self.head(torch.cat([self.backbone(top), self.backbone(bottom)], dim=1))
+
+    return Siamese()
+
+
+class TorchPeer:
+    """Training step and inference of the peer on one fixed batch (NHWC uint8-range floats in)."""
+
+    def __init__(self, tops, bottoms, labels, threads, seed=0):
+        import torch
+
+        torch.manual_seed(seed)
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = torch_siamese_resnet18()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.loss = torch.nn.CrossEntropyLoss()
+
+        def nchw(x):  # ImageNet normalisation, as torchvision's transforms do
+            mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+            return torch.from_numpy(((x / 255.0 - mean) / std).transpose(0, 3, 1, 2).astype(np.float32).copy())
+
+        self.top, self.bottom = nchw(tops), nchw(bottoms)
+        self.labels = torch.from_numpy(np.asarray(labels, np.int64))
+
+    def train_step(self):
+        self.model.train()
+        self.optimizer.zero_grad()
+        loss = self.loss(self.model(self.top, self.bottom), self.labels)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss)
+
+    def infer(self):
+        self.model.eval()
+        with self.torch.no_grad():
+            return self.torch.softmax(self.model(self.top, self.bottom), dim=1)[:, 1].numpy()
+
+
+# --------------------------------------------------------------------------
+# Keras: the same network, and NeiPalette's training step
+# --------------------------------------------------------------------------
+
+
+def keras_same_network(size):
+    """The peer's network in Keras: a shared KerasHub ResNet18, pooled, `Dense(2)` on `[f_top, f_bottom]`."""
+    import keras
+
+    from neipalette_tf.models.backbones import build_backbone
+    from neipalette_tf.models.preprocessor import ImageNormalizer
+
+    backbone, _ = build_backbone("resnet18", "none")
+    normalise = ImageNormalizer(scale=1 / 255.0)
+    pool = keras.layers.GlobalAveragePooling2D()
+    top = keras.Input((size, size, 3), name="top")
+    bottom = keras.Input((size, size, 3), name="bottom")
+    features = [pool(backbone(normalise(x))) for x in (top, bottom)]
+    logits = keras.layers.Dense(2)(keras.layers.Concatenate()(features))
+    model = keras.Model({"top": top, "bottom": bottom}, logits, name="keras_same")
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _timed(fn, repeats):
+    """Seconds of each of `repeats` calls of `fn`."""
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=3, log=print):
+    """Training-step and inference rates (pairs/s) of the peer and of Keras; a dict with the ratios.
+
+    Args:
+        data: a synthetic data folder or pairs.csv with recorded colours
+            (None: 200 synthetic pairs rendered in a temporary folder).
+        steps: timed calls per round; `rounds` rounds alternate the peer and
+            Keras, and each rate is the median over rounds.
+    """
+    import keras
+    import tensorflow as tf
+
+    from neipalette_tf.data import synth
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data.pipeline import LABEL_KEY, PairData
+    from neipalette_tf.models import build_classifier
+    from neipalette_tf.training.config import DEFAULTS
+    from neipalette_tf.training.loop import TrainingSetup
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="neipalette-peer-") as tmp:
+        if data is None:
+            data = os.path.join(tmp, "synth")
+            log("rendering 200 synthetic pairs ...")
+            synth.generate(data, pairs=200, seed=0, image_size=96, workers=1, progress=False)
+        manifest = os.path.join(data, "pairs.csv") if os.path.isdir(data) else data
+        pairs = PairData(read_manifest(manifest).subset("train"), size)
+    if len(pairs) < batch:
+        raise ValueError(f"{manifest}: {len(pairs)} training pairs, fewer than the batch ({batch})")
+
+    keras.utils.set_random_seed(0)
+    train_cfg = dict(DEFAULTS["train"], batch_size=batch)
+    model, _ = build_classifier("resnet18", size, "siamese", "none", log=lambda s: None)
+    setup = TrainingSetup(model, {"train": pairs, "val": pairs}, train_cfg, seed=0)
+    setup.compile(1e-3, 1000)
+    x, y = next(iter(setup.train_ds))  # one augmented training batch, with its colour targets
+    tops, bottoms = x["top"].numpy(), x["bottom"].numpy()
+    labels = (y[LABEL_KEY] if isinstance(y, dict) else y).numpy()
+    same = keras_same_network(size)
+    peer = TorchPeer(tops, bottoms, labels, threads)
+    x_plain = {"top": tops, "bottom": bottoms}
+
+    runs = {
+        "torch_eager": {"train": peer.train_step, "infer": peer.infer},
+        "keras_same": {"train": lambda: same.train_on_batch(x_plain, labels),
+                       "infer": lambda: same.predict_on_batch(x_plain)},
+        "neipalette": {"train": lambda: setup.trainee.train_on_batch(x, y),
+                       "infer": lambda: model.predict_on_batch(x_plain)},
+    }
+    for name, fns in runs.items():  # tracing, first-call allocations
+        for fn in fns.values():
+            for _ in range(warmup):
+                fn()
+        log(f"warmed up {name}")
+    times = {name: {"train": [], "infer": []} for name in runs}
+    for r in range(rounds):
+        for name, fns in runs.items():
+            for kind, fn in fns.items():
+                times[name][kind].append(float(np.median(_timed(fn, steps))))
+        log(f"round {r + 1}/{rounds} done")
+    rates = {name: {f"{kind}_pairs_per_s": round(batch / float(np.median(t)), 1) for kind, t in kinds.items()}
+             for name, kinds in times.items()}
+    for name in runs:
+        rates[name]["infer_ms_per_pair"] = round(1e3 / rates[name]["infer_pairs_per_s"], 3)
+    peer_rates = rates["torch_eager"]
+    ratios = {f"{name}_over_torch_{kind}": round(rates[name][f"{kind}_pairs_per_s"] /
+                                                 peer_rates[f"{kind}_pairs_per_s"], 2)
+              for name in ("keras_same", "neipalette") for kind in ("train", "infer")}
+    import torch
+
+    return {"image_size": size, "batch_size": batch, "threads": threads, "steps": steps, "rounds": rounds,
+            "torch": torch.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "rates": rates, "ratios": ratios, "cpu": cpu_summary(as_dict=True)}
