@@ -4,7 +4,8 @@ Every CLI imports this module first. It sets `TF_CPP_MIN_LOG_LEVEL=2` and
 installs an import hook that silences the C++ lines TensorFlow writes to
 stderr while it loads (`absl::InitializeLog`, `cudart_stub`, `cuInit`),
 which no log level reaches: the first `import tensorflow` (through Keras
-too) runs with file descriptor 2 pointed at /dev/null. Python errors still
+too) and its first device listing run with file descriptor 2 pointed at
+/dev/null. Python errors still
 propagate; warnings after the import are printed as usual. TF-free tools
 never trigger it.
 """
@@ -31,6 +32,10 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
         os.dup2(devnull, 2)
         try:
             module = importlib.import_module("tensorflow")
+            try:  # CUDA's `cuInit` line comes when devices are first listed, not at import; before any
+                module.config.list_physical_devices()  # context exists, so thread settings still apply
+            except Exception:  # noqa: BLE001 - a device query that fails here fails again, loudly, later
+                pass
         finally:
             os.dup2(saved, 2)
             os.close(saved)

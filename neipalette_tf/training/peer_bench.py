@@ -104,7 +104,7 @@ class TorchPeer:
         loss = self.loss(self.model(self.top, self.bottom), self.labels)
         loss.backward()
         self.optimizer.step()
-        return float(loss)
+        return loss.item()
 
     def infer(self):
         self.model.eval()
