@@ -15,11 +15,15 @@ never waits for data; the command exits 1 when it does not.
 import argparse
 import sys
 
-from neipalette_tf.core import cli
-from neipalette_tf.core.cpu_info import cpu_summary
-from neipalette_tf.core.io_utils import write_json
-from neipalette_tf.training import config as config_lib
-from neipalette_tf.training.input_bench import REQUIRED_RATIO, measure
+from neipalette_tf.core import cli, cpu_info
+
+# Before the imports below load TensorFlow: oneDNN's training kernels unless TF_ENABLE_ONEDNN_OPTS is set.
+cpu_info.prefer_onednn_for_training("bench_input")
+
+from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402
+from neipalette_tf.core.io_utils import write_json  # noqa: E402
+from neipalette_tf.training import config as config_lib  # noqa: E402
+from neipalette_tf.training.input_bench import REQUIRED_RATIO, measure  # noqa: E402
 
 
 def parse_args(argv):

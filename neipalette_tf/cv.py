@@ -43,10 +43,14 @@ import os
 import sys
 import time
 
-from neipalette_tf.core import cli
-from neipalette_tf.data.manifest import read_manifest
-from neipalette_tf.evaluation.cv import APPROACHES, cross_validate, write_results
-from neipalette_tf.training import config as config_lib
+from neipalette_tf.core import cli, cpu_info
+
+# Before the imports below load TensorFlow: oneDNN's training kernels unless TF_ENABLE_ONEDNN_OPTS is set.
+cpu_info.prefer_onednn_for_training("cv")
+
+from neipalette_tf.data.manifest import read_manifest  # noqa: E402
+from neipalette_tf.evaluation.cv import APPROACHES, cross_validate, write_results  # noqa: E402
+from neipalette_tf.training import config as config_lib  # noqa: E402
 
 
 def parse_args(argv):

@@ -11,10 +11,14 @@ PyTorch CPU wheel (`pip install torch`): a benchmark-only dependency.
 import argparse
 import sys
 
-from neipalette_tf.core import cli
-from neipalette_tf.core.cpu_info import cpu_summary
-from neipalette_tf.core.io_utils import write_json
-from neipalette_tf.training import peer_bench
+from neipalette_tf.core import cli, cpu_info
+
+# Before the imports below load TensorFlow: oneDNN's training kernels unless TF_ENABLE_ONEDNN_OPTS is set.
+cpu_info.prefer_onednn_for_training("peer_bench")
+
+from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402
+from neipalette_tf.core.io_utils import write_json  # noqa: E402
+from neipalette_tf.training import peer_bench  # noqa: E402
 
 
 def parse_args(argv):

@@ -46,3 +46,25 @@ def test_tf_free_commands_never_import_tensorflow():
 def test_the_neipalette_command_lists_and_dispatches(capsys):
     assert main(["--help"]) == 0 and "portability" in capsys.readouterr().out
     assert main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_commands_choose_onednn_unless_the_user_did():
+    """train (and cv, bench_input, peer_bench) ask for oneDNN before TensorFlow loads; a user's value wins."""
+    import platform
+
+    code = ("import os; import neipalette_tf.train; import tensorflow; "
+            "from neipalette_tf.core.cpu_info import cpu_summary; "
+            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS')); print(cpu_summary())")
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    for given, expected in ((None, "1" if x86 else None), ("0", "0")):
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        env["PYTHONPATH"] = str(ROOT)
+        if given is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = given
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        value, summary = done.stdout.splitlines()[-2:]
+        assert value == str(expected), done.stdout
+        assert ("train's default" in summary) == (expected == "1" and given is None), summary

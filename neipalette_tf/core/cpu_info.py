@@ -17,9 +17,12 @@ True
 
 import os
 import platform
+import sys
 
 # CPU flags (as /proc/cpuinfo spells them) with which TensorFlow turns oneDNN on by default.
 ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+# Set beside TF_ENABLE_ONEDNN_OPTS=1 when a training command chose oneDNN (`prefer_onednn_for_training`).
+CHOSEN_BY = "NEIPALETTE_ONEDNN_CHOSEN_BY"
 
 
 def _proc_cpuinfo():
@@ -44,11 +47,40 @@ def onednn_state(flags, environ=None):
     if value is not None and value.strip().lower() in ("0", "false"):
         return False, "TF_ENABLE_ONEDNN_OPTS=0"
     if value is not None and value.strip().lower() in ("1", "true"):
-        return True, "TF_ENABLE_ONEDNN_OPTS=1"
+        chosen = (os.environ if environ is None else environ).get(CHOSEN_BY)
+        return True, f"TF_ENABLE_ONEDNN_OPTS=1, {chosen}'s default" if chosen else "TF_ENABLE_ONEDNN_OPTS=1"
     found = [f for f in ONEDNN_DEFAULT_FLAGS if f in flags]
     if found:
         return True, f"default: the CPU has {', '.join(found)}"
     return False, "default: no AVX-512 VNNI/BF16, AVX-VNNI or AMX"
+
+
+def prefer_onednn_for_training(command, environ=None):
+    """Turn TensorFlow's oneDNN kernels on for a training command unless the user chose; True if it did.
+
+    On a CPU without AVX-512 VNNI / BF16 or AMX, TensorFlow trains on its
+    portable Eigen kernels, whose convolution gradients are ~3x slower than
+    oneDNN's at NeiPalette's sizes (`python -m neipalette_tf.peer_bench` with
+    and without `TF_ENABLE_ONEDNN_OPTS=1`, docs/benchmarks.md). oneDNN runs
+    on any x86-64 CPU, so training commands ask for it; an explicit
+    `TF_ENABLE_ONEDNN_OPTS` (0 or 1) always wins. Only takes effect before
+    TensorFlow is imported, and only on x86-64.
+
+    >>> env = {}
+    >>> prefer_onednn_for_training("train", env) == (platform.machine().lower() in ("x86_64", "amd64")
+    ...                                               and "tensorflow" not in sys.modules)
+    True
+    >>> prefer_onednn_for_training("train", {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    False
+    """
+    env = os.environ if environ is None else environ
+    if "TF_ENABLE_ONEDNN_OPTS" in env or "tensorflow" in sys.modules:
+        return False
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    env[CHOSEN_BY] = command
+    return True
 
 
 def cpu_info(environ=None):

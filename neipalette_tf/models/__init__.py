@@ -18,7 +18,7 @@ from neipalette_tf.models.preprocessor import ImageNormalizer
 
 
 def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto",
-                     head_units=256, dropout=0.2, log=print):
+                     head_units=256, dropout=0.2, log=print, head_projection=0):
     """Build a HarmonyClassifier with its backbone's weights.
 
     Returns:
@@ -31,6 +31,7 @@ def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto
         backbone_name=backbone_name,
         pairing=pairing,
         head_units=head_units,
+        head_projection=head_projection,
         dropout=dropout,
         name=f"neipalette_{backbone_name}_{pairing}",
     )

@@ -75,7 +75,8 @@ class HarmonyClassifier(keras.Model):
         backbone_name: "resnet18", "efficientnet_b0" or "resnet50".
         pairing: "siamese" or "stacked".
         normalization: kwargs of `ImageNormalizer`; default: the backbone's.
-        head_units, dropout: the `PairHead`.
+        head_units, dropout, head_projection: the `PairHead` (`head_projection`:
+            its `projection`, 0 for none; models saved without this key have none).
         colour_channels: width of the `ColourAttentionPooling` keys and query.
         colour_context: `ColourAttentionPooling(context=...)`: border contrast
             and dilated context in the attention keys (models saved without
@@ -88,7 +89,7 @@ class HarmonyClassifier(keras.Model):
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
                  normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True,
-                 hue_softness=0.1, temperature=1.0, **kwargs):
+                 hue_softness=0.1, temperature=1.0, head_projection=0, **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -103,7 +104,7 @@ class HarmonyClassifier(keras.Model):
             name="colour_pooling")
         self.join = layers.Concatenate(name="embedding", dtype="float32")
         self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
-                             hue_softness=hue_softness, name="head")
+                             hue_softness=hue_softness, projection=head_projection, name="head")
         self.calibration = TemperatureScaling(temperature, name="temperature")
         self.softmax = Probabilities(name="probabilities", dtype="float32")
 
@@ -124,6 +125,7 @@ class HarmonyClassifier(keras.Model):
         self.backbone_name = backbone_name
         self.normalization = normalization
         self.head_units = head_units
+        self.head_projection = int(head_projection or 0)
         self.dropout = dropout
         self.colour_channels = colour_channels
         self.colour_context = colour_context
@@ -217,6 +219,7 @@ class HarmonyClassifier(keras.Model):
             "pairing": self.pairing,
             "normalization": self.normalization,
             "head_units": self.head_units,
+            "head_projection": self.head_projection,
             "dropout": self.dropout,
             "colour_channels": self.colour_channels,
             "colour_context": self.colour_context,

@@ -8,15 +8,23 @@ each garment's colour, chroma and hue direction, and the cosine of their
 hue difference, through a small MLP of their own.
 
 Siamese models compare the top's embedding `e_t` with the bottom's `e_b`
-through `[e_t, e_b, |e_t - e_b|, e_t * e_b]`; stacked models (top and bottom
-in one image) have one embedding.
+through `[p_t, p_b, |p_t - p_b|, p_t * p_b]`, where `p = P e` is the
+embedding projected to `projection` values by one linear layer shared by
+both garments (without a projection, `p = e`); stacked models (top and
+bottom in one image) have one embedding. The projection is what makes the
+head cheap per pair: ranking one top against 1,000 bottoms is 1,000 x
+`4 * projection * units` multiply-adds instead of 1,000 x `4 * D * units`
+(D = 515 for ResNet18: 8x fewer at `projection=64`), and so is training's
+all-pairs objective over a batch's B x B pairs.
 
 Example:
 
 >>> import numpy as np
->>> head = PairHead(units=8, pair_features=True)
+>>> head = PairHead(units=8, pair_features=True, projection=4)
 >>> tuple(head([np.ones((2, 7), "float32"), np.zeros((2, 7), "float32")]).shape)
 (2, 2)
+>>> tuple(head.hidden.kernel.shape)  # 4 x projection inputs
+(16, 8)
 """
 
 import keras
@@ -88,15 +96,20 @@ class PairHead(keras.layers.Layer):
         hue_softness: scaled-OKLab chroma below which hue vectors fade out
             (`colour_relations`); 0.1 is a real OKLCH chroma of 0.025, half
             the rule's achromatic threshold.
+        projection: siamese only: the width of the shared linear projection
+            of each embedding before the pair features (None or 0: none,
+            the pair features of the embeddings themselves).
     """
 
-    def __init__(self, units=256, dropout=0.2, pair_features=True, hue_softness=0.1, **kwargs):
+    def __init__(self, units=256, dropout=0.2, pair_features=True, hue_softness=0.1, projection=None, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.dropout = dropout
         self.pair_features = pair_features
         self.hue_softness = hue_softness
+        self.projection = int(projection) if projection and pair_features else None
         # === Layers ===
+        self.project = layers.Dense(self.projection, name="projection") if self.projection else None
         self.hidden = layers.Dense(units, activation="relu", name="hidden")
         self.colour_hidden1 = layers.Dense(64, activation="relu", name="colour_hidden1")
         self.colour_hidden2 = layers.Dense(64, activation="relu", name="colour_hidden2")
@@ -105,6 +118,9 @@ class PairHead(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[0][-1] if self.pair_features else input_shape[-1]
+        if self.project is not None:
+            self.project.build((None, dim))
+            dim = self.projection
         self.hidden.build((None, 4 * dim if self.pair_features else dim))
         self.colour_hidden1.build((None, RELATION_DIM))
         self.colour_hidden2.build((None, 64))
@@ -122,6 +138,8 @@ class PairHead(keras.layers.Layer):
         relations = colour_relations(*self.colours(inputs), hue_softness=self.hue_softness)
         if self.pair_features:
             e_t, e_b = inputs
+            if self.project is not None:
+                e_t, e_b = self.project(e_t), self.project(e_b)
             x = ops.concatenate([e_t, e_b, ops.abs(e_t - e_b), e_t * e_b], axis=-1)
         else:
             x = inputs
@@ -137,7 +155,7 @@ class PairHead(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(units=self.units, dropout=self.dropout, pair_features=self.pair_features,
-                      hue_softness=self.hue_softness)
+                      hue_softness=self.hue_softness, projection=self.projection)
         return config
 
     @classmethod

@@ -41,7 +41,8 @@ def build_embedder(cfg, init_from=None):
 
         keras.utils.set_random_seed(cfg["seed"])
         classifier, weights = models.build_classifier(m["backbone"], m["image_size"], "siamese", m["weights"],
-                                                      m["head_units"], m["dropout"])
+                                                      m["head_units"], m["dropout"],
+                                   head_projection=m["head_projection"])
     if classifier.pairing != "siamese":
         raise cli.UserError(f"{init_from}: a {classifier.pairing} model has no per-garment encoder; "
                             f"the probe needs a siamese model")

@@ -48,6 +48,9 @@ DEFAULTS = {
         "image_size": 48,
         "weights": "auto",
         "head_units": 256,
+        # Siamese: each embedding is projected to this many values before the pair features
+        # (models.head.PairHead; 0: no projection, the head of models trained before it).
+        "head_projection": 64,
         "dropout": 0.2,
     },
     "train": {
@@ -221,6 +224,7 @@ NUMBERS = {
     "data.synth.label_noise": (False, 0, 0.5, False, True),
     "model.image_size": (True, 32, 1024, False, False),
     "model.head_units": (True, 1, None, False, False),
+    "model.head_projection": (True, 0, None, False, False),
     "model.dropout": (False, 0, 1, False, True),
     "train.epochs": (True, 1, None, False, False),
     "train.batch_size": (True, 1, None, False, False),

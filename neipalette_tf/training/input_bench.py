@@ -33,7 +33,9 @@ def measure(cfg, pipeline_batches=100, steps=10):
     data["val"] = data["train"]
 
     keras.utils.set_random_seed(0)
-    model, _ = build_classifier(cfg["model"]["backbone"], size, cfg["model"]["pairing"], "none", log=lambda s: None)
+    m = cfg["model"]
+    model, _ = build_classifier(m["backbone"], size, m["pairing"], "none", m["head_units"], m["dropout"],
+                                log=lambda s: None, head_projection=m["head_projection"])
     setup = TrainingSetup(model, data, cfg["train"], seed=0)  # the training step `train` runs
     it = iter(setup.train_ds.repeat())
     for _ in range(5):

@@ -179,7 +179,9 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
 
     keras.utils.set_random_seed(0)
     train_cfg = dict(DEFAULTS["train"], batch_size=batch)
-    model, _ = build_classifier("resnet18", size, "siamese", "none", log=lambda s: None)
+    m = DEFAULTS["model"]
+    model, _ = build_classifier("resnet18", size, "siamese", "none", m["head_units"], m["dropout"],
+                                log=lambda s: None, head_projection=m["head_projection"])
     setup = TrainingSetup(model, {"train": pairs, "val": pairs}, train_cfg, seed=0)
     setup.compile(1e-3, 1000)
     x, y = next(iter(setup.train_ds))  # one augmented training batch, with its colour targets

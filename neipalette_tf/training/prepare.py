@@ -73,4 +73,5 @@ def build_model(cfg, init_from):
         m.update(image_size=model.image_size, backbone=model.backbone_name, pairing=model.pairing)
         return model, f"init-from:{os.path.abspath(init_from)}"
     return models.build_classifier(m["backbone"], m["image_size"], m["pairing"], m["weights"],
-                                   m["head_units"], m["dropout"])
+                                   m["head_units"], m["dropout"],
+                                   head_projection=m["head_projection"])
