@@ -27,6 +27,7 @@ COMMANDS = {
     "synth": ("neipalette_tf.data.synth", "render the synthetic data set"),
     "to-tfrecord": ("neipalette_tf.data.to_tfrecord", "convert a manifest to TFRecord shards"),
     "bench-input": ("neipalette_tf.bench_input", "is the input pipeline fast enough?"),
+    "profile-training": ("neipalette_tf.profile_training", "where a training step's time goes on this CPU"),
     "peer-bench": ("neipalette_tf.peer_bench", "NeiPalette against the study's PyTorch eager stack"),
     "portability": ("neipalette_tf.portability", "run every path once on tiny data on this CPU"),
 }

@@ -18,6 +18,8 @@ import sys
 from neipalette_tf.core import cli
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.data import tfrecord
+from neipalette_tf.data.manifest import read_manifest
+from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.evaluation import calibration
 from neipalette_tf.models import load_model
 
@@ -41,9 +43,6 @@ def main(argv=None):
     if tfrecord.is_tfrecord_folder(args.data):
         subset, data_of = None, lambda size: tfrecord.TFRecordPairData(args.data, args.split, size)
     else:
-        from neipalette_tf.data.manifest import read_manifest
-        from neipalette_tf.data.pipeline import PairData
-
         manifest = read_manifest(args.data)
         if args.split != "all" and not manifest.has_split:
             raise cli.UserError(f"{manifest.path}: has no split column; use --split all")

@@ -40,6 +40,7 @@ import os
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.explanation.explain import (
     ROLES,
@@ -109,8 +110,6 @@ def main(argv=None):
         os.makedirs(args.out, exist_ok=True)
         out_png = os.path.join(args.out, "explain.png")
         save_figure(result, top, bottom, out_png)
-        from neipalette_tf.core.io_utils import write_json
-
         write_json(os.path.join(args.out, "explain.json"), public(result))
     if args.json:
         print(json.dumps(public(result)))

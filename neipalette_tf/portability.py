@@ -42,6 +42,7 @@ from neipalette_tf import (
 )
 from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.data import synth
 from neipalette_tf.export import __main__ as export_cli
 from neipalette_tf.training import run as training  # `fit` as the training run calls it
@@ -186,8 +187,6 @@ def main(argv=None):
     failed = [n for n, r in results.items() if not r["ok"]]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if args.json:
-        from neipalette_tf.core.io_utils import write_json
-
         write_json(args.json, {"cpu": cpu_summary(as_dict=True), "paths": results})
     shutil.rmtree(data, ignore_errors=True)
     return 1 if failed else 0

@@ -138,6 +138,23 @@ def write_json(path, obj):
     write_text(path, text + "\n")
 
 
+def read_json_object(path):
+    """The JSON object in `path` as a dict.
+
+    Raises ValueError (a one-line reason) when the file is unreadable or not
+    JSON (OSError and UnicodeDecodeError included, so a caller maps one type
+    to its own error), and TypeError when it holds JSON that is not an object.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+    if not isinstance(data, dict):
+        raise TypeError(type(data).__name__)
+    return data
+
+
 def write_text(path, text):
     """Write a UTF-8 text file atomically."""
     with atomic_write(path, "w", encoding="utf-8", newline="") as f:

@@ -263,8 +263,6 @@ class TFRecordPairData:
         if self.info["encoding"] == "pixels":
             image = tf.reshape(tf.io.decode_raw(data, tf.uint8), (size, size, 3))
         else:
-            from neipalette_tf.core.preprocessing import load_image
-
             image = tf.numpy_function(lambda b: load_image(b, size), [data], tf.uint8)
         image.set_shape((size, size, 3))
         return image

@@ -43,6 +43,7 @@ import time
 
 import numpy as np
 
+from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.io_utils import write_json, write_text
 from neipalette_tf.core.preprocessing import load_image
@@ -208,8 +209,6 @@ def spawn(job, threads=2):
 def _card(folder):
     card = read_card(folder)
     if card is None:
-        from neipalette_tf.core.cli import UserError
-
         raise UserError(f"{folder}: no model_card.json (export it first with python -m export)")
     return card
 
@@ -272,8 +271,6 @@ def run_bench(folder, data=None, command=None, log=print, formats=None, rounds=R
     if formats:
         missing = [f for f in formats if f not in available]
         if missing:
-            from neipalette_tf.core.cli import UserError
-
             raise UserError(f"{folder}: no {', '.join(missing)} artifact (has {', '.join(available)})")
     formats = [f for f in available if not formats or f in formats]
     tops, bottoms, manifest, data_desc = bench_pairs(card, data)

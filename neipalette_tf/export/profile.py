@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.export.flatbuffer import dump, load
 
@@ -159,8 +160,6 @@ def main(argv=None):
         try:
             rows = profile(path, args.threads, args.runs, rounds=min(ROUNDS, args.runs), depth=args.depth)
         except (OSError, ValueError) as e:  # missing, unreadable or not a TFLite flatbuffer
-            from neipalette_tf.core.cli import UserError
-
             raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
         print(cpu_summary())
         print(report(path, rows, args.threads, args.runs))

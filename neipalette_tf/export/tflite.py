@@ -52,6 +52,7 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import convert as tflite_convert
 from tensorflow.lite.python import util as tflite_util
 
+from neipalette_tf.core.cli import UserError
 from neipalette_tf.export.flatbuffer import dump, load, opcodes
 
 # Layers whose tensors stay float32 in the int8 files (matched in the
@@ -255,8 +256,6 @@ def main(argv=None):
         try:
             partitions, outside, total = xnnpack_coverage(path)
         except ValueError as e:  # LiteRT's message for a missing or unreadable file
-            from neipalette_tf.core.cli import UserError
-
             raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
         ops = ", ".join(op for op, _ in outside) or "none"
         print(f"{path}: {partitions} XNNPACK partition(s); {len(outside)} of {total} op(s) outside: {ops}")

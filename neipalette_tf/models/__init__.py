@@ -18,7 +18,7 @@ from neipalette_tf.models.preprocessor import ImageNormalizer
 
 
 def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto",
-                     head_units=256, dropout=0.2, log=print, head_projection=0):
+                     head_units=256, dropout=0.2, log=print, head_projection=64):
     """Build a HarmonyClassifier with its backbone's weights.
 
     Returns:

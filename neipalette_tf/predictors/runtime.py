@@ -22,13 +22,12 @@ dequantised, so callers always pass and get floats (the int8 model's image
 input has scale 1 and zero point 0: camera pixels go in unchanged).
 """
 
-import json
 import os
 
 import numpy as np
 
 from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here, importable from here
-from neipalette_tf.core.io_utils import hash_file, sha256_file
+from neipalette_tf.core.io_utils import hash_file, read_json_object, sha256_file
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.predictors.base import Predictor
 
@@ -138,12 +137,11 @@ def read_card(folder):
     if not os.path.isfile(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            card = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ArtifactError(f"{path}: unreadable model card ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    if not isinstance(card, dict):
-        raise ArtifactError(f"{path}: a model card is a JSON object, got {type(card).__name__}")
+        card = read_json_object(path)
+    except ValueError as e:
+        raise ArtifactError(f"{path}: unreadable model card ({e})") from None
+    except TypeError as e:
+        raise ArtifactError(f"{path}: a model card is a JSON object, got {e}") from None
     size = card.get("image_size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 4096):
         raise ArtifactError(f"{path}: image_size must be an integer in 8..4096, got {size!r}")

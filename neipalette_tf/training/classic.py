@@ -19,7 +19,7 @@ from neipalette_tf.evaluation.metrics import classification_metrics
 from neipalette_tf.evaluation.report import fmt, format_metrics_table, write_evaluation
 from neipalette_tf.models.classic import MODEL_FILES
 from neipalette_tf.models.classic.palette import PaletteModel
-from neipalette_tf.models.classic.probe import Embedder
+from neipalette_tf.models.classic.probe import Embedder, ProbeModel
 from neipalette_tf.predictors.keras import prediction_records
 from neipalette_tf.training import config as config_lib
 from neipalette_tf.training.prepare import prepare_manifest
@@ -54,8 +54,6 @@ def build_classic(cfg, init_from=None, embedder=None):
     """An untrained PaletteModel or ProbeModel from a resolved config."""
     c = cfg["classic"]
     if cfg["mode"] == "probe":
-        from neipalette_tf.models.classic.probe import ProbeModel
-
         weights = "given"
         if embedder is None:
             embedder, weights = build_embedder(cfg, init_from)

@@ -26,9 +26,19 @@ import os
 import tempfile
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.data import synth
+from neipalette_tf.data.manifest import read_manifest
+from neipalette_tf.data.pipeline import LABEL_KEY, PairData
+from neipalette_tf.models import build_classifier
+from neipalette_tf.models.backbones import build_backbone
+from neipalette_tf.models.preprocessor import ImageNormalizer
+from neipalette_tf.training.config import DEFAULTS
+from neipalette_tf.training.loop import TrainingSetup
 
 
 def torch_available():
@@ -42,7 +52,7 @@ def torch_available():
 
 def torch_siamese_resnet18():
     """A torchvision-style ResNet18 shared by both garments, a linear head on the pooled pair."""
-    import torch
+    import torch  # optional (pip install torch): deferred so the module loads without it
     from torch import nn
 
     class Basic(nn.Module):
@@ -82,7 +92,7 @@ class TorchPeer:
     """Training step and inference of the peer on one fixed batch (NHWC uint8-range floats in)."""
 
     def __init__(self, tops, bottoms, labels, threads, seed=0):
-        import torch
+        import torch  # optional, as above
 
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
@@ -119,11 +129,6 @@ class TorchPeer:
 
 def keras_same_network(size):
     """The peer's network in Keras: a shared KerasHub ResNet18, pooled, `Dense(2)` on `[f_top, f_bottom]`."""
-    import keras
-
-    from neipalette_tf.models.backbones import build_backbone
-    from neipalette_tf.models.preprocessor import ImageNormalizer
-
     backbone, _ = build_backbone("resnet18", "none")
     normalise = ImageNormalizer(scale=1 / 255.0)
     pool = keras.layers.GlobalAveragePooling2D()
@@ -134,6 +139,20 @@ def keras_same_network(size):
     model = keras.Model({"top": top, "bottom": bottom}, logits, name="keras_same")
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
+
+
+def synthetic_pairs(data, size, batch, log=print):
+    """PairData (with colour targets) of `data`'s train split; None: 200 pairs rendered in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="neipalette-bench-") as tmp:
+        if data is None:
+            data = os.path.join(tmp, "synth")
+            log("rendering 200 synthetic pairs ...")
+            synth.generate(data, pairs=200, seed=0, image_size=96, workers=1, progress=False)
+        manifest = os.path.join(data, "pairs.csv") if os.path.isdir(data) else data
+        pairs = PairData(read_manifest(manifest).subset("train"), size)
+    if len(pairs) < batch:
+        raise ValueError(f"{manifest}: {len(pairs)} training pairs, fewer than the batch ({batch})")
+    return pairs
 
 
 def _timed(fn, repeats):
@@ -155,28 +174,9 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
         steps: timed calls per round; `rounds` rounds alternate the peer and
             Keras, and each rate is the median over rounds.
     """
-    import keras
-    import tensorflow as tf
-
-    from neipalette_tf.data import synth
-    from neipalette_tf.data.manifest import read_manifest
-    from neipalette_tf.data.pipeline import LABEL_KEY, PairData
-    from neipalette_tf.models import build_classifier
-    from neipalette_tf.training.config import DEFAULTS
-    from neipalette_tf.training.loop import TrainingSetup
-
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    with tempfile.TemporaryDirectory(prefix="neipalette-peer-") as tmp:
-        if data is None:
-            data = os.path.join(tmp, "synth")
-            log("rendering 200 synthetic pairs ...")
-            synth.generate(data, pairs=200, seed=0, image_size=96, workers=1, progress=False)
-        manifest = os.path.join(data, "pairs.csv") if os.path.isdir(data) else data
-        pairs = PairData(read_manifest(manifest).subset("train"), size)
-    if len(pairs) < batch:
-        raise ValueError(f"{manifest}: {len(pairs)} training pairs, fewer than the batch ({batch})")
-
+    pairs = synthetic_pairs(data, size, batch, log)
     keras.utils.set_random_seed(0)
     train_cfg = dict(DEFAULTS["train"], batch_size=batch)
     m = DEFAULTS["model"]
@@ -217,7 +217,7 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
     ratios = {f"{name}_over_torch_{kind}": round(rates[name][f"{kind}_pairs_per_s"] /
                                                  peer_rates[f"{kind}_pairs_per_s"], 2)
               for name in ("keras_same", "neipalette") for kind in ("train", "infer")}
-    import torch
+    import torch  # the optional dependency: only here and in the peer
 
     return {"image_size": size, "batch_size": batch, "threads": threads, "steps": steps, "rounds": rounds,
             "torch": torch.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,

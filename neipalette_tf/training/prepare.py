@@ -9,7 +9,7 @@ import os
 
 from neipalette_tf import models
 from neipalette_tf.core import cli
-from neipalette_tf.data import bad_input
+from neipalette_tf.data import bad_input, synth
 from neipalette_tf.data import manifest as mf
 
 
@@ -19,8 +19,6 @@ def read_run_manifest(cfg):
     path = cfg["data"]["path"]
     csv_path = mf.resolve_manifest_path(path)
     if not os.path.exists(csv_path) and not path.endswith(".csv"):
-        from neipalette_tf.data import synth
-
         s = cfg["data"]["synth"]
         try:
             synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],

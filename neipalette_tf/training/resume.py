@@ -35,7 +35,6 @@ Limitation: the epoch that was interrupted is run again from its start; a
 backup is taken at epoch ends only.
 """
 
-import json
 import os
 import shutil
 
@@ -45,6 +44,7 @@ import numpy as np
 from neipalette_tf.core.io_utils import (
     atomic_path,
     atomic_write,
+    read_json_object,
     remove_stale_temp_files,
     write_json,
 )
@@ -69,10 +69,7 @@ def read_state(folder, quiet=False):
     if not os.path.isfile(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            state = json.load(f)
-        if not isinstance(state, dict):
-            raise ValueError("not a JSON object")
+        state = read_json_object(path)
         for key, kind in STATE_KEYS.items():
             if not isinstance(state.get(key), kind) or (kind is int and isinstance(state[key], bool)):
                 raise ValueError(f"'{key}' missing or not {kind.__name__}")
@@ -83,9 +80,10 @@ def read_state(folder, quiet=False):
         if es is not None and not (isinstance(es, dict) and (es.get("weights") is None or os.path.isfile(
                 os.path.join(folder, str(es.get("weights")))))):
             raise ValueError("its early_stopping entry is unusable")
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (TypeError, ValueError) as e:  # TypeError: JSON, but not an object
         if not quiet:
-            print(f"warning: {path}: unusable backup ({str(e).splitlines()[0]}); ignoring it")
+            reason = f"not a JSON object but a {e}" if isinstance(e, TypeError) else str(e).splitlines()[0]
+            print(f"warning: {path}: unusable backup ({reason}); ignoring it")
         return None
     return state
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 import yaml
 
 from neipalette_tf.core import cli, staging
-from neipalette_tf.core.io_utils import atomic_path, write_text
+from neipalette_tf.core.io_utils import atomic_path, remove_stale_temp_files, write_json, write_text
 from neipalette_tf.core.preprocessing import ImageLoadError
 from neipalette_tf.core.provenance import provenance
 from neipalette_tf.data import bad_input, tfrecord
@@ -25,6 +25,7 @@ from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.evaluation import calibration
 from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
 from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
+from neipalette_tf.models import load_model
 from neipalette_tf.predictors.keras import prediction_records
 from neipalette_tf.training import config as config_lib
 from neipalette_tf.training import distribute
@@ -57,8 +58,6 @@ RUN_PREFIXES = ("eval-", "calibration-", ".model.keras.", ".metrics.json.")
 
 def run_owned(folder):
     """None when `folder` is provably a run folder this tool wrote (see `staging.owned_by_names`)."""
-    from neipalette_tf.core import staging
-
     return staging.owned_by_names(folder, RUN_NAMES, ("metrics.json", os.path.join("backup", "state.json"),
                                                       "FAILED.txt"), RUN_PREFIXES)
 
@@ -86,8 +85,6 @@ def check_resume(cfg, out, resume, force=False):
     backup there. UserError when it does not fit, and when `out` holds a
     finished run and neither --resume nor --force is given.
     """
-
-    from neipalette_tf.core import staging
 
     staging.recover(out)
     folder = out if os.path.isdir(out) and not finished(out) and has_backup(out) else None
@@ -172,8 +169,6 @@ def train(cfg, out, init_from=None, resume=False, force=False):
     The run is written in a staging folder beside `out` and swapped in when
     every file is written (`neipalette_tf.core.staging`).
     """
-    from neipalette_tf.core import staging
-
     staging.check_output_folder(out)
     t = cfg["train"]
     strategy = distribute.make_strategy(t["strategy"])  # first: before TensorFlow runs anything
@@ -215,8 +210,6 @@ def _training_failure(error, epoch, backed_up):
 
 
 def _train(cfg, out, final, init_from, state, strategy, chief, replicas):
-
-    from neipalette_tf.core.io_utils import remove_stale_temp_files, write_json, write_text
 
     start = time.time()
     if cfg["train"]["deterministic"]:
@@ -278,8 +271,6 @@ def _train(cfg, out, final, init_from, state, strategy, chief, replicas):
         print("not the chief: outputs are the chief's")
         return None
     if strategy is not None:  # evaluate outside the strategy: a plain copy of the trained model
-        from neipalette_tf.models import load_model
-
         model = load_model(model_path)
 
     fitted = None
@@ -319,8 +310,6 @@ def checked_images(manifest, cfg, size, out, final=None):
     `out`: where skipped.csv is written; `final`: the folder messages name (default `out`).
     """
     final = final or out
-    from neipalette_tf.data import bad_input
-
     if cfg["data"]["on_bad_input"] == "skip":
         manifest = bad_input.drop_unreadable(manifest, size)
         bad_input.write_skipped(out, manifest.skipped)
@@ -338,8 +327,6 @@ def checked_images(manifest, cfg, size, out, final=None):
 
 def decode_splits(manifest, size, cache):
     """({split: Manifest}, {split: PairData}); an undecodable image names its manifest row."""
-    from neipalette_tf.data import bad_input
-
     splits = {s: manifest.subset(s) for s in ("train", "val", "test")}
     print("decoding images: " + ", ".join(f"{s} {len(m)} pairs" for s, m in splits.items()))
     try:
@@ -350,8 +337,6 @@ def decode_splits(manifest, size, cache):
 
 def tfrecord_splits(path, image_size):
     """(folder, {split: Manifest}, {split: TFRecordPairData}) of a folder of TFRecord shards."""
-    from neipalette_tf.data import tfrecord
-
     data = {s: tfrecord.TFRecordPairData(path, s, image_size) for s in ("train", "val", "test")}
     print("TFRecord shards: " + ", ".join(f"{s} {len(d)} pairs in {len(d.files)} file(s)" for s, d in data.items()))
     return os.path.abspath(path), {s: d.manifest for s, d in data.items()}, data

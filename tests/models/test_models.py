@@ -125,6 +125,33 @@ def test_models_saved_before_the_colour_options_load_as_they_were_built():
     assert len(old.weights) < len(model.weights)
 
 
+def test_projected_head_is_the_default_and_old_heads_load_without_it(tmp_path):
+    """The head projects each embedding to 64 values; a config from before the option has no projection."""
+    from neipalette_tf.models import load_model
+    from neipalette_tf.training.config import DEFAULTS
+
+    model, _ = build_classifier("resnet18", 32, weights="none", log=lambda *_: None)
+    assert model.head_projection == DEFAULTS["model"]["head_projection"] == 64 == model.head.projection
+    assert tuple(model.head.hidden.kernel.shape) == (4 * 64, 256)
+    config = model.get_config()
+    del config["head_projection"]
+    old = HarmonyClassifier.from_config(config)
+    assert old.head_projection == 0 and old.head.project is None
+    assert tuple(old.head.hidden.kernel.shape) == (4 * 515, 256)
+    # Saved and loaded, the projected head gives the same probabilities, through the full model and
+    # through encoder + head (what ranking and explanations run).
+    rng = np.random.default_rng(0)
+    x = {k: rng.uniform(0, 255, (3, 32, 32, 3)).astype("float32") for k in ("top", "bottom")}
+    model.save(tmp_path / "m.keras")
+    back = load_model(tmp_path / "m.keras")
+    assert back.head_projection == 64
+    p = model.predict(x, verbose=0)
+    np.testing.assert_allclose(back.predict(x, verbose=0), p, atol=1e-6)
+    enc, head = back.encoder(), back.head_model()
+    e = {f"{k}_embedding": enc.predict(x[k], verbose=0) for k in ("top", "bottom")}
+    np.testing.assert_allclose(head.predict(e, verbose=0), p, atol=1e-5)
+
+
 def test_hue_vectors_fade_out_for_greys():
     from neipalette_tf.models.head import colour_relations
 

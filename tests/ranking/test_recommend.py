@@ -153,3 +153,20 @@ def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, ca
         no_split.write_text("top,bottom,label\n" + "\n".join(
             ",".join(line.split(",")[:3]) for line in pairs.read_text().splitlines()[1:]) + "\n")
         calibrate.main(["--model", str(calibrated), "--data", str(no_split)])
+
+
+def test_bench_times_ranking_end_to_end_and_the_head_alone(exported, capsys):
+    """`recommend --bench` on a small wardrobe: every timing is measured and the head's share is printed."""
+    from neipalette_tf import recommend
+    from neipalette_tf.core import cli
+    from neipalette_tf.ranking.wardrobe import bench, load_scorer
+
+    out, _, _ = exported
+    r = bench(load_scorer(str(out / "model.onnx")), n=20, queries=3)
+    assert r["garments"] == 20 and r["queries"] == 3 and r["first_pass_s"] > 0
+    assert 0 < r["score_p50_ms"] and 0 < r["p50_ms"] <= r["p90_ms"] <= r["max_ms"]
+    assert r["score_p50_ms"] < r["max_ms"]  # the head alone is part of a ranking
+    assert cli.run(recommend.main, ["--model", str(out / "model.onnx"), "--bench", "--garments", "12",
+                                    "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "CPU: " in printed and "of which the head scoring 12 pairs: p50" in printed

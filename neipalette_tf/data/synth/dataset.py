@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neipalette_tf.colour.harmony import RULE_VERSION
+from neipalette_tf.core.staging import exchange
 from neipalette_tf.data.synth.backgrounds import ASPECTS
 from neipalette_tf.data.synth.colours import L_RANGE
 from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
@@ -373,8 +374,6 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
                 os.rmdir(out)
                 os.rename(tmp, out)
             else:
-                from neipalette_tf.core.staging import exchange
-
                 exchange(tmp, out)  # atomic where the kernel can (renameat2), else two renames
                 shutil.rmtree(tmp, ignore_errors=True)  # now the old data set, proven ours above
         else:

@@ -43,6 +43,7 @@ from sklearn.cluster import KMeans
 from neipalette_tf.colour import harmony, space
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 from neipalette_tf.predictors.base import Predictor
 
@@ -186,8 +187,6 @@ class PaletteModel(Predictor):
     def palette_of_path(self, path):
         key = (os.path.abspath(path), self.image_size)
         if key not in self._palettes:
-            from neipalette_tf.core.preprocessing import load_image
-
             self._palettes[key] = self.palette_of_image(load_image(path, self.image_size))
         return self._palettes[key]
 
