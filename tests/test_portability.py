@@ -37,7 +37,7 @@ print(all(g is not None and bool(tf.reduce_all(tf.math.is_finite(g))) for g in g
 """
 
 
-@pytest.mark.parametrize("onednn", ["0", "1"])
+@pytest.mark.parametrize("onednn", ["0", pytest.param("1", marks=pytest.mark.slow)])  # "0": the crash of issue 16
 def test_dilated_key_convolutions_train_on_both_kernel_sets(onednn):
     done = _run(GRADIENT, onednn)
     assert done.returncode == 0 and done.stdout.strip().endswith("True"), done.stderr[-2000:]

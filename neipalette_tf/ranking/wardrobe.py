@@ -287,7 +287,7 @@ def plot_grid(query, role, ranking, k, path):
     """The query and its top k garments with p(harmonious), one row."""
     from matplotlib.figure import Figure
 
-    from neipalette_tf.evaluation.plots import save_figure
+    from neipalette_tf.evaluation.plots import save_figure  # deferred: matplotlib, only for --out
 
     shown = ranking[:k]
     fig = Figure(figsize=(2.2 * (len(shown) + 1), 2.9), layout="constrained")

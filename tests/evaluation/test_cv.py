@@ -87,6 +87,7 @@ def _manifest_with_a_renamed_copy(tiny_synth, tmp_path):
     return path
 
 
+@pytest.mark.slow  # the CLI end to end, 5 folds
 def test_cv_cli_palette_end_to_end(tiny_synth, tmp_path, capsys):
     data = _manifest_with_a_renamed_copy(tiny_synth, tmp_path)
     out = tmp_path / "cv"

@@ -212,6 +212,9 @@ def test_int8_files_keep_the_colours_float(exported, keras_model):
     assert any("resnet" in name for name, _ in model)  # the backbone is int8 ...
     assert any("key1" in name for name, _ in model)  # ... and so are the attention's key convolutions
     assert any("hidden" in name for name, _ in head)  # and the head's embedding MLP
+    # the attention graph (what explanations draw) keeps its key convolutions float32
+    attention = eight_bit("attention_int8.tflite")
+    assert any("resnet" in name for name, _ in attention) and not any("key1" in name for name, _ in attention)
     for tensors in (model, head):  # nor the probabilities or p(harmonious)
         assert not [(name, shape) for name, shape in tensors if len(shape) == 2 and shape[-1] in (1, 2, 3, dim)]
     # the head's inputs are the encoders' float32 embeddings

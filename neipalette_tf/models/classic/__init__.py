@@ -40,13 +40,13 @@ def load_classic(path, cache_dir=None):
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise UserError(f"{path}: not a NeiPalette palette or probe model (no \"format\": \"{FORMAT}\")")
     if data.get("kind") == "palette":
-        from neipalette_tf.models.classic.palette import PaletteModel
+        from neipalette_tf.models.classic.palette import PaletteModel  # deferred: palette imports this package
 
         model = PaletteModel.from_json(data, path)
         model.path = path
         return model
     if data.get("kind") == "probe":
-        from neipalette_tf.models.classic.probe import ProbeModel
+        from neipalette_tf.models.classic.probe import ProbeModel  # deferred: TensorFlow (its Keras encoder)
 
         model = ProbeModel.from_json(data, path, cache_dir=cache_dir)
         model.path = path
