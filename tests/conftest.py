@@ -89,3 +89,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_models_after_each_module():
+    """Drop Keras' global state and collect after every test module.
+
+    One pytest process runs every module; without this the models, traced
+    functions and converter graphs of earlier modules stay reachable through
+    Keras' global state and the process grew past 16 GB by the other-kernel
+    portability test, whose subprocess was then OOM-killed beside it (2026-12-02,
+    24 GB machine).
+    """
+    yield
+    import ctypes
+    import gc
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session(free_memory=True)
+    gc.collect()
+    try:  # hand freed heap pages back to the system (glibc keeps them otherwise)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

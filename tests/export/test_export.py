@@ -220,7 +220,9 @@ def test_int8_files_keep_the_colours_float(exported, keras_model):
     # the head's inputs are the encoders' float32 embeddings
     inputs = Interpreter(model_path=str(out / "head_int8.tflite")).get_input_details()
     assert [d["dtype"] for d in inputs] == [np.float32, np.float32]
-    assert (out / "head_int8.tflite").stat().st_size * 3 < (out / "head.tflite").stat().st_size
+    # the hidden layer's weights are int8 (a quarter of their float32 bytes); the projection
+    # (`head/projection`, 515 x 64) and the colour MLP stay float32, so the file shrinks by ~45 %
+    assert (out / "head_int8.tflite").stat().st_size * 1.5 < (out / "head.tflite").stat().st_size
 
 
 def test_float16_files_keep_small_constants_float32(exported):
