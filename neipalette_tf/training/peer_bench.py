@@ -174,8 +174,11 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
         steps: timed calls per round; `rounds` rounds alternate the peer and
             Keras, and each rate is the median over rounds.
     """
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already ran an op in this process (a test, a notebook): pools stay
+        log("note: TensorFlow's thread pools already exist in this process; its thread count is unchanged")
     pairs = synthetic_pairs(data, size, batch, log)
     keras.utils.set_random_seed(0)
     train_cfg = dict(DEFAULTS["train"], batch_size=batch)
