@@ -1,7 +1,7 @@
 """The NeiPalette web service: `python -m neipalette_tf.serve --model artifacts/X/model.onnx`.
 
     python -m neipalette_tf.serve --model artifacts/X/model.onnx [--host 127.0.0.1] [--port 8000]
-        [--workers N] [--max-upload-mb 10] [--max-pixels 40000000] [--timeout 10]
+        [--processes P] [--workers N] [--max-upload-mb 10] [--max-pixels 40000000] [--timeout 10]
 
 FastAPI on uvicorn, TensorFlow-free: the model runs in the NeiPalette
 runtime (ONNX Runtime for `.onnx`, LiteRT for `model*.tflite`; an export
@@ -18,7 +18,8 @@ folder means its `model.onnx`). Endpoints:
 Bounds: a request body above `--max-upload-mb` x 2.5 is refused while it
 streams in (413), one image file above `--max-upload-mb` (413), an image
 above `--max-pixels` before decoding (422); at most `--workers` requests
-compute at once (one runtime each, one CPU thread each), others wait up
+compute at once in each of `--processes` server processes (one runtime
+each, one CPU thread each), others wait up
 to `QUEUE_TIMEOUT_S` and then get 503; a request's computation past
 `--timeout` seconds answers 503 (the worker finishes and is reused). Bad
 input answers 4xx with `{"error": "...", "field": "..."}`; anything
@@ -27,12 +28,21 @@ unexpected answers 500 with the same shape, and the server keeps going.
 
 import argparse
 import json
+import os
 import sys
 
 import uvicorn
 
 from neipalette_tf.core import cli
-from neipalette_tf.serving.app import MAX_PIXELS, MAX_UPLOAD_MB, TIMEOUT_S, create_app
+from neipalette_tf.explanation.explain import load_backend
+from neipalette_tf.serving.app import (
+    APP_ARGS_ENV,
+    MAX_PIXELS,
+    MAX_UPLOAD_MB,
+    TIMEOUT_S,
+    check_model,
+    create_app,
+)
 
 
 def parse_args(argv):
@@ -40,7 +50,10 @@ def parse_args(argv):
     p.add_argument("--model", required=True, help="model.onnx, model*.tflite or an export folder")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, help="requests computed at once (default: CPUs, at most 4)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="server processes (each its own Python, so its own GIL; default 1)")
+    p.add_argument("--workers", type=int,
+                   help="requests each process computes at once (default: CPUs, at most 4, shared by the processes)")
     p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, help="per image file (default 10)")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="per image, checked before decoding")
     p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds of computation per request")
@@ -51,14 +64,25 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    for name in ("workers", "max_upload_mb", "max_pixels", "timeout"):
+    for name in ("processes", "workers", "max_upload_mb", "max_pixels", "timeout"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise cli.UserError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    app = create_app(args.model, args.workers, args.max_upload_mb, args.max_pixels, args.timeout)
-    print(json.dumps({"serving": args.model, "url": f"http://{args.host}:{args.port}/"}), flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", limit_concurrency=args.limit_concurrency,
-                timeout_keep_alive=5)
+    app_args = {"model": args.model, "max_upload_mb": args.max_upload_mb, "max_pixels": args.max_pixels,
+                "timeout": args.timeout, "processes": args.processes,
+                "workers": args.workers or max(1, min(os.cpu_count() or 1, 4) // args.processes)}
+    server = {"host": args.host, "port": args.port, "log_level": "warning", "timeout_keep_alive": 5,
+              "limit_concurrency": args.limit_concurrency}
+    if args.processes == 1:
+        app = create_app(**app_args)
+        print(json.dumps({"serving": args.model, "url": f"http://{args.host}:{args.port}/"}), flush=True)
+        uvicorn.run(app, **server)
+        return 0
+    load_backend(check_model(args.model), threads=1)  # a bad model fails here, in one line, before any process
+    os.environ[APP_ARGS_ENV] = json.dumps(app_args)  # read by each process (spawned: it inherits the environment)
+    print(json.dumps({"serving": args.model, "url": f"http://{args.host}:{args.port}/",
+                      "processes": args.processes}), flush=True)
+    uvicorn.run("neipalette_tf.serving.app:app_from_environment", factory=True, workers=args.processes, **server)
     return 0
 
 

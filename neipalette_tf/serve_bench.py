@@ -1,11 +1,12 @@
 """Load-test the web service: `python -m neipalette_tf.serve_bench --model artifacts/X/model.onnx`.
 
-    python -m neipalette_tf.serve_bench --model MODEL [--clients 8] [--requests 200] [--warmup 20]
-        [--workers N] [--images] [--suggest] [--json]
+    python -m neipalette_tf.serve_bench --model MODEL [--clients 8] [--requests 200] [--warmup 80]
+        [--workers N] [--processes P] [--images] [--suggest] [--json]
 
 Starts `python -m neipalette_tf.serve` on 127.0.0.1 (a free port) in its
-own process, waits for `/healthz`, sends `--warmup` requests, reads the
-server's resident memory (VmRSS), then runs `--clients` concurrent clients
+own process, waits for `/healthz` (from every server process), sends
+`--warmup` requests spread over the clients' connections, reads the
+server's resident memory (VmRSS, its processes summed), then runs `--clients` concurrent clients
 (threads, one keep-alive connection each) that each send `--requests`
 `POST /v1/score` requests with a pair of garment photos (drawn here,
 different per request), and reads the memory again. Prints p50 / p90 /
@@ -31,8 +32,9 @@ def parse_args(argv):
     p.add_argument("--model", required=True, help="model.onnx, model*.tflite or an export folder")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--requests", type=int, default=200, help="requests per client")
-    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=80, help="requests before measuring, spread over the clients")
     p.add_argument("--workers", type=int, help="the server's --workers")
+    p.add_argument("--processes", type=int, default=1, help="the server's --processes")
     p.add_argument("--images", action="store_true", help="ask for the pictures too (as the page does)")
     p.add_argument("--suggest", action="store_true", help="suggest colours for every pair, harmonious too")
     p.add_argument("--json", action="store_true")
@@ -41,12 +43,13 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    for name in ("clients", "requests"):
+    for name in ("clients", "requests", "processes"):
         if getattr(args, name) < 1:
             raise cli.UserError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if not os.path.exists(args.model):
         raise cli.UserError(f"{args.model}: model not found")
-    r = bench(args.model, args.clients, args.requests, args.warmup, args.workers, args.images, args.suggest)
+    r = bench(args.model, args.clients, args.requests, args.warmup, args.workers, args.images, args.suggest,
+              processes=args.processes)
     failed = r["errors"] or not r["server_alive"] or (r["memory_growth"] or 0) > MAX_MEMORY_GROWTH
     if args.json:
         print(json.dumps(r))

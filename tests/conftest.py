@@ -89,6 +89,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+            # With pytest-xdist (`-n 2 --dist loadgroup`, the README's command) every test of the shared
+            # trained model runs in one worker, so the session builds and exports it once.
+            item.add_marker(pytest.mark.xdist_group("tiny_model"))
 
 
 @pytest.fixture(autouse=True, scope="module")

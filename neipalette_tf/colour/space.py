@@ -51,6 +51,10 @@ _LMS_TO_OKLAB = np.array(
     ]
 )
 
+# Their inverses, computed once (OKLab -> sRGB runs for every candidate colour and every preview).
+_OKLAB_TO_LMS = np.linalg.inv(_LMS_TO_OKLAB)
+_LMS_TO_RGB = np.linalg.inv(_RGB_TO_LMS)
+
 
 def srgb_to_oklab(rgb):
     """sRGB 0..255 (any shape `[..., 3]`) -> OKLab `[..., 3]` (L, a, b)."""
@@ -84,13 +88,18 @@ def oklch_to_srgb(lch):
 
     Used by the synthetic renderer to paint a chosen main colour.
     """
-    lms = oklch_to_oklab(lch) @ np.linalg.inv(_LMS_TO_OKLAB).T
-    linear = (lms**3) @ np.linalg.inv(_RGB_TO_LMS).T
+    return oklab_to_srgb(oklch_to_oklab(lch))
+
+
+def oklab_to_srgb(lab):
+    """OKLab `[..., 3]` -> sRGB floats 0..255, clipped to the gamut."""
+    lms = np.asarray(lab, dtype=np.float64) @ _OKLAB_TO_LMS.T
+    linear = (lms**3) @ _LMS_TO_RGB.T
     return np.clip(linear_to_srgb(np.clip(linear, 0.0, 1.0)) * 255.0, 0.0, 255.0)
 
 
 def in_srgb_gamut(lch, tolerance=1e-6):
     """True where an OKLCH colour maps into sRGB without clipping."""
-    lms = oklch_to_oklab(lch) @ np.linalg.inv(_LMS_TO_OKLAB).T
-    linear = (lms**3) @ np.linalg.inv(_RGB_TO_LMS).T
+    lms = oklch_to_oklab(lch) @ _OKLAB_TO_LMS.T
+    linear = (lms**3) @ _LMS_TO_RGB.T
     return np.all((linear >= -tolerance) & (linear <= 1 + tolerance), axis=-1)

@@ -58,6 +58,14 @@ def quiet_tensorflow_startup():
 quiet_tensorflow_startup()
 
 
+def add_schedule_flags(parser):
+    """The training-schedule flags `train` and `cv` share; each overrides the config key of its name."""
+    parser.add_argument("--image-size", type=int, help="model input size in px (model.image_size)")
+    parser.add_argument("--epochs", type=int, help="train.epochs")
+    parser.add_argument("--batch-size", type=int, help="train.batch_size")
+    parser.add_argument("--learning-rate", type=float, help="train.learning_rate")
+
+
 def os_error_line(e):
     """One line for an OSError: the path it names and the reason."""
     where = e.filename if e.filename is not None else ""

@@ -23,6 +23,7 @@ from neipalette_tf.colour.space import (
     OKLAB_SCALE,
     in_srgb_gamut,
     oklab_to_oklch,
+    oklab_to_srgb,
     oklch_to_oklab,
     oklch_to_srgb,
     srgb_to_oklab,
@@ -147,6 +148,22 @@ def candidate_colours(lab):
     return oklch_to_oklab(lch[in_srgb_gamut(lch)])
 
 
+def _spaced(order, labs, k, taken=()):
+    """The first `k` indices of `order` whose colours are `MIN_SUGGESTION_SPACING` apart (and from `taken`)."""
+    kept, out = [labs[j] for j in taken], []
+    for j in order:
+        if len(out) == k:
+            break
+        if not kept or np.linalg.norm(np.asarray(kept) - labs[j], axis=-1).min() >= MIN_SUGGESTION_SPACING:
+            kept.append(labs[j])
+            out.append(j)
+    return out
+
+
+def _candidate(role, lab, delta_e, p_head):
+    return {"role": role, "oklab": lab, "delta_e": float(delta_e), "p_head": float(p_head)}
+
+
 def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS):
     """For the top and for the bottom: the `k` nearest candidate colours the head scores p >= target.
 
@@ -164,23 +181,12 @@ def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS):
     for i, role in enumerate(ROLES):
         p = p_all[:len(labs[0])] if i == 0 else p_all[len(labs[0]):]
         distance = np.linalg.norm(labs[i] - currents[i], axis=-1)
-        chosen = []
-        for j in np.argsort(distance, kind="stable"):
-            if p[j] < target:
-                continue
-            if all(np.linalg.norm(labs[i][j] - labs[i][c]) >= MIN_SUGGESTION_SPACING for c in chosen):
-                chosen.append(j)
-            if len(chosen) == k:
-                break
-        strongest = []  # the head's best colours, spaced: checked on pixels too (see explain_images)
-        for j in np.argsort(-p, kind="stable"):
-            if len(strongest) == PIXEL_SHORTLIST:
-                break
-            if all(np.linalg.norm(labs[i][j] - labs[i][c]) >= MIN_SUGGESTION_SPACING for c in chosen + strongest):
-                strongest.append(j)
-        item = lambda j: {"role": role, "oklab": labs[i][j], "delta_e": float(distance[j]), "p_head": float(p[j])}  # noqa: E731
-        fixes[role] = [item(j) for j in chosen]
-        fixes[role + "_shortlist"] = [item(j) for j in strongest]
+        by_distance = np.argsort(distance, kind="stable")
+        chosen = _spaced(by_distance[p[by_distance] >= target], labs[i], k)
+        # the head's best colours, spaced: checked on pixels too (see explain_images)
+        strongest = _spaced(np.argsort(-p, kind="stable"), labs[i], PIXEL_SHORTLIST, taken=chosen)
+        fixes[role] = [_candidate(role, labs[i][j], distance[j], p[j]) for j in chosen]
+        fixes[role + "_shortlist"] = [_candidate(role, labs[i][j], distance[j], p[j]) for j in strongest]
     return fixes
 
 
@@ -191,7 +197,7 @@ def _blur(x, sigma):
     kernel /= kernel.sum()
     for axis in (0, 1):
         padded = np.pad(x, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        x = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), axis, padded)
+        x = np.lib.stride_tricks.sliding_window_view(padded, len(kernel), axis=axis) @ kernel  # symmetric kernel
     return x
 
 
@@ -252,7 +258,7 @@ def recolour(image, region, current_lab, target_lab):
     ab = lab[..., 1:]
     new = lab.copy()
     new[..., 1:] = ab + region[..., None] * (shift_ab(ab, current_lab, target_lab) - ab)
-    return np.round(oklch_to_srgb(oklab_to_oklch(new))).astype(np.uint8)
+    return np.round(oklab_to_srgb(new)).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------
@@ -265,7 +271,7 @@ def _label(p, threshold):
 
 
 def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k=SUGGESTIONS, previews=True,
-                   always_suggest=False, prefer_rule=True):
+                   always_suggest=False, prefer_rule=True, check_all=True, full_model=True):
     """The explanation of one pair of preprocessed uint8 images `[S, S, 3]`.
 
     Returns a JSON-ready dict (see `--json`); with `previews`, the
@@ -280,11 +286,21 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     the full model; those reaching `target` on the photo are the
     suggestions, nearest first — with `prefer_rule`, the ones the rule
     also calls harmonious (on the read colours) ahead of the rest.
+    A photo is re-scored as the full model would: the recoloured garment
+    through the encoder, its embedding and the other garment's through the
+    head (the export checks that head(encoder) equals the model).
+    `check_all`: check every candidate on pixels (each fix then carries its
+    `p_pixels`); otherwise stop once `k` suggestions are found, checking
+    `k` candidates at a time in the order suggestions are picked — the same
+    suggestions, with less work (the web service); unchecked fixes have
+    `p_pixels` None. `full_model`: p from the full model graph; otherwise
+    p is the head's on the embeddings just read (the same computation in
+    float formats, 1e-5 apart; one pass less).
     """
     images = np.stack([top, bottom])
     embeddings, labs, attention = read_garments(backend, images)
-    p = float(backend.predict_batch(images[:1], images[1:])[0])
     p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
+    p = float(backend.predict_batch(images[:1], images[1:])[0]) if full_model else p_head
     garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
     for i, role in enumerate(ROLES):
         garments[role]["attention_map"] = None if attention is None else {
@@ -308,31 +324,30 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     hidden = {"_previews": [], "_attention": None if attention is None else list(attention)}
     if p < threshold or always_suggest:
         fixes = nearest_fixes(backend, embeddings[0], embeddings[1], target, k)
-        checked = [s for role in ROLES for s in fixes[role] + fixes[role + "_shortlist"]]
-        regions = [colour_region(images[i], None if attention is None else attention[i], labs[i]) for i in (0, 1)]
-        tops, bottoms = [], []
-        for s in checked:
-            i = ROLES.index(s["role"])
-            s["preview"] = recolour(images[i], regions[i], labs[i], s["oklab"])
-            s["region_share"] = float(regions[i].mean())
-            tops.append(s["preview"] if i == 0 else images[0])
-            bottoms.append(s["preview"] if i == 1 else images[1])
-        if checked:
-            for s, pp in zip(checked, backend.predict_batch(np.stack(tops), np.stack(bottoms))):
-                s["p_pixels"] = float(pp)
+        for role in ROLES:
+            for s in fixes[role] + fixes[role + "_shortlist"]:
+                s["rule_ok"] = _rule_ok(s, lchs)
+        # The candidates in the order the suggestions are picked: the ones the rule also calls
+        # harmonious (with the other garment's read colour) first, then the nearest. Picking is greedy
+        # in this order, so checking them on pixels in this order and stopping once `k` are picked
+        # gives the same suggestions as checking all of them.
+        order = sorted((s for role in ROLES for s in fixes[role] + fixes[role + "_shortlist"]),
+                       key=lambda s: (not (s["rule_ok"] and prefer_rule), s["delta_e"]))
+        regions = {}
+        best = []
+        step = len(order) if check_all else max(1, k)
+        for start in range(0, len(order), step):
+            batch = order[start:start + step]
+            _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions)
+            for s in batch:
+                if s["p_pixels"] >= target and all(
+                        s["role"] != b["role"] or np.linalg.norm(s["oklab"] - b["oklab"]) >= MIN_SUGGESTION_SPACING
+                        for b in best):
+                    best.append(s)
+            if len(best) >= k and not check_all:
+                break
         for role in ROLES:
             result["fixes"][role] = [_suggestion_json(s, labs, lchs, threshold) for s in fixes[role]]
-        # Suggestions: the nearest colours that reach the target on the recoloured photo, those the
-        # rule also calls harmonious (with the other garment's read colour) first, each with its preview.
-        for s in checked:
-            s["rule_ok"] = _suggestion_json(s, labs, lchs, threshold)["rule_harmonious"]
-        passed = sorted([s for s in checked if s["p_pixels"] >= target],
-                        key=lambda s: (not (s["rule_ok"] and prefer_rule), s["delta_e"]))
-        best = []
-        for s in passed:
-            if all(s["role"] != b["role"] or np.linalg.norm(s["oklab"] - b["oklab"]) >= MIN_SUGGESTION_SPACING
-                   for b in best):
-                best.append(s)
         for s in best[:k]:
             result["suggestions"].append(_suggestion_json(s, labs, lchs, threshold))
             hidden["_previews"].append(s["preview"])
@@ -341,18 +356,48 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     return result
 
 
-def _suggestion_json(s, labs, lchs, threshold):
+def _rule_ok(s, lchs):
+    """Whether the rule calls the pair harmonious with suggestion `s` applied (on the read colours)."""
     i = ROLES.index(s["role"])
     new_lch = oklab_to_oklch(s["oklab"])
-    other = lchs[1 - i]
-    pair = (new_lch, other) if i == 0 else (other, new_lch)
-    info = colour_info(s["oklab"])
-    rule_ok, _ = rule_reading(*pair)
-    return {"role": s["role"], "colour": info, "from": colour_info(labs[i]), "delta_e": round(s["delta_e"], 4),
-            "p_head": round(s["p_head"], 6), "p_pixels": round(s["p_pixels"], 6),
-            "label_pixels": _label(s["p_pixels"], threshold), "region_share": round(s["region_share"], 4),
-            "rule_harmonious": rule_ok,
-            "text": f"make the {s['role']} {info['name']} ({info['hex']}) instead of {colour_info(labs[i])['name']}"}
+    pair = (new_lch, lchs[1]) if i == 0 else (lchs[0], new_lch)
+    return bool(harmonious(*pair))
+
+
+def _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions):
+    """Recolour the photo for each suggestion in `batch` and score it (`s["preview"]`, `s["p_pixels"]`).
+
+    The recoloured garments go through the encoder in one batch and, with
+    the other garment's embedding, through the head. `regions` caches each
+    garment's colour region.
+    """
+    if not batch:
+        return
+    for s in batch:
+        i = ROLES.index(s["role"])
+        if i not in regions:
+            regions[i] = colour_region(images[i], None if attention is None else attention[i], labs[i])
+        s["preview"] = recolour(images[i], regions[i], labs[i], s["oklab"])
+        s["region_share"] = float(regions[i].mean())
+    moved = backend.embed_batch(np.stack([s["preview"] for s in batch]))
+    roles = np.array([ROLES.index(s["role"]) for s in batch])
+    e_tops = np.where((roles == 0)[:, None], moved, embeddings[0][None])
+    e_bottoms = np.where((roles == 1)[:, None], moved, embeddings[1][None])
+    for s, pp in zip(batch, backend.score_batch(e_tops.astype(np.float32), e_bottoms.astype(np.float32))):
+        s["p_pixels"] = float(pp)
+
+
+def _suggestion_json(s, labs, lchs, threshold):
+    i = ROLES.index(s["role"])
+    info, current = colour_info(s["oklab"]), colour_info(labs[i])
+    checked = "p_pixels" in s
+    return {"role": s["role"], "colour": info, "from": current, "delta_e": round(s["delta_e"], 4),
+            "p_head": round(s["p_head"], 6),
+            "p_pixels": round(s["p_pixels"], 6) if checked else None,
+            "label_pixels": _label(s["p_pixels"], threshold) if checked else None,
+            "region_share": round(s["region_share"], 4) if checked else None,
+            "rule_harmonious": s["rule_ok"] if "rule_ok" in s else _rule_ok(s, lchs),
+            "text": f"make the {s['role']} {info['name']} ({info['hex']}) instead of {current['name']}"}
 
 
 def explain_pair(backend, top, bottom, **kwargs):

@@ -59,9 +59,13 @@ def evaluate(backend, manifest, limit=None, target=explain.TARGET_P, log=print):
             continue
         s = result["suggestions"][0]
         flips["with_suggestion"] += 1
-        flip = s["p_pixels"] >= result["threshold"]
+        # the recoloured photo re-scored by the full model graph (the explanation scored it through
+        # encoder + head, which the export checks are the same computation)
+        i = explain.ROLES.index(s["role"])
+        pair = [image[None] for image in images]
+        pair[i] = result["_previews"][0][None]
+        flip = float(backend.predict_batch(*pair)[0]) >= result["threshold"]
         if recorded:
-            i = explain.ROLES.index(s["role"])
             truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
             moved = truth[i].copy()
             moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])

@@ -416,21 +416,22 @@ def markdown(bench):
                          f"{r['threads'][2]['score_1000_p50_ms']:.2f} |")
     lines += ["", "| goal | target | measured | met |", "|---|---|---|---|"]
     g = bench["goals"]
+
+    def goal_row(name, goal, target, measured):
+        lines.append(f"| {name} | {target} | {measured} | {'yes' if goal['met'] else 'no'} |")
+
     b = g["best_fp32_runtime"]
-    lines.append(f"| best float32 runtime, share of matmul peak (batch 32) | {b['goal']} | "
-                 f"{b['fraction_of_peak']:.1%} ({b['format']}) | {'yes' if b['met'] else 'no'} |")
+    goal_row("best float32 runtime, share of matmul peak (batch 32)", b, b["goal"],
+             f"{b['fraction_of_peak']:.1%} ({b['format']})")
     if "int8_speedup" in g:
-        s = g["int8_speedup"]
-        lines.append(f"| int8 TFLite speed-up over float32 TFLite (batch 1) | {s['goal']}x | "
-                     + ", ".join(f"{v:.2f}x ({t} thr)" for t, v in s["by_threads"].items())
-                     + f" | {'yes' if s['met'] else 'no'} |")
-        z = g["int8_size"]
-        lines.append(f"| int8 TFLite size / float32 TFLite size | {z['goal']} | 1/{1 / z['fraction_of_float32']:.2f} | "
-                     f"{'yes' if z['met'] else 'no'} |")
+        s, z = g["int8_speedup"], g["int8_size"]
+        goal_row("int8 TFLite speed-up over float32 TFLite (batch 1)", s, f"{s['goal']}x",
+                 ", ".join(f"{v:.2f}x ({t} thr)" for t, v in s["by_threads"].items()))
+        goal_row("int8 TFLite size / float32 TFLite size", z, z["goal"], f"1/{1 / z['fraction_of_float32']:.2f}")
     if "wardrobe_1000" in g:
         w = g["wardrobe_1000"]
-        lines.append(f"| one top vs 1,000 cached bottoms | {w['goal']} | {w['p50_ms_1_thread']:.2f} ms "
-                     f"({w['format']}, 1 thread) | {'yes' if w['met'] else 'no'} |")
+        goal_row("one top vs 1,000 cached bottoms", w, w["goal"],
+                 f"{w['p50_ms_1_thread']:.2f} ms ({w['format']}, 1 thread)")
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ this module holds the work, callable from Python.
 import asyncio
 import base64
 import io
+import json
 import os
 import time
 
@@ -118,17 +119,38 @@ def _flag(value):
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_PIXELS, timeout=TIMEOUT_S):
-    """The FastAPI app serving `model` (`.onnx`, `.tflite` or an export folder; no TensorFlow)."""
+# `python -m neipalette_tf.serve --processes N`: each server process builds its app from this variable
+# (JSON of `create_app`'s arguments), set by the parent before uvicorn starts them.
+APP_ARGS_ENV = "NEIPALETTE_SERVE_APP"
+
+
+def check_model(model):
+    """`model` as a path the service can run (`.onnx`, `.tflite` or an export folder), or a one-line error."""
     model = os.fspath(model)
     if os.path.splitext(model)[1] not in (".onnx", ".tflite") and not (
             os.path.isdir(model) and os.path.isfile(os.path.join(model, "model.onnx"))):
         raise cli.UserError(f"{model}: the service runs exported models without TensorFlow: "
                             "give model.onnx, model*.tflite or an export folder")
+    return model
+
+
+def app_from_environment():
+    """The app of one server process of several (uvicorn's factory; see `APP_ARGS_ENV`)."""
+    return create_app(**json.loads(os.environ[APP_ARGS_ENV]))
+
+
+def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_PIXELS, timeout=TIMEOUT_S,
+               processes=1):
+    """The FastAPI app serving `model` (`.onnx`, `.tflite` or an export folder; no TensorFlow).
+
+    `workers`: requests this process computes at once (one runtime each);
+    `processes`: how many such processes serve (reported in `/v1/model`).
+    """
+    model = check_model(model)
     workers = max(1, int(workers or min(os.cpu_count() or 1, 4)))
     max_file = int(max_upload_mb * 1024 * 1024)
     limits = {"max_upload_bytes": max_file, "max_request_bytes": int(2.5 * max_file), "max_pixels": max_pixels,
-              "timeout_s": timeout, "workers": workers, "queue_timeout_s": QUEUE_TIMEOUT_S,
+              "timeout_s": timeout, "workers": workers, "processes": int(processes), "queue_timeout_s": QUEUE_TIMEOUT_S,
               "max_rank_garments": MAX_RANK_GARMENTS}
     first = explain.load_backend(model, threads=1)  # fail now, in one line, on a bad model
     pool = Workers([first] + [explain.load_backend(model, threads=1) for _ in range(workers - 1)])
@@ -181,7 +203,7 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "model": os.path.basename(first.path), "format": first.format}
+        return {"status": "ok", "model": os.path.basename(first.path), "format": first.format, "pid": os.getpid()}
 
     @app.get("/v1/model")
     async def model_card():
@@ -202,7 +224,9 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
             raise HTTPError(422, f"target: must be between 0 and 1, got {target:g}", "target")
 
         def work(backend):
-            result = explain.explain_images(backend, top, bottom, target=target, always_suggest=suggest)
+            # one encoder pass for the verdict (head on the embeddings read), pixel checks until found
+            result = explain.explain_images(backend, top, bottom, target=target, always_suggest=suggest,
+                                            check_all=False, full_model=False)
             out = explain.public(result)
             if pictures:
                 att = result.get("_attention") or [None, None]
@@ -216,7 +240,7 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
         start = time.perf_counter()
         out = await pool.run(work, timeout)
         out["elapsed_ms"] = round((time.perf_counter() - start) * 1e3, 2)
-        return out
+        return JSONResponse(out)  # plain JSON types already: no jsonable_encoder pass
 
     @app.post("/v1/rank")
     async def rank(request: Request):

@@ -6,6 +6,7 @@ this module holds the work, callable from Python.
 
 import http.client
 import io
+import json
 import os
 import socket
 import subprocess
@@ -32,15 +33,18 @@ def free_port():
 
 
 def rss_bytes(pid):
-    """Resident memory of a process (Linux /proc), or None."""
+    """Resident memory of a process and its children (Linux /proc), or None."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+            own = next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:")), None)
     except OSError:
         return None
-    return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        children = []
+    return own + sum(rss_bytes(c) or 0 for c in children) if own is not None else None
 
 
 def garment_photo(rng, kind):
@@ -71,8 +75,9 @@ def multipart(fields):
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def wait_healthy(port, process, timeout=120.0):
-    deadline = time.monotonic() + timeout
+def wait_healthy(port, process, timeout=120.0, processes=1):
+    """Until `/healthz` has answered from `processes` different server processes (new connections)."""
+    deadline, seen = time.monotonic() + timeout, set()
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise cli.UserError(f"the server exited with status {process.returncode}: "
@@ -80,11 +85,16 @@ def wait_healthy(port, process, timeout=120.0):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
+            response = conn.getresponse()
+            if response.status == 200:
+                seen.add(json.loads(response.read()).get("pid"))
+                if len(seen) >= processes:
+                    return seen
+            conn.close()
         except OSError:
-            time.sleep(0.2)
-    raise cli.UserError(f"the server did not answer /healthz within {timeout:.0f} s")
+            pass
+        time.sleep(0.1)
+    raise cli.UserError(f"the server did not answer /healthz from {processes} process(es) within {timeout:.0f} s")
 
 
 def client(port, bodies, n, offset, latencies, errors, lock):
@@ -110,7 +120,8 @@ def client(port, bodies, n, offset, latencies, errors, lock):
     conn.close()
 
 
-def bench(model, clients=8, requests=200, warmup=20, workers=None, images=False, suggest=False, log=print):
+def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False, suggest=False, log=print,
+          processes=1):
     """Run the server and the clients; returns the figures (a dict)."""
     rng = np.random.default_rng(0)
     fields = {} if not (images or suggest) else {k: "1" for k, on in (("images", images), ("suggest", suggest)) if on}
@@ -120,13 +131,21 @@ def bench(model, clients=8, requests=200, warmup=20, workers=None, images=False,
     command = [sys.executable, "-m", "neipalette_tf.serve", "--model", model, "--port", str(port)]
     if workers:
         command += ["--workers", str(workers)]
+    if processes > 1:
+        command += ["--processes", str(processes)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]))
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
-        wait_healthy(port, process)
+        pids = wait_healthy(port, process, processes=processes)
         lock, warm_lat, warm_err = threading.Lock(), [], []
-        client(port, bodies, warmup, 0, warm_lat, warm_err, lock)
+        # warm-up on as many connections as the measured run, so every server process gets its share
+        warmers = [threading.Thread(target=client, args=(port, bodies, max(1, warmup // clients), c * 11,
+                                                          warm_lat, warm_err, lock)) for c in range(clients)]
+        for t in warmers:
+            t.start()
+        for t in warmers:
+            t.join()
         rss_before = rss_bytes(process.pid)
         latencies, errors = [], []
         threads = [threading.Thread(target=client, args=(port, bodies, requests, c * 7, latencies, errors, lock))
@@ -153,5 +172,6 @@ def bench(model, clients=8, requests=200, warmup=20, workers=None, images=False,
             "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()), "requests_per_s": len(lat) / wall,
             "rss_before_mb": rss_before / 2**20 if rss_before else None,
             "rss_after_mb": rss_after / 2**20 if rss_after else None, "memory_growth": growth,
-            "server_alive": alive, "images": images, "suggest": suggest, "workers": workers,
+            "server_alive": alive, "images": images, "suggest": suggest, "workers": workers, "processes": processes,
+            "server_pids_answering": len(pids),
             "cpu": cpu_summary(as_dict=True), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}

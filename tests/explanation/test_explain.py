@@ -35,6 +35,10 @@ class RuleBackend:
         side = SIZE // 2
         return embeddings.astype(np.float32), np.full((len(images), side * side), 1.0 / side**2, np.float32)
 
+    def embed_batch(self, images):
+        self.embedded = getattr(self, "embedded", 0) + len(images)
+        return self.attend_batch(images)[0]
+
     def score_batch(self, e_tops, e_bottoms):
         lch = [space.oklab_to_oklch(explain.embedding_colours(e)) for e in (e_tops, e_bottoms)]
         return np.where(harmony.harmonious(*lch), 0.9, 0.1)
@@ -84,6 +88,25 @@ def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
         assert (preview[0] == original[0]).all()
         moved = space.srgb_to_oklab(estimate_main_colour(preview))
         assert np.linalg.norm(moved - np.array(s["colour"]["oklab"])) < 0.02
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_stopping_once_found_gives_the_same_suggestions_with_fewer_photos(k):
+    tops, bottoms = (RED, (200, 120, 30)), (GREEN, (60, 60, 200))
+    for top, bottom in zip(tops, bottoms):
+        full, quick = RuleBackend(), RuleBackend()
+        args = (garment(top), garment(bottom, kind="bottom"))
+        a = explain.explain_images(full, *args, k=k)
+        b = explain.explain_images(quick, *args, k=k, check_all=False)
+        assert a["label"] == "clashing" and a["suggestions"]
+        assert b["suggestions"] == a["suggestions"]
+        assert all((x == y).all() for x, y in zip(b["_previews"], a["_previews"]))
+        assert quick.embedded < full.embedded
+        # every fix is listed either way; those not checked on pixels say so
+        assert [f["colour"] for f in b["fixes"]["top"]] == [f["colour"] for f in a["fixes"]["top"]]
+        assert all(f["p_pixels"] is not None for f in a["fixes"]["top"] + a["fixes"]["bottom"])
+        assert any(f["p_pixels"] is None and f["label_pixels"] is None
+                   for f in b["fixes"]["top"] + b["fixes"]["bottom"])
 
 
 def test_a_harmonious_pair_gets_no_suggestions_unless_asked():

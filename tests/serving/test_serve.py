@@ -142,8 +142,9 @@ def test_small_load_run_has_no_errors(explain_export, capsys):
     from neipalette_tf.serving.load_test import MAX_MEMORY_GROWTH
 
     rc = cli.run(serve_bench.main, ["--model", str(explain_export[1] / "model.onnx"), "--clients", "4",
-                                    "--requests", "10", "--warmup", "4", "--json"])
+                                    "--requests", "10", "--warmup", "4", "--processes", "2", "--json"])
     r = json.loads(capsys.readouterr().out)
     assert r["errors"] == 0 and r["requests"] == 40 and r["server_alive"], r
+    assert r["processes"] == 2 and r["server_pids_answering"] == 2  # `serve --processes 2`: both answer
     assert r["p99_ms"] > 0 and r["rss_before_mb"] > 0
     assert rc == (1 if (r["memory_growth"] or 0) > MAX_MEMORY_GROWTH else 0)
