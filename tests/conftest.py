@@ -66,12 +66,22 @@ def tiny_run(tiny_pairs, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run, tmp_path_factory):
-    """(export folder, parity report) of `tiny_run` in every format, built once per session."""
-    from neipalette_tf.export.exporter import export_model
+    """(export folder, parity report) of `tiny_run` in every format, built once per session.
+
+    `python -m export` runs in a subprocess: the converters' peak memory
+    (several GB for int8 calibration and tf2onnx) goes when it exits,
+    instead of staying in the test process beside the rest of the suite.
+    """
+    import json
+    import subprocess
 
     out = tmp_path_factory.mktemp("tiny-artifacts") / "X"
-    report = export_model(str(tiny_run / "model.keras"), str(out), log=lambda *_: None)
-    return out, report
+    done = subprocess.run([sys.executable, "-m", "export", "--model", str(tiny_run / "model.keras"), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    report_path = out / "parity.json"
+    assert report_path.is_file(), f"export failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+    return out, json.loads(report_path.read_text())
 
 
 @pytest.fixture(scope="session")

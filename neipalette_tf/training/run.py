@@ -16,6 +16,7 @@ import tensorflow as tf
 import yaml
 
 from neipalette_tf.core import cli, staging
+from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.io_utils import atomic_path, remove_stale_temp_files, write_json, write_text
 from neipalette_tf.core.preprocessing import ImageLoadError
 from neipalette_tf.core.provenance import provenance
@@ -295,12 +296,12 @@ def _train(cfg, out, final, init_from, state, strategy, chief, replicas):
     metrics = add_calibration_and_embeddings(out, model, data["test"], splits["test"], logits, "test", fitted)
     write_json(os.path.join(out, "timing.json"), {
         "train_seconds": round(time.time() - start, 1), "resumed_at_epoch": None if state is None else state["epoch"] + 1,
-        "epoch_seconds": timer.seconds})
+        "epoch_seconds": timer.seconds, "cpu": cpu_summary()})
     shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # every output is written: the backup is done
     print(format_metrics_table(metrics))
     print(f"test ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
           f"(T = {metrics['temperature']:.3f})")
-    print(f"output: {final}  ({time.time() - start:.0f} s)")
+    print(f"output: {final}  ({time.time() - start:.0f} s; {cpu_summary()})")
     return metrics
 
 
