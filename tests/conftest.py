@@ -95,6 +95,7 @@ def explain_export(tiny_run, tiny_export, tiny_pairs):
 HEAVY_FIXTURES = {"tiny_run", "tiny_export", "explain_export"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):

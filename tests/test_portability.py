@@ -71,6 +71,8 @@ def test_the_suite_runs_on_the_portable_kernels_unless_told_otherwise():
 
 
 @pytest.mark.slow
+# its export peaks at several GB: under pytest-xdist it runs in the worker of the session's export, not beside it
+@pytest.mark.xdist_group("tiny_model")
 def test_train_evaluate_export_predict_on_the_other_kernel_set(tmp_path):
     other = "1" if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0") == "0" else "0"
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_ENABLE_ONEDNN_OPTS=other, TF_CPP_MIN_LOG_LEVEL="2")
