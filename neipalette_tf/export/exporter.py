@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from neipalette_tf.core import staging
+from neipalette_tf.core import memory, staging
 from neipalette_tf.core import staging as staging_lib
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.io_utils import hash_file, write_json
@@ -163,9 +163,12 @@ class Builder:
             return {"model": shutil.copytree(self.saved_model, os.path.join(self.staging, "publish", "saved_model"))}
         if fmt == "onnx":
             functions = savedmodel.endpoints(self.model)
-            return {part: _write_bytes(os.path.join(self.staging, onnx_export.file_name(part)),
-                                       onnx_export.convert(*functions[key]).SerializeToString())
-                    for part, key in self.parts.items()}
+            files = {}
+            for part, key in self.parts.items():
+                files[part] = _write_bytes(os.path.join(self.staging, onnx_export.file_name(part)),
+                                           onnx_export.convert(*functions[key]).SerializeToString())
+                memory.release()  # tf2onnx frees gigabytes per graph; hand them back before the next
+            return files
         precision = tflite.PRECISIONS[fmt]
         source, data = self.saved_model, {}
         if precision == "int8":
@@ -335,6 +338,7 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
             except Exception as e:  # a converter or runtime that fails is a failed format, not a crash
                 message = str(e).strip().splitlines()[-1] if str(e).strip() else "no message (see the log above)"
                 results[fmt] = {"rule": parity.RULES[fmt], "passed": False, "error": f"{type(e).__name__}: {message}"}
+            memory.release()  # the converter's peak, before the next format
             if results[fmt]["passed"]:
                 artifacts[fmt] = describe(fmt, files, run)
                 for part, path in files.items():
