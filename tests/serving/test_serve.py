@@ -38,7 +38,8 @@ def client(explain_export):
 
 
 def test_health_and_model_card(client):
-    assert client.get("/healthz").json() == {"status": "ok", "model": "model.onnx", "format": "onnx"}
+    assert client.get("/healthz").json() == {"status": "ok", "model": "model.onnx", "format": "onnx",
+                                             "pid": os.getpid()}  # which process answered (serve --processes)
     card = client.get("/v1/model").json()
     assert card["format"] == "onnx" and card["attention"] and card["card"]["image_size"] == 32
     assert card["limits"]["max_upload_bytes"] == int(0.05 * 1024 * 1024) and card["limits"]["workers"] == 2
