@@ -116,13 +116,8 @@ def _free_models_after_each_module():
     24 GB machine).
     """
     yield
-    import ctypes
-    import gc
+    from neipalette_tf.core import memory
 
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session(free_memory=True)
-    gc.collect()
-    try:  # hand freed heap pages back to the system (glibc keeps them otherwise)
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    memory.release()  # gc, then hand freed heap pages back to the system

@@ -347,9 +347,9 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
             if len(best) >= k and not check_all:
                 break
         for role in ROLES:
-            result["fixes"][role] = [_suggestion_json(s, labs, lchs, threshold) for s in fixes[role]]
+            result["fixes"][role] = [_suggestion_json(s, labs, threshold) for s in fixes[role]]
         for s in best[:k]:
-            result["suggestions"].append(_suggestion_json(s, labs, lchs, threshold))
+            result["suggestions"].append(_suggestion_json(s, labs, threshold))
             hidden["_previews"].append(s["preview"])
     if previews:
         result.update(hidden)
@@ -371,8 +371,6 @@ def _check_on_pixels(backend, batch, images, embeddings, attention, labs, region
     the other garment's embedding, through the head. `regions` caches each
     garment's colour region.
     """
-    if not batch:
-        return
     for s in batch:
         i = ROLES.index(s["role"])
         if i not in regions:
@@ -387,7 +385,7 @@ def _check_on_pixels(backend, batch, images, embeddings, attention, labs, region
         s["p_pixels"] = float(pp)
 
 
-def _suggestion_json(s, labs, lchs, threshold):
+def _suggestion_json(s, labs, threshold):
     i = ROLES.index(s["role"])
     info, current = colour_info(s["oklab"]), colour_info(labs[i])
     checked = "p_pixels" in s
@@ -396,7 +394,7 @@ def _suggestion_json(s, labs, lchs, threshold):
             "p_pixels": round(s["p_pixels"], 6) if checked else None,
             "label_pixels": _label(s["p_pixels"], threshold) if checked else None,
             "region_share": round(s["region_share"], 4) if checked else None,
-            "rule_harmonious": s["rule_ok"] if "rule_ok" in s else _rule_ok(s, lchs),
+            "rule_harmonious": s["rule_ok"],
             "text": f"make the {s['role']} {info['name']} ({info['hex']}) instead of {current['name']}"}
 
 
