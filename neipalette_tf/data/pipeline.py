@@ -1,7 +1,7 @@
 """tf.data input pipeline for pair manifests.
 
     rows -> load_image (decode, EXIF, letterbox to S x S; parallel) -> cache
-         -> shuffle -> batch -> augment (train only) -> prefetch
+         -> shuffle -> [draw a warp per pair] -> batch -> [warp] (train only) -> prefetch
 
 Images are decoded by `neipalette_tf.core.preprocessing.load_image`, the same
 function every runtime uses. With `cache=True` (default) all images are
@@ -63,22 +63,27 @@ def load_images(paths, image_size, workers=None, progress=None):
     return out
 
 
-def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True):
-    """Random flip / crop-scale / rotation of a batch `[N, S, S, 3]` float32.
-
-    `seed` is a shape-[2] int tensor (stateless randomness): the same seed
-    gives the same warp.
-    """
-    n = tf.shape(images)[0]
-    size = tf.cast(tf.shape(images)[1], tf.float32)
+def augmentation_params(seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True, n=None):
+    """Random warp parameters `[5]` (or `[n, 5]`): crop scale, angle (rad), x / y shift in
+    units of the free room, mirror (1.0 or 0.0). Stateless: the same seed, the same draw."""
+    shape = [] if n is None else [n]
     seeds = tf.random.experimental.stateless_split(seed, 5)
-    scale = tf.random.stateless_uniform([n], seeds[0], crop_scale[0], crop_scale[1])
-    angle = tf.random.stateless_uniform([n], seeds[1], -1.0, 1.0) * (rotation_deg * math.pi / 180.0)
+    scale = tf.random.stateless_uniform(shape, seeds[0], crop_scale[0], crop_scale[1])
+    angle = tf.random.stateless_uniform(shape, seeds[1], -1.0, 1.0) * (rotation_deg * math.pi / 180.0)
+    shift_x = tf.random.stateless_uniform(shape, seeds[2], -1.0, 1.0)
+    shift_y = tf.random.stateless_uniform(shape, seeds[3], -1.0, 1.0)
+    mirror = tf.random.stateless_uniform(shape, seeds[4]) < 0.5 if flip else tf.zeros(shape, tf.bool)
+    return tf.stack([scale, angle, shift_x, shift_y, tf.cast(mirror, tf.float32)], axis=-1)
+
+
+def warp_images(images, params):
+    """Apply `augmentation_params` `[N, 5]` to a batch `[N, S, S, 3]` float32: one bilinear affine
+    warp per image, borders reflected."""
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    scale, angle, unit_x, unit_y, mirror = tf.unstack(params, axis=1)
     room = (1.0 - scale) * size / 2.0
-    shift_x = tf.random.stateless_uniform([n], seeds[2], -1.0, 1.0) * room
-    shift_y = tf.random.stateless_uniform([n], seeds[3], -1.0, 1.0) * room
-    mirror = tf.random.stateless_uniform([n], seeds[4]) < 0.5 if flip else tf.zeros([n], tf.bool)
-    fx = tf.where(mirror, -1.0, 1.0)
+    shift_x, shift_y = unit_x * room, unit_y * room
+    fx = 1.0 - 2.0 * mirror
     cos, sin = tf.cos(angle), tf.sin(angle)
     # Output pixel p maps to input c + shift + scale * R(angle) * F * (p - c).
     a0, a1 = scale * cos * fx, -scale * sin
@@ -86,7 +91,7 @@ def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=T
     c = (size - 1.0) / 2.0
     a2 = c + shift_x - (a0 * c + a1 * c)
     b2 = c + shift_y - (b0 * c + b1 * c)
-    zeros = tf.zeros([n])
+    zeros = tf.zeros_like(scale)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
@@ -96,6 +101,15 @@ def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=T
         interpolation="BILINEAR",
         fill_mode="REFLECT",
     )
+
+
+def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True):
+    """Random flip / crop-scale / rotation of a batch `[N, S, S, 3]` float32.
+
+    `seed` is a shape-[2] int tensor (stateless randomness): the same seed
+    gives the same warp.
+    """
+    return warp_images(images, augmentation_params(seed, crop_scale, rotation_deg, flip, n=tf.shape(images)[0]))
 
 
 def all_pairs_labels(top_colour, bottom_colour):
@@ -117,20 +131,32 @@ def _add_all_pairs(x, y):
 
 
 def _finish(ds, batch_size, training, augment, seed, all_pairs=False):
-    """Batch, augment (training), convert to model inputs, prefetch."""
-    ds = ds.batch(batch_size)
+    """Batch, augment (training), convert to model inputs, prefetch.
+
+    Each pair draws its own warp parameters *before* batching, from a
+    seeded stream that follows the shuffled order: a pair's augmentation does
+    not depend on which batch, replica or worker it lands in, so training
+    on R replicas sees the same augmented pairs as training on one.
+    """
     if training and augment:
         aug = dict(augment)
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
-        def _augment(batch, s):
-            top, bottom, target = batch
+        def _draw(pair, s):
             s_top, s_bottom = tf.unstack(tf.random.experimental.stateless_split(s, 2))
-            top = augment_images(tf.cast(top, tf.float32), s_top, **aug)
-            bottom = augment_images(tf.cast(bottom, tf.float32), s_bottom, **aug)
+            return (*pair, augmentation_params(s_top, **aug), augmentation_params(s_bottom, **aug))
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(_draw, num_parallel_calls=AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size)
+
+        def _augment(top, bottom, target, p_top, p_bottom):
+            top = warp_images(tf.cast(top, tf.float32), p_top)
+            bottom = warp_images(tf.cast(bottom, tf.float32), p_bottom)
             return top, bottom, target
 
-        ds = tf.data.Dataset.zip((ds, seeds)).map(_augment, num_parallel_calls=AUTOTUNE)
+        ds = ds.map(_augment, num_parallel_calls=AUTOTUNE)
+    else:
+        ds = ds.batch(batch_size)
 
     def _to_inputs(top, bottom, target):
         return {"top": tf.cast(top, tf.float32), "bottom": tf.cast(bottom, tf.float32)}, target

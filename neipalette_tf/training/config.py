@@ -95,12 +95,19 @@ MODES = ("train", "probe")
 PAIRINGS = ("siamese", "stacked")
 
 
+# Sections that `null` or `false` switches off (`train: {augment: null}`: no augmentation).
+SWITCHABLE = ("train.augment",)
+
+
 def _merge(base, update, where=""):
     for key, value in update.items():
         path = f"{where}{key}"
         if not isinstance(key, str) or key not in base:
             raise ConfigError(f"unknown config key '{path}'")
         if isinstance(base[key], dict):
+            if path in SWITCHABLE and value in (None, False):
+                base[key] = None
+                continue
             if value is None:  # `train:` with nothing under it
                 continue
             if not isinstance(value, dict):
@@ -153,11 +160,22 @@ def resolve(path=None, overrides=None):
     cfg = load_config(path)
     given = {}
     for dotted, value in (overrides or {}).items():
+        if dotted in SWITCHABLE and value in (None, False):  # --set train.augment=null
+            *parents, leaf = dotted.split(".")
+            _get(cfg, dotted)[0][leaf] = None
+            given[dotted] = value
+            continue
         if value is None:
             continue
         *parents, leaf = dotted.split(".")
         node = cfg
-        for key in parents:
+        for i, key in enumerate(parents):
+            if key not in node:
+                raise ConfigError(f"unknown config key '{dotted}'")
+            if not isinstance(node[key], dict):
+                where = ".".join(parents[:i + 1])
+                raise ConfigError(f"cannot set '{dotted}': '{where}' is "
+                                  + ("switched off (null)" if node[key] is None else "not a section"), key=dotted)
             node = node[key]
         if leaf not in node:
             raise ConfigError(f"unknown config key '{dotted}'")
@@ -208,10 +226,13 @@ def _number(value, key, integer=False, low=None, high=None, low_open=False, high
 
 
 def _get(cfg, dotted):
+    """(the mapping holding `dotted`, its last key); (None, key) under a switched-off section."""
     node = cfg
     *parents, leaf = dotted.split(".")
     for k in parents:
         node = node[k]
+        if node is None:
+            return None, leaf
     return node, leaf
 
 
@@ -247,13 +268,19 @@ STRINGS = ("name", "data.path", "model.weights")
 def _check_types(cfg):
     for key, (integer, low, high, low_open, high_open) in NUMBERS.items():
         node, leaf = _get(cfg, key)
+        if node is None:
+            continue
         node[leaf] = _number(node[leaf], key, integer, low, high, low_open, high_open)
     for key in BOOLEANS:
         node, leaf = _get(cfg, key)
+        if node is None:
+            continue
         if not isinstance(node[leaf], bool):
             raise ConfigError(f"{key} must be true or false, got {_shown(node[leaf])}", key=key)
     for key in STRINGS:
         node, leaf = _get(cfg, key)
+        if node is None:
+            continue
         if not isinstance(node[leaf], str) or not node[leaf].strip():
             raise ConfigError(f"{key} must be a non-empty string, got {_shown(node[leaf])}", key=key)
     cache_dir = cfg["classic"]["cache_dir"]
@@ -270,17 +297,18 @@ def _check_types(cfg):
         raise ConfigError(f"data.split_fractions must sum to 1, got {_shown(fractions)} (sum {sum(values):g})",
                           key="data.split_fractions")
     cfg["data"]["split_fractions"] = values
-    crop = cfg["train"]["augment"]["crop_scale"]
-    if not isinstance(crop, (list, tuple)) or len(crop) != 2:
-        raise ConfigError(f"train.augment.crop_scale must be 2 numbers [low, high] in (0, 1], got {_shown(crop)}",
-                          key="train.augment.crop_scale")
-    crop = [_number(c, "train.augment.crop_scale", low=0, high=1, low_open=True,
-                    what=f"2 numbers [low, high] in (0, 1] (got {_shown(cfg['train']['augment']['crop_scale'])}); each")
-            for c in crop]
-    if crop[0] > crop[1]:
-        raise ConfigError(f"train.augment.crop_scale must be [low, high] with low <= high, got {_shown(crop)}",
-                          key="train.augment.crop_scale")
-    cfg["train"]["augment"]["crop_scale"] = crop
+    if cfg["train"]["augment"] is not None:  # null / false: augmentation off
+        crop = cfg["train"]["augment"]["crop_scale"]
+        if not isinstance(crop, (list, tuple)) or len(crop) != 2:
+            raise ConfigError(f"train.augment.crop_scale must be 2 numbers [low, high] in (0, 1], got {_shown(crop)}",
+                              key="train.augment.crop_scale")
+        crop = [_number(c, "train.augment.crop_scale", low=0, high=1, low_open=True,
+                        what=f"2 numbers [low, high] in (0, 1] (got {_shown(cfg['train']['augment']['crop_scale'])}); each")
+                for c in crop]
+        if crop[0] > crop[1]:
+            raise ConfigError(f"train.augment.crop_scale must be [low, high] with low <= high, got {_shown(crop)}",
+                              key="train.augment.crop_scale")
+        cfg["train"]["augment"]["crop_scale"] = crop
 
 
 def validate(cfg):

@@ -32,9 +32,13 @@ Keras 3.15 with TensorFlow 2.21 cannot `fit` under MultiWorkerMirroredStrategy
 as released (keras-team/keras#20585, #20329): fit's first step reduces a
 sample batch across workers only to learn its shapes, and the train step
 reduces its scalar logs along axis 0. `install_keras_workarounds` replaces
-those two steps with versions that take the local batch's shapes and
-average scalars across workers (`axis=None`); both change nothing unless a
-multi-worker collective strategy is in use.
+those two steps with versions that take the shapes from the dataset's
+`element_spec` and average scalars across workers (`axis=None`). Reading
+no batch to learn the shapes also matters under `mirrored`: Keras' own
+version starts one iteration of the training data, so the first epoch got
+the second iteration's shuffle and augmentation draws, and a run with a
+strategy trained on other draws than the same run without one. The scalar
+reduction changes nothing unless a multi-worker collective strategy is in use.
 """
 
 import contextlib
@@ -61,6 +65,7 @@ def make_strategy(name):
         return None
 
     if name == "mirrored":
+        install_keras_workarounds()
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         config = tf_config()
@@ -146,9 +151,17 @@ def install_keras_workarounds():
             return value
 
         if iterator is not None:
-            for _, _, it in iterator:
-                data_batch = tree.map_structure(local, next(it))  # shapes only: no cross-worker reduce
-                break
+            dataset = getattr(getattr(iterator, "data_adapter", None), "get_tf_dataset", lambda: None)()
+            if isinstance(dataset, tf.data.Dataset):
+                # Shapes only, from the dataset's spec: reading a batch would start an
+                # iteration, and the first epoch would then get the second shuffle and
+                # augmentation draws (`rerandomize_each_iteration`), unlike training without
+                # a strategy.
+                data_batch = dataset.element_spec
+            else:
+                for _, _, it in iterator:
+                    data_batch = tree.map_structure(local, next(it))  # no cross-worker reduce
+                    break
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 

@@ -61,3 +61,42 @@ def test_augmentation_is_identity_at_zero_strength():
     image = np.random.default_rng(1).uniform(0, 255, (2, 20, 20, 3)).astype(np.float32)
     out = augment_images(tf.constant(image), tf.constant([0, 1]), (1.0, 1.0), 0.0, flip=False).numpy()
     np.testing.assert_allclose(out, image, atol=1e-3)
+
+
+def test_a_pairs_augmentation_does_not_depend_on_its_batch():
+    # Each pair draws its warp before batching, so splitting a global batch
+    # between replicas (or workers) gives every pair the same augmentation.
+    rng = np.random.default_rng(3)
+    top = rng.integers(0, 255, (12, 24, 24, 3), dtype=np.uint8)
+    bottom = rng.integers(0, 255, (12, 24, 24, 3), dtype=np.uint8)
+    labels = np.arange(12) % 2
+
+    def pairs(batch_size, augment=AUG):
+        ds = pair_dataset_from_arrays(top, bottom, labels, batch_size, training=True, augment=augment, seed=5)
+        xs = [x for x, _ in ds]
+        return np.concatenate([x["top"].numpy() for x in xs]), np.concatenate([x["bottom"].numpy() for x in xs])
+
+    whole, halves, quarters = pairs(12), pairs(6), pairs(3)
+    for split in (halves, quarters):
+        np.testing.assert_allclose(split[0], whole[0], atol=1e-4)
+        np.testing.assert_allclose(split[1], whole[1], atol=1e-4)
+    plain = pairs(12, augment=None)  # the same shuffle, no warp: the warp did change the pixels
+    assert np.abs(whole[0] - plain[0]).mean() > 5
+
+
+def test_augmentation_null_in_a_config_switches_it_off(tmp_path):
+    from neipalette_tf.core.errors import ConfigError
+    from neipalette_tf.training import config
+
+    for text in ("train: {augment: null}", "train: {augment: false}"):
+        (tmp_path / "c.yaml").write_text(text)
+        assert config.resolve(str(tmp_path / "c.yaml"))["train"]["augment"] is None
+    assert config.resolve(None, config.parse_set(["train.augment=null"]))["train"]["augment"] is None
+    (tmp_path / "c.yaml").write_text("train:")  # an empty section keeps the defaults
+    assert config.resolve(str(tmp_path / "c.yaml"))["train"]["augment"]["rotation_deg"] == 8.0
+    try:
+        config.resolve(None, config.parse_set(["train.augment=null", "train.augment.flip=false"]))
+    except ConfigError as e:
+        assert "train.augment" in str(e) and "switched off" in str(e)
+    else:
+        raise AssertionError("setting a key of a switched-off section must fail")

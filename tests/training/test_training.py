@@ -1,3 +1,4 @@
+import contextlib
 import csv
 
 import keras
@@ -78,6 +79,26 @@ def test_fit_with_and_without_auxiliary_targets(tiny_synth):
     assert "all_pairs_loss" not in history and "top_colour_loss" in history
     assert len(history["loss"]) == 1
     assert stacked.backbone.trainable
+
+
+@pytest.mark.slow  # fits two models
+def test_a_strategy_trains_on_the_same_shuffle_and_augmentation_as_none(tiny_synth):
+    # Keras' own shape probe under a tf.distribute strategy read one batch, so the
+    # first epoch got the data's second shuffle and augmentation draws.
+    from neipalette_tf.training import distribute
+
+    m = read_manifest(tiny_synth)
+    data = {s: PairData(m.subset(s), 32) for s in ("train", "val")}
+    train = dict(TRAIN, batch_size=64, colour_loss_weight=0.0, all_pairs_loss_weight=0.0)
+    assert len(data["train"]) <= 64  # one step: the loss of the first step, before any update
+
+    def first_loss(strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            model, _ = build_classifier("resnet18", 32, weights="none", dropout=0.0, log=lambda *_: None)
+            return fit(model, data, train, pretrained=False, seed=3)["loss"][0]
+
+    assert first_loss(distribute.make_strategy("mirrored")) == pytest.approx(first_loss(None), rel=1e-4)
 
 
 def test_probabilities_match_softmax_and_have_finite_gradients_at_huge_logit_gaps():
