@@ -179,7 +179,19 @@ def resolve(path=None, overrides=None):
             node = node[key]
         if leaf not in node:
             raise ConfigError(f"unknown config key '{dotted}'")
-        node[leaf] = value
+        default = _get(DEFAULTS, dotted)[0][leaf]
+        if isinstance(default, dict):  # a section: --set train.augment='{flip: false}'
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{dotted}' is a section (a mapping of keys to values), "
+                                  f"got {_kind(value)} {_shown(value)}", key=dotted)
+            if node[leaf] is None:
+                node[leaf] = copy.deepcopy(default)
+            try:
+                _merge(node[leaf], value, dotted + ".")
+            except ConfigError as e:
+                raise ConfigError(str(e), key=dotted) from None
+        else:
+            node[leaf] = value
         given[dotted] = value
     try:
         validate(cfg)

@@ -83,20 +83,3 @@ def test_a_pairs_augmentation_does_not_depend_on_its_batch():
     plain = pairs(12, augment=None)  # the same shuffle, no warp: the warp did change the pixels
     assert np.abs(whole[0] - plain[0]).mean() > 5
 
-
-def test_augmentation_null_in_a_config_switches_it_off(tmp_path):
-    from neipalette_tf.core.errors import ConfigError
-    from neipalette_tf.training import config
-
-    for text in ("train: {augment: null}", "train: {augment: false}"):
-        (tmp_path / "c.yaml").write_text(text)
-        assert config.resolve(str(tmp_path / "c.yaml"))["train"]["augment"] is None
-    assert config.resolve(None, config.parse_set(["train.augment=null"]))["train"]["augment"] is None
-    (tmp_path / "c.yaml").write_text("train:")  # an empty section keeps the defaults
-    assert config.resolve(str(tmp_path / "c.yaml"))["train"]["augment"]["rotation_deg"] == 8.0
-    try:
-        config.resolve(None, config.parse_set(["train.augment=null", "train.augment.flip=false"]))
-    except ConfigError as e:
-        assert "train.augment" in str(e) and "switched off" in str(e)
-    else:
-        raise AssertionError("setting a key of a switched-off section must fail")
