@@ -25,7 +25,7 @@ rule's boundaries), `shapes` (garment geometry), `drawing` (drawing helpers,
 noise), `backgrounds` (scenes), `prints` (prints, trims, details, hanger),
 `render` (one photo, one pair), `dataset` (planning, validation, reuse,
 `generate`, worker processes, summary), `cli` and `__main__` (the command
-line). This package exports the public API of all of them.
+line). This package exports the public API of all of them but the command line.
 """
 
 from neipalette_tf.data.synth.backgrounds import (
@@ -34,7 +34,6 @@ from neipalette_tf.data.synth.backgrounds import (
     BG_KINDS,
     sample_scene,
 )
-from neipalette_tf.data.synth.cli import main
 from neipalette_tf.data.synth.colours import (
     HARMONY_REASON_P,
     HARMONY_REASONS,
@@ -76,8 +75,8 @@ from neipalette_tf.data.synth.shapes import (
 )
 
 __all__ = [
-    # the data set (dataset.py) and its command line (cli.py, __main__.py)
-    "generate", "split_counts", "main",
+    # the data set (dataset.py); the command line is cli.main (`python -m neipalette_tf.data.synth`)
+    "generate", "split_counts",
     "GENERATOR_NAME", "GENERATOR_VERSION", "CSV_COLUMNS", "SPLITS", "LABELS",
     # one pair, one photo (render.py)
     "render_pair", "render_garment", "canvas_size",

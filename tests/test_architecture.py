@@ -1,0 +1,179 @@
+"""The layering of docs/architecture.md, checked on the source: dependencies point one way.
+
+Reads every module of `neipalette_tf` and the `export` shim as text (nothing is
+imported), collects its module-level imports of project modules (imports inside
+a function body are deliberately deferred and do not count) and checks:
+
+- no import cycle among module-level imports;
+- nothing imports a command-line module (the thin CLIs are the top layer);
+- every import points to the module's own layer or one below it:
+  CLIs > workflows > models / data / predictors > base (colour, core).
+"""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("neipalette_tf", "export")
+
+CLI_MODULES = {f"neipalette_tf.{name}" for name in (
+    "train", "evaluate", "predict", "calibrate", "cv", "compare", "recommend", "explain", "explain_eval",
+    "serve", "serve_bench", "bench_input", "profile_training", "peer_bench", "portability", "__main__")} | {
+    "neipalette_tf.export.__main__", "neipalette_tf.data.synth.cli", "neipalette_tf.data.synth.__main__",
+    "neipalette_tf.data.to_tfrecord", "export.__main__", "export.bench", "export.profile", "export.tflite"}
+LAYERS = {  # package prefix -> rank; higher may import lower, never the reverse
+    "neipalette_tf.colour": 0, "neipalette_tf.core": 0,
+    "neipalette_tf.models": 1, "neipalette_tf.data": 1, "neipalette_tf.predictors": 1,
+    "neipalette_tf.training": 2, "neipalette_tf.evaluation": 2, "neipalette_tf.export": 2,
+    "neipalette_tf.explanation": 2, "neipalette_tf.ranking": 2, "neipalette_tf.serving": 2,
+}
+
+
+def _modules():
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(parts)] = path
+    return out
+
+
+def _module_level_imports(name, path, known):
+    """Project modules imported at module level (also under a top-level `if` / `try`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+
+    def visit(nodes):
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            elif isinstance(node, (ast.If, ast.Try)):
+                visit(node.body + node.orelse + getattr(node, "finalbody", [])
+                      + [n for h in getattr(node, "handlers", []) for n in h.body])
+                continue
+            else:
+                continue
+            for target in targets:
+                while target and target not in known:  # `from a.b import name` -> a.b
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    found.add(target)
+
+    visit(tree.body)
+    return found
+
+
+def _graph():
+    modules = _modules()
+    return {name: _module_level_imports(name, path, modules) for name, path in modules.items()}
+
+
+def _rank(name):
+    best = None
+    for prefix, rank in LAYERS.items():
+        if name == prefix or name.startswith(prefix + "."):
+            best = rank
+    return 3 if name in CLI_MODULES else best
+
+
+def test_the_scan_sees_the_package():
+    graph = _graph()
+    assert len(graph) > 80 and "neipalette_tf.training.run" in graph
+    assert "neipalette_tf.training.loop" in graph["neipalette_tf.training.run"]
+    assert "neipalette_tf.core.cli" in graph["neipalette_tf"]
+
+
+def test_no_import_cycle():
+    graph = _graph()
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def strongconnect(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in graph:
+                continue
+            if w not in index:
+                strongconnect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            strongconnect(v)
+    # A package's __init__ re-exporting its own submodules is not a cycle between layers;
+    # anything else is.
+    real = [c for c in cycles if not all(m == c[0] or m.startswith(c[0] + ".") for m in c)]
+    assert not real, f"import cycles: {real}"
+
+
+def test_nothing_imports_a_command_line_module():
+    bad = sorted((m, t) for m, targets in _graph().items() for t in targets
+                 if t in CLI_MODULES and m not in CLI_MODULES and m not in ("neipalette_tf.__main__",))
+    assert not bad, f"library modules importing a CLI module: {bad}"
+
+
+def test_imports_point_down_the_layers():
+    bad = []
+    for module, targets in _graph().items():
+        rank = _rank(module)
+        if rank is None:
+            continue
+        for target in targets:
+            target_rank = _rank(target)
+            if target_rank is not None and target_rank > rank:
+                bad.append(f"{module} ({rank}) -> {target} ({target_rank})")
+    assert not bad, "imports against the layering:\n" + "\n".join(sorted(bad))
+
+
+def _defined_names(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    names = set()
+    for node in ast.walk(tree) if path.name == "__init__.py" else tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_every_import_in_the_docs_names_something_that_exists():
+    import re
+
+    modules = _modules()
+    pattern = re.compile(r"^\s*(?:>>> )?from (neipalette_tf[\w.]*) import ([\w, ]+)", re.MULTILINE)
+    checked, bad = 0, []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for module, names in pattern.findall(doc.read_text(encoding="utf-8")):
+            for name in (n.strip() for n in names.split(",") if n.strip()):
+                checked += 1
+                if f"{module}.{name}" in modules:
+                    continue
+                if module not in modules or name not in _defined_names(modules[module]):
+                    bad.append(f"{doc.name}: from {module} import {name}")
+    assert checked and not bad, bad
