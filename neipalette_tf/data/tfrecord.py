@@ -55,10 +55,12 @@ import csv
 import io
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
+from neipalette_tf.core import staging
 from neipalette_tf.core.io_utils import write_json, write_text
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.data.manifest import (
@@ -82,6 +84,25 @@ VERSION = 1
 ENCODINGS = ("bytes", "pixels")
 COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")
 SHUFFLE_BUFFER = 2048
+
+
+_SHARD = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
+
+
+def tfrecord_owned(folder):
+    """None when `folder` is provably a conversion of `write_tfrecords` (its `tfrecords.json`,
+    shards and split indexes only), else why not (`core.staging`'s `owned` check)."""
+    names = {INFO_NAME, *(f"{s}.csv" for s in SPLITS)}
+    foreign = sorted(e for e in os.listdir(folder) if e not in names and not _SHARD.match(e))
+    if foreign:
+        return ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    try:
+        with open(os.path.join(folder, INFO_NAME), encoding="utf-8") as f:
+            if json.load(f).get("format") == FORMAT:
+                return None
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        pass
+    return f"no {INFO_NAME} of an earlier conversion"
 
 
 def is_tfrecord_folder(path):
@@ -152,7 +173,9 @@ def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split
 
     Args:
         manifest_path: a pairs.csv (or a folder holding one).
-        out: the output folder (created; files of an earlier conversion are replaced).
+        out: the output folder: written in a staging folder and swapped in complete
+            (`core.staging`); an earlier conversion there is replaced, a folder holding
+            anything else is refused (`UserError`) before any work.
         shards: files per split (fewer when a split has fewer pairs).
         image_size: None stores the files' bytes; S stores `load_image(file, S)` pixels.
         seed: shuffles the train split, and splits a manifest without a split column.
@@ -160,33 +183,23 @@ def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split
 
     if shards < 1:
         raise ValueError(f"--shards must be >= 1, got {shards}")
+    staging.check_output_folder(out)  # before any work
     manifest = read_manifest(manifest_path)
     if not manifest.has_split:
         manifest = manifest.with_splits(stratified_split(manifest.labels, split_fractions, seed))
     encoding = "bytes" if image_size is None else "pixels"
     colours = _has_colours(manifest)
-    out = os.fspath(out)
-    os.makedirs(out, exist_ok=True)
-    if os.path.exists(os.path.join(out, INFO_NAME)):
-        os.remove(os.path.join(out, INFO_NAME))  # the folder is unusable until the new description exists
-    for name in os.listdir(out):
-        if name.endswith(".tfrecord") or name.endswith(".tfrecord.tmp"):
-            os.remove(os.path.join(out, name))
     info = {"format": FORMAT, "version": VERSION, "source": manifest.path, "encoding": encoding,
             "image_size": image_size, "colours": colours, "seed": seed, "splits": {}}
-    written = []
-    try:
-        _write_splits(manifest, out, shards, encoding, image_size, colours, seed, info, written, log)
-    except BaseException:
-        for path in written:  # nothing half-written stays behind
-            if os.path.exists(path):
-                os.remove(path)
-        raise
-    write_json(os.path.join(out, INFO_NAME), info)  # last: the folder is complete once it exists
+    # Staged: `out` holds the complete earlier conversion or the complete new one, never a mix,
+    # and a folder holding anything a conversion did not write is refused before any work.
+    with staging.staged_folder(out, tfrecord_owned, "conversion") as st:
+        _write_splits(manifest, st.path, shards, encoding, image_size, colours, seed, info, log)
+        write_json(os.path.join(st.path, INFO_NAME), info)
     return info
 
 
-def _write_splits(manifest, out, shards, encoding, image_size, colours, seed, info, written, log):
+def _write_splits(manifest, out, shards, encoding, image_size, colours, seed, info, log):
     for split in SPLITS:
         rows = [dict(r, split=split) for r in manifest.subset(split).rows]
         if not rows:
@@ -198,14 +211,10 @@ def _write_splits(manifest, out, shards, encoding, image_size, colours, seed, in
         files = []
         for i in range(n):
             name = f"{split}-{i:05d}-of-{n:05d}.tfrecord"
-            tmp = os.path.join(out, name + ".tmp")
-            written += [tmp, os.path.join(out, name)]
-            with tf.io.TFRecordWriter(tmp) as writer:
+            with tf.io.TFRecordWriter(os.path.join(out, name)) as writer:
                 for row in rows[bounds[i]:bounds[i + 1]]:
                     writer.write(_example(row, encoding, image_size, colours))
-            os.replace(tmp, os.path.join(out, name))
             files.append(name)
-        written.append(os.path.join(out, f"{split}.csv"))
         _write_index(os.path.join(out, f"{split}.csv"), rows, colours)
         info["splits"][split] = {"pairs": len(rows), "files": files, "index": f"{split}.csv",
                                  "labels": {"harmonious": sum(r["label"] for r in rows),

@@ -60,7 +60,30 @@ def test_bad_image_stops_the_conversion_and_leaves_nothing(tiny_synth, tmp_path)
     out = tmp_path / "out"
     with pytest.raises(Exception, match=first.name):
         to_tfrecord.main([str(data / "pairs.csv"), "--out", str(out)])
-    assert os.listdir(out) == []
+    assert not out.exists() or os.listdir(out) == []
+    assert sorted(os.listdir(tmp_path)) == ["data"] or sorted(os.listdir(tmp_path)) == ["data", "out"]  # no staging
+
+
+def test_conversion_replaces_its_own_output_and_refuses_anyone_elses(tiny_synth, tmp_path):
+    from neipalette_tf.core.cli import UserError
+    from neipalette_tf.data import tfrecord
+
+    out = tmp_path / "shards"
+    tfrecord.write_tfrecords(tiny_synth, out, shards=3, image_size=16)
+    first = sorted(os.listdir(out))
+    assert "tfrecords.json" in first and any(n.startswith("train-") for n in first)
+    tfrecord.write_tfrecords(tiny_synth, out, shards=1, image_size=16)  # its own earlier conversion: replaced
+    assert "train-00000-of-00001.tfrecord" in os.listdir(out) and "train-00000-of-00003.tfrecord" not in os.listdir(out)
+    assert sorted(os.listdir(tmp_path)) == ["shards"]  # no staging folder left behind
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train.csv").write_text("my own notes\n")
+    (mine / "old-00000.tfrecord").write_bytes(b"my own records")
+    with pytest.raises(UserError, match="did not write"):
+        tfrecord.write_tfrecords(tiny_synth, mine, shards=1, image_size=16)
+    assert (mine / "train.csv").read_text() == "my own notes\n"
+    assert sorted(os.listdir(mine)) == ["old-00000.tfrecord", "train.csv"]
 
 
 # Training from shards (with calibration and the embedding view): tests/training/test_multiworker.py.
