@@ -161,8 +161,8 @@ def resolve(path=None, overrides=None):
     given = {}
     for dotted, value in (overrides or {}).items():
         if dotted in SWITCHABLE and value in (None, False):  # --set train.augment=null
-            *parents, leaf = dotted.split(".")
-            _get(cfg, dotted)[0][leaf] = None
+            node, leaf = _get(cfg, dotted)
+            node[leaf] = None
             given[dotted] = value
             continue
         if value is None:

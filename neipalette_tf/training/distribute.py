@@ -143,25 +143,11 @@ def install_keras_workarounds():
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None:
             return
-        strategy = self.distribute_strategy
-
-        def local(value):
-            if isinstance(value, tf.distribute.DistributedValues):
-                return strategy.experimental_local_results(value)[0]
-            return value
-
         if iterator is not None:
-            dataset = getattr(getattr(iterator, "data_adapter", None), "get_tf_dataset", lambda: None)()
-            if isinstance(dataset, tf.data.Dataset):
-                # Shapes only, from the dataset's spec: reading a batch would start an
-                # iteration, and the first epoch would then get the second shuffle and
-                # augmentation draws (`rerandomize_each_iteration`), unlike training without
-                # a strategy.
-                data_batch = dataset.element_spec
-            else:
-                for _, _, it in iterator:
-                    data_batch = tree.map_structure(local, next(it))  # no cross-worker reduce
-                    break
+            # Shapes only, from the dataset's spec: reading a batch would start an iteration,
+            # and the first epoch would then get the second shuffle and augmentation draws
+            # (`rerandomize_each_iteration`), unlike training without a strategy.
+            data_batch = iterator.data_adapter.get_tf_dataset().element_spec
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 
