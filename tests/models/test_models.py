@@ -43,6 +43,9 @@ def test_encoder_and_head_compose_to_the_full_model():
     p = head.predict({"top_embedding": encoder.predict(x["top"], verbose=0),
                       "bottom_embedding": encoder.predict(x["bottom"], verbose=0)}, verbose=0)
     np.testing.assert_allclose(p, model.predict(x, verbose=0), atol=1e-6)
+    # the model embeds both garments in one pass and splits it: the halves keep their roles
+    swapped = model.predict({"top": x["bottom"], "bottom": x["top"]}, verbose=0)
+    assert not np.allclose(p, swapped, atol=1e-4)
     stacked, _ = build_classifier("resnet18", 32, "stacked", weights="none")
     with pytest.raises(ValueError, match="only siamese"):
         stacked.encoder()
