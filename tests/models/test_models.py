@@ -54,7 +54,7 @@ def test_encoder_and_head_compose_to_the_full_model():
 def test_siamese_is_symmetric_in_weights_not_in_roles():
     # One shared backbone: the top and the bottom go through the same weights.
     model, _ = build_classifier("resnet18", 32, weights="none")
-    assert len([l for l in model.layers if l is model.backbone]) == 1
+    assert len([layer for layer in model.layers if layer is model.backbone]) == 1
     enc = model.encoder()
     x = _pair(1)
     e1 = enc.predict(x["top"], verbose=0)

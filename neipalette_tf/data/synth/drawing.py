@@ -52,13 +52,13 @@ _WORDS = ("GAP", "JUST DO IT", "KEEP CALM", "NYC", "SPORT", "CHICAGO", "ORIGINAL
 def text_mask(text, height_px, width_px):
     """An 'L' image of the text, about height_px tall and at most width_px wide."""
     ref = _font(32)
-    l, t, r, b = ref.getbbox(text)
-    size = min(height_px * 32.0 / max(b - t, 1), width_px * 32.0 / max(r - l, 1))
+    left, top, right, bottom = ref.getbbox(text)
+    size = min(height_px * 32.0 / max(bottom - top, 1), width_px * 32.0 / max(right - left, 1))
     size = int(max(6, min(size, 400)))
     font = _font(size)
-    l, t, r, b = font.getbbox(text)
-    img = Image.new("L", (r - l + 2, b - t + 2), 0)
-    ImageDraw.Draw(img).text((1 - l, 1 - t), text, fill=255, font=font)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("L", (right - left + 2, bottom - top + 2), 0)
+    ImageDraw.Draw(img).text((1 - left, 1 - top), text, fill=255, font=font)
     return img
 
 
