@@ -47,7 +47,7 @@ def main(argv=None):
     print(f"| {'stack':<34} | {'train pairs/s':>13} | {'x torch':>7} | {'infer pairs/s':>13} | {'x torch':>7} |")
     print(f"|{'-' * 36}|{'-' * 15}|{'-' * 9}|{'-' * 15}|{'-' * 9}|")
     names = {"torch_eager": "PyTorch eager (the study)", "keras_same": "Keras, the same network",
-             "neipalette": "NeiPalette (train's step, model)"}
+             "keras_matmul": "Keras, same, matmul gradients", "neipalette": "NeiPalette (train's step, model)"}
     for key, name in names.items():
         r = result["rates"][key]
         ratio = {k: result["ratios"].get(f"{key}_over_torch_{k}", 1.0) for k in ("train", "infer")}

@@ -247,6 +247,7 @@ def test_yaml_numbers_written_as_strings_are_numbers(tmp_path):
     ("train:\n  batch_size: 0", "train.batch_size must be an integer >= 1, got 0"),
     ("train:\n  epochs: true", "train.epochs must be an integer >= 1, got True"),
     ("data:\n  cache: 'yes please'", "data.cache must be true or false"),
+    ("train:\n  matmul_conv_gradients: 1", "train.matmul_conv_gradients must be true or false, got 1"),
     ("train:\n  augment:\n    crop_scale: [0.9, 0.5]", "low <= high"),
     ("- just\n- a list", "a config is a mapping"),
 ])

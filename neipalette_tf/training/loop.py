@@ -38,6 +38,7 @@ from keras import layers, ops
 
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.data.pipeline import LABEL_KEY
+from neipalette_tf.training.conv_gradients import matmul_conv_gradients
 from neipalette_tf.training.resume import RunBackup, _load_arrays
 
 
@@ -163,6 +164,8 @@ class TrainingSetup:
             self.aux_weights.update(top_colour=t["colour_loss_weight"], bottom_colour=t["colour_loss_weight"])
         if all_pairs:
             self.aux_weights["all_pairs"] = t["all_pairs_loss_weight"]
+        self.model = model
+        self.matmul_conv_gradients = bool(t.get("matmul_conv_gradients", True))
         self.trainee = supervised_training_model(model, colour, all_pairs)
         self.monitor = f"val_{LABEL_KEY}_auc" if self.aux_weights else "val_auc"
         self.train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=seed,
@@ -171,6 +174,12 @@ class TrainingSetup:
 
     def compile(self, learning_rate, decay_steps, weight_decay=0.0, jit_compile="auto"):
         compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights, jit_compile)
+
+    def gradients(self):
+        """The block to train in: convolutions on small maps get their gradients by matmul
+        (`train.matmul_conv_gradients`; `neipalette_tf.training.conv_gradients`). A training
+        function traced inside keeps them."""
+        return matmul_conv_gradients(self.model, enabled=self.matmul_conv_gradients)
 
 
 def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=None):
@@ -206,9 +215,10 @@ def fit(model, data, train_cfg, pretrained, seed=0, callbacks=(), backup_dir=Non
             if backup:
                 backup.fast_forward(setup.train_ds)
             phase_callbacks = [StopOnNonFiniteLoss(), stop, *([backup.callback(index, stop)] if backup else [])]
-            h = setup.trainee.fit(setup.train_ds, validation_data=setup.val_ds, initial_epoch=first_epoch,
-                                  epochs=last_epoch, callbacks=[*phase_callbacks, *callbacks], shuffle=False,
-                                  verbose=1 if sys.stdout.isatty() else 2)
+            with setup.gradients():
+                h = setup.trainee.fit(setup.train_ds, validation_data=setup.val_ds, initial_epoch=first_epoch,
+                                      epochs=last_epoch, callbacks=[*phase_callbacks, *callbacks], shuffle=False,
+                                      verbose=1 if sys.stdout.isatty() else 2)
             if not backup:
                 _extend(history, h.history)
         if backup:

@@ -12,9 +12,12 @@ peer, Keras, ...) so that a busy or throttled machine slows both alike:
 - `keras_same`: the same network in Keras (KerasHub ResNet18, pooled, one
   `Dense(2)`), compiled like `train` compiles: the framework against the
   framework;
+- `keras_matmul`: that network with the matmul gradients of its small-map
+  convolutions (`training.conv_gradients`), as `train` trains;
 - `neipalette`: the training step `train` runs (colour attention pooling,
-  the pair head, the colour and all-pairs auxiliary losses) and the saved
-  model's inference.
+  the pair head, the colour and all-pairs auxiliary losses, and the matmul
+  gradients of the small-map convolutions, `training.conv_gradients`) and
+  the saved model's inference.
 
 The figure that matters is a ratio (pairs/s over the peer's pairs/s), not
 an absolute time. PyTorch is a benchmark-only dependency (`pip install
@@ -38,6 +41,7 @@ from neipalette_tf.models import build_classifier
 from neipalette_tf.models.backbones import build_backbone
 from neipalette_tf.models.preprocessor import ImageNormalizer
 from neipalette_tf.training.config import DEFAULTS
+from neipalette_tf.training.conv_gradients import matmul_conv_gradients
 from neipalette_tf.training.loop import TrainingSetup
 
 
@@ -191,6 +195,7 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
     tops, bottoms = x["top"].numpy(), x["bottom"].numpy()
     labels = (y[LABEL_KEY] if isinstance(y, dict) else y).numpy()
     same = keras_same_network(size)
+    same_matmul = keras_same_network(size)
     peer = TorchPeer(tops, bottoms, labels, threads)
     x_plain = {"top": tops, "bottom": bottoms}
 
@@ -198,9 +203,15 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
         "torch_eager": {"train": peer.train_step, "infer": peer.infer},
         "keras_same": {"train": lambda: same.train_on_batch(x_plain, labels),
                        "infer": lambda: same.predict_on_batch(x_plain)},
+        "keras_matmul": {"train": lambda: same_matmul.train_on_batch(x_plain, labels),
+                         "infer": lambda: same_matmul.predict_on_batch(x_plain)},
         "neipalette": {"train": lambda: setup.trainee.train_on_batch(x, y),
                        "infer": lambda: model.predict_on_batch(x_plain)},
     }
+    with setup.gradients():  # train's step is traced here, with train's gradients (training.conv_gradients)
+        setup.trainee.train_on_batch(x, y)
+    with matmul_conv_gradients(same_matmul):
+        same_matmul.train_on_batch(x_plain, labels)
     for name, fns in runs.items():  # tracing, first-call allocations
         for fn in fns.values():
             for _ in range(warmup):
@@ -219,7 +230,7 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
     peer_rates = rates["torch_eager"]
     ratios = {f"{name}_over_torch_{kind}": round(rates[name][f"{kind}_pairs_per_s"] /
                                                  peer_rates[f"{kind}_pairs_per_s"], 2)
-              for name in ("keras_same", "neipalette") for kind in ("train", "infer")}
+              for name in ("keras_same", "keras_matmul", "neipalette") for kind in ("train", "infer")}
     import torch  # the optional dependency: only here and in the peer
 
     return {"image_size": size, "batch_size": batch, "threads": threads, "steps": steps, "rounds": rounds,

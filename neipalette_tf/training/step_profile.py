@@ -26,6 +26,7 @@ import numpy as np
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.models import build_classifier
 from neipalette_tf.training.config import DEFAULTS
+from neipalette_tf.training.conv_gradients import matmul_conv_gradients
 from neipalette_tf.training.loop import TrainingSetup
 from neipalette_tf.training.peer_bench import keras_same_network, synthetic_pairs
 
@@ -41,6 +42,8 @@ def _variant(model_cfg, train_cfg, pairs, size, **changes):
     setup = TrainingSetup(model, {"train": pairs, "val": pairs}, dict(train_cfg, **changes), seed=0)
     setup.compile(1e-3, 1000)
     x, y = next(iter(setup.train_ds))
+    with setup.gradients():  # the step is traced here, with train's gradients (training.conv_gradients)
+        setup.trainee.train_on_batch(x, y)
     return setup.trainee, x, y
 
 
@@ -55,6 +58,8 @@ def breakdown(data=None, size=48, batch=32, steps=5, rounds=3, model_cfg=None, t
     plain = keras_same_network(size)
     plain_x = {"top": x["top"], "bottom": x["bottom"]}
     plain_y = y3
+    with matmul_conv_gradients(plain, enabled=train_cfg.get("matmul_conv_gradients", True)):
+        plain.train_on_batch(plain_x, plain_y)  # traced with the variants' gradients: the differences are the parts
     calls = {
         "full step (train's)": lambda: full.train_on_batch(x, y),
         "without the all-pairs objective": lambda: no_all_pairs.train_on_batch(x2, y2),

@@ -39,10 +39,10 @@ def test_peer_benchmark_measures_both_frameworks(tiny_synth):
 
     r = peer_bench.measure(str(tiny_synth), size=32, batch=4, threads=1, steps=1, rounds=1, warmup=1,
                            log=lambda *_: None)
-    assert set(r["rates"]) == {"torch_eager", "keras_same", "neipalette"}
+    assert set(r["rates"]) == {"torch_eager", "keras_same", "keras_matmul", "neipalette"}
     for rates in r["rates"].values():
         assert rates["train_pairs_per_s"] > 0 and rates["infer_pairs_per_s"] > 0
-    for name in ("keras_same", "neipalette"):
+    for name in ("keras_same", "keras_matmul", "neipalette"):
         for kind in ("train", "infer"):
             ratio = r["ratios"][f"{name}_over_torch_{kind}"]
             expected = r["rates"][name][f"{kind}_pairs_per_s"] / r["rates"]["torch_eager"][f"{kind}_pairs_per_s"]
