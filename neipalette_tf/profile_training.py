@@ -4,7 +4,10 @@ Times the step `train` runs on one batch of synthetic pairs with one part
 removed at a time (the all-pairs objective, the colour read-out, the colour
 attention and pair head, the backward pass), and with `--trace DIR` also
 writes a TensorFlow profiler trace of a few steps and prints its op types
-by share of time (`neipalette_tf/training/step_profile.py`).
+by share of time (`neipalette_tf/training/step_profile.py`). `--convs`
+instead times each backbone convolution's kernel and input gradients,
+TensorFlow's kernels against the matmul ones `train` uses on small maps
+(`neipalette_tf/training/conv_gradients.py`).
 """
 
 import argparse
@@ -29,6 +32,8 @@ def parse_args(argv):
     p.add_argument("--steps", type=int, default=5, help="timed steps per variant and round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--trace", metavar="DIR", help="also write a profiler trace here and sum it by op type")
+    p.add_argument("--convs", action="store_true",
+                   help="instead: time each backbone convolution's gradients, TensorFlow's kernels against matmuls")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p.parse_args(argv)
 
@@ -38,6 +43,8 @@ def main(argv=None):
     for flag in ("image_size", "batch_size", "steps", "rounds"):
         if getattr(args, flag) < 1:
             raise cli.UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.convs:
+        return _print_convs(args)
     result = {"breakdown": step_profile.breakdown(args.data, args.image_size, args.batch_size, args.steps,
                                                   args.rounds)}
     if args.trace:
@@ -61,6 +68,23 @@ def main(argv=None):
             print(f"| {row['op']:<36} | {row['ms_per_step']:>8.2f} | {100 * row['share']:>5.1f}% |")
     if args.json:
         write_json(args.json, result)
+    return 0
+
+
+def _print_convs(args):
+    r = step_profile.conv_gradients(args.image_size, args.batch_size, max(args.steps, 5))
+    print(cpu_summary())
+    print(f"ResNet18 convolutions in a training step: {r['garments']} garments at {args.image_size} px, "
+          f"median of {r['repeats']} calls; matmul gradients where the output map has <= {r['max_positions']} "
+          "positions")
+    print("| input | kernel/stride | output | layers | kernel grad TF ms | matmul ms | input grad TF ms | ours ms "
+          "| train uses |\n|---|---|---|---:|---:|---:|---:|---:|---|")
+    for row in r["rows"]:
+        print(f"| {row['input']} | {row['kernel']} | {row['output']} | {row['layers']} | {row['native_dw_ms']:.1f} "
+              f"| {row['matmul_dw_ms']:.1f} | {row['native_dx_ms']:.1f} | {row['matmul_dx_ms']:.1f} "
+              f"| {'matmul' if row['used_by_train'] else 'TF'} |")
+    if args.json:
+        write_json(args.json, r)
     return 0
 
 

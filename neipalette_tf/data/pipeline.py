@@ -78,7 +78,8 @@ def augmentation_params(seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True
 
 def warp_images(images, params):
     """Apply `augmentation_params` `[N, 5]` to a batch `[N, S, S, 3]` float32: one bilinear affine
-    warp per image, borders reflected."""
+    warp per image, borders reflected. The output keeps the input's static shape (the model's
+    graph, `training.conv_gradients` included, sees the image size)."""
     size = tf.cast(tf.shape(images)[1], tf.float32)
     scale, angle, unit_x, unit_y, mirror = tf.unstack(params, axis=1)
     room = (1.0 - scale) * size / 2.0
@@ -93,7 +94,7 @@ def warp_images(images, params):
     b2 = c + shift_y - (b0 * c + b1 * c)
     zeros = tf.zeros_like(scale)
     transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=transforms,
         output_shape=tf.shape(images)[1:3],
@@ -101,6 +102,8 @@ def warp_images(images, params):
         interpolation="BILINEAR",
         fill_mode="REFLECT",
     )
+    warped.set_shape(images.shape)
+    return warped
 
 
 def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True):

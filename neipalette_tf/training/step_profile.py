@@ -142,3 +142,55 @@ def trace(trace_dir, data=None, size=48, batch=32, steps=5, model_cfg=None, trai
             for op, ps in by_type.most_common(top)]
     return {"trace": files[-1], "steps": steps, "wall_ms_per_step": round(1e3 * wall / steps, 1),
             "op_ms_per_step": round(total / 1e9 / steps, 1), "ops": rows, "cpu": cpu_summary(as_dict=True)}
+
+
+def conv_gradients(size=48, batch=32, repeats=10, backbone="resnet18", log=print):
+    """Each convolution of the backbone, as a training step sees it (2 * `batch` garments at `size` px):
+    milliseconds of TensorFlow's kernel and input gradients against the matmul ones of
+    `training.conv_gradients`, and whether `train` uses the latter. A dict with one row per distinct shape."""
+    import keras
+    import tensorflow as tf
+
+    from neipalette_tf.models.backbones import build_backbone
+    from neipalette_tf.training import conv_gradients as cg
+
+    net, _ = build_backbone(backbone, "none", log=lambda s: None)
+    convs = [layer for layer in net._flatten_layers(include_self=False) if cg._eligible(layer)]
+    probe = keras.Model(net.inputs, [layer.input for layer in convs])
+    shapes = [tuple(s.shape) for s in probe(np.zeros((2 * batch, size, size, 3), "float32"))]
+    rng = np.random.default_rng(0)
+
+    def timed(fn):
+        fn()
+        t = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+        return 1e3 * float(np.median(t))
+
+    rows = {}
+    for layer, shape in zip(convs, shapes):
+        k, s, padding = layer.kernel_size, tuple(layer.strides), layer.padding.upper()
+        key = (shape[1:], k, s, padding, layer.filters)
+        if key in rows:
+            rows[key]["layers"] += 1
+            continue
+        x = tf.constant(rng.normal(size=shape), tf.float32)
+        w = tf.constant(rng.normal(size=(*k, shape[-1], layer.filters)), tf.float32)
+        dy = tf.constant(rng.normal(size=tf.nn.conv2d(x, w, s, padding).shape), tf.float32)
+        native_dw = tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(  # noqa: E731
+            input=x, filter_sizes=w.shape, out_backprop=dy, strides=[1, *s, 1], padding=padding))
+        native_dx = tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(  # noqa: E731
+            input_sizes=x.shape, filter=w, out_backprop=dy, strides=[1, *s, 1], padding=padding))
+        matmul_dw = tf.function(lambda: cg.kernel_gradient(x, dy, tuple(w.shape), s, padding))  # noqa: E731
+        matmul_dx = tf.function(lambda: cg.input_gradient(x, w, dy, s, padding))  # noqa: E731
+        positions = cg._output_positions(layer, shape)
+        rows[key] = {"input": f"{shape[1]}x{shape[2]}x{shape[3]}", "kernel": f"{k[0]}x{k[1]}/{s[0]}",
+                     "output": f"{dy.shape[1]}x{dy.shape[2]}x{layer.filters}", "layers": 1,
+                     "native_dw_ms": round(timed(native_dw), 2), "matmul_dw_ms": round(timed(matmul_dw), 2),
+                     "native_dx_ms": round(timed(native_dx), 2), "matmul_dx_ms": round(timed(matmul_dx), 2),
+                     "used_by_train": positions is not None and positions <= cg.MAX_POSITIONS}
+        log(f"timed {layer.name}")
+    return {"backbone": backbone, "image_size": size, "garments": 2 * batch, "repeats": repeats,
+            "max_positions": cg.MAX_POSITIONS, "rows": list(rows.values()), "cpu": cpu_summary(as_dict=True)}

@@ -44,6 +44,8 @@ def test_training_dataset_shuffles_and_augments_deterministically():
         return x["top"].numpy(), y.numpy()
 
     a, b, c = first_batch(1), first_batch(1), first_batch(2)
+    spec = pair_dataset_from_arrays(top, bottom, labels, 16, training=True, augment=AUG).element_spec[0]
+    assert spec["top"].shape.as_list() == [None, 24, 24, 3]  # the model's graph sees the image size
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
     assert sorted(a[1].tolist()) == sorted(labels.tolist())

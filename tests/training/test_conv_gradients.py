@@ -85,3 +85,26 @@ def test_a_training_step_inside_the_block_gives_the_same_weights():
 
     for a, b in zip(trained(True), trained(False)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow  # fits a ResNet18
+def test_train_fits_with_the_matmul_gradients_unless_told_otherwise(tiny_synth, monkeypatch):
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data.pipeline import PairData
+    from neipalette_tf.models import build_classifier
+    from neipalette_tf.training import conv_gradients
+    from neipalette_tf.training.config import DEFAULTS
+    from neipalette_tf.training.loop import TrainingSetup, fit
+
+    traced = []
+    native = conv_gradients.conv2d
+    monkeypatch.setattr(conv_gradients, "conv2d", lambda x, *a: traced.append(tuple(x.shape[1:])) or native(x, *a))
+    m = read_manifest(tiny_synth)
+    data = {s: PairData(m.subset(s), 32) for s in ("train", "val")}
+    train = dict(DEFAULTS["train"], epochs=1, batch_size=8)
+    model, _ = build_classifier("resnet18", 32, weights="none")
+    fit(model, data, train, pretrained=False)
+    # at 32 px the last stage's maps are 1 x 1 and the third stage's 2 x 2 (augmented batches keep their size)
+    assert {(4, 4, 128), (2, 2, 256), (1, 1, 512)} <= set(traced), traced
+    with TrainingSetup(model, data, dict(train, matmul_conv_gradients=False)).gradients() as changed:
+        assert changed == 0

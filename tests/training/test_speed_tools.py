@@ -33,6 +33,16 @@ def test_step_breakdown_and_trace(tiny_synth, tmp_path):
     assert not any("::" in r["op"] for r in t["ops"])  # executor events are not ops
 
 
+def test_conv_gradient_table_covers_every_backbone_convolution():
+    from neipalette_tf.training import step_profile
+
+    r = step_profile.conv_gradients(size=32, batch=2, repeats=1, log=lambda *_: None)
+    assert sum(row["layers"] for row in r["rows"]) == 20  # ResNet18: the stem, 16 block and 3 shortcut convolutions
+    assert all(row[k] > 0 for row in r["rows"] for k in ("native_dw_ms", "matmul_dw_ms", "native_dx_ms", "matmul_dx_ms"))
+    used = {row["output"].rsplit("x", 1)[0] for row in r["rows"] if row["used_by_train"]}
+    assert used == {"1x1"}, used  # at 32 px only the last stage's 1 x 1 maps are small enough
+
+
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed (pip install torch)")
 def test_peer_benchmark_measures_both_frameworks(tiny_synth):
     from neipalette_tf.training import peer_bench
