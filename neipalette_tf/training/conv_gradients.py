@@ -29,7 +29,7 @@ Example:
 >>> model = keras.Sequential([keras.Input((2, 2, 3)), conv])
 >>> with matmul_conv_gradients(model) as changed:
 ...     y = model(np.ones((1, 2, 2, 3), "float32"))
->>> changed, y.shape
+>>> changed, tuple(y.shape)
 (1, (1, 2, 2, 4))
 """
 
