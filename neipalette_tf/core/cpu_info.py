@@ -23,6 +23,9 @@ import sys
 ONEDNN_DEFAULT_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 # Set beside TF_ENABLE_ONEDNN_OPTS=1 when a training command chose oneDNN (`prefer_onednn_for_training`).
 CHOSEN_BY = "NEIPALETTE_ONEDNN_CHOSEN_BY"
+# Set by tools/avx2/emulate.py, which hides these flags from the CPU-dispatching libraries' `cpuid`.
+CPUID_MASK = "NEIPALETTE_CPUID_MASK"
+MASKED_BY_AVX2 = ("avx512", "avx_vnni", "amx", "avx_ifma", "avx_ne_convert")
 
 
 def _proc_cpuinfo():
@@ -86,9 +89,13 @@ def prefer_onednn_for_training(command, environ=None):
 def cpu_info(environ=None):
     """A dict: model, cores, avx2, avx512 (AVX-512F), onednn (bool) and why."""
     model, flags = _proc_cpuinfo()
-    on, reason = onednn_state(flags, environ)
     env = os.environ if environ is None else environ
-    return {"model": model or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    model = model or platform.processor() or platform.machine()
+    if env.get(CPUID_MASK) == "avx2" and any(f.startswith(MASKED_BY_AVX2) for f in flags):
+        flags = {f for f in flags if not f.startswith(MASKED_BY_AVX2)}
+        model += " with AVX-512, AVX-VNNI and AMX hidden (tools/avx2/emulate.py)"
+    on, reason = onednn_state(flags, environ)
+    return {"model": model, "cores": os.cpu_count(),
             "avx2": "avx2" in flags, "avx512": "avx512f" in flags, "onednn": on, "onednn_reason": reason,
             # oneDNN's instruction-set cap (e.g. AVX2 on an AVX-512 CPU): what its kernels may use
             "onednn_max_isa": env.get("ONEDNN_MAX_CPU_ISA") or None}
