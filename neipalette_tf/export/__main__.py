@@ -1,12 +1,12 @@
 """Export a trained model: `python -m export --model runs/X/model.keras --out artifacts/X`.
 
     python -m export --model runs/X/model.keras --out artifacts/X \\
-        [--formats savedmodel,tflite,tflite_fp16,tflite_int8,onnx] \\
+        [--formats savedmodel,tflite,tflite_fp16,tflite_int8,onnx,onnx_int8] \\
         [--calibration PATH/pairs.csv] [--parity-data PATH/pairs.csv]
 
 Writes saved_model/1/, model.tflite, model_fp16.tflite, model_int8.tflite,
-model.onnx (+ encoder* and head* files for siamese models), parity.json and
-model_card.json. Exit status 1 when a format fails its parity check (it is
+model.onnx, model_int8.onnx (+ encoder* and head* files for siamese models),
+parity.json and model_card.json. Exit status 1 when a format fails its parity check (it is
 then not published), 2 for bad input.
 """
 

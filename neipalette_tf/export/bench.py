@@ -54,7 +54,8 @@ from neipalette_tf.predictors import load_predictor
 from neipalette_tf.predictors.runtime import read_card
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds the package
-RUNTIME_FORMATS = ("onnx", "tflite", "tflite_fp16", "tflite_int8")
+RUNTIME_FORMATS = ("onnx", "onnx_int8", "tflite", "tflite_fp16", "tflite_int8")
+INT8_GOAL = 2.5  # each int8 file against float32 TFLite, at batch 1 (both thread counts) and batch 32
 THREADS = (1, 2)
 BATCH = 32
 WARDROBE = 1000
@@ -353,6 +354,13 @@ def goals(bench):
                                   "met": min(speed.values()) >= 3}
         ratio = q["size_mb"] / fp["size_mb"]
         result["int8_size"] = {"fraction_of_float32": ratio, "goal": "<= 1/3.5", "met": ratio <= 1 / 3.5}
+    for q_fmt in ("tflite_int8", "onnx_int8"):
+        if "tflite" in rows and q_fmt in rows:
+            fp, q = rows["tflite"], rows[q_fmt]
+            ratios = {**{f"batch 1, {t} thr": fp["threads"][t]["p50_ms"] / q["threads"][t]["p50_ms"] for t in THREADS},
+                      "batch 32": q["pairs_per_s_b32"] / fp["pairs_per_s_b32"]}
+            result[f"{q_fmt}_vs_tflite"] = {"vs": "tflite float32", "ratios": ratios, "goal": f">= {INT8_GOAL}",
+                                            "met": min(ratios.values()) >= INT8_GOAL}
     scored = {f: r["threads"][t]["score_1000_p50_ms"] for f, r in rows.items() for t in (1,)
               if "score_1000_p50_ms" in r["threads"][t]}
     if scored:
@@ -428,6 +436,11 @@ def markdown(bench):
         goal_row("int8 TFLite speed-up over float32 TFLite (batch 1)", s, f"{s['goal']}x",
                  ", ".join(f"{v:.2f}x ({t} thr)" for t, v in s["by_threads"].items()))
         goal_row("int8 TFLite size / float32 TFLite size", z, z["goal"], f"1/{1 / z['fraction_of_float32']:.2f}")
+    for q_fmt in ("tflite_int8", "onnx_int8"):
+        if f"{q_fmt}_vs_tflite" in g:
+            r = g[f"{q_fmt}_vs_tflite"]
+            goal_row(f"{q_fmt} speed-up over float32 TFLite", r, f"{r['goal']}x",
+                     ", ".join(f"{v:.2f}x ({k})" for k, v in r["ratios"].items()))
     if "wardrobe_1000" in g:
         w = g["wardrobe_1000"]
         goal_row("one top vs 1,000 cached bottoms", w, w["goal"],

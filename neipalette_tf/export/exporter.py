@@ -8,7 +8,8 @@ Flow of `export_model`:
 2. build every requested format in a hidden build folder (`.staging-*`)
    inside the export's staging folder `.OUT.staging-PID` beside `out`
    (`neipalette_tf.core.staging`): SavedModel first (the TFLite source), then
-   TFLite float32 / float16 / int8 and ONNX, each with its encoder and head;
+   TFLite float32 / float16 / int8 and ONNX float32 / int8, each with its
+   encoder and head;
 3. check each format against Keras (`export.parity`); a format that
    passes is moved into the staging folder, one that fails is not;
 4. write `parity.json` and `model_card.json` (with each artifact's
@@ -47,7 +48,8 @@ from neipalette_tf.training.config import load_config
 from neipalette_tf.training.prepare import prepare_manifest
 
 BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes (bench.OUTPUT_NAMES, checked by a test)
-FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx")
+FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx", "onnx_int8")
+INT8_FORMATS = ("tflite_int8", "onnx_int8")
 CALIBRATION_PAIRS = 128
 MIN_CALIBRATION_PAIRS = 100
 MAX_PARITY_PAIRS = 1024
@@ -140,6 +142,18 @@ def _representative(model, calibration):
     return data
 
 
+def _onnx_calibration(model, calibration):
+    """Calibration arrays per part for `onnx.quantize_int8` (the TFLite int8 files' pairs)."""
+    tops, bottoms = calibration.tops, calibration.bottoms
+    feeds = {"model": {"top": tops, "bottom": bottoms}}
+    if model.pairing == "siamese":
+        reference = KerasPredictor(model)
+        feeds["encoder"] = feeds["attention"] = {"image": np.concatenate([tops, bottoms])}
+        feeds["head"] = {"top_embedding": parity.batched(reference.embed_batch, tops),
+                         "bottom_embedding": parity.batched(reference.embed_batch, bottoms)}
+    return feeds
+
+
 class Builder:
     """Builds formats into `staging`; returns `{part: staged path}` per format."""
     def __init__(self, model, staging, calibration):
@@ -150,6 +164,7 @@ class Builder:
                       if key in savedmodel.endpoints(model)}
         self._saved_model = None
         self._float32 = {}  # signature -> float32 flatbuffer, reused by the float16 conversion
+        self._onnx = {}  # part -> float32 ONNX graph, the source of the int8 one
 
     @property
     def saved_model(self):
@@ -161,13 +176,21 @@ class Builder:
     def build(self, fmt):
         if fmt == "savedmodel":  # a copy: the staged one stays the TFLite source
             return {"model": shutil.copytree(self.saved_model, os.path.join(self.staging, "publish", "saved_model"))}
-        if fmt == "onnx":
+        if fmt in ("onnx", "onnx_int8"):
             functions = savedmodel.endpoints(self.model)
+            feeds = _onnx_calibration(self.model, self.calibration) if fmt == "onnx_int8" else None
             files = {}
             for part, key in self.parts.items():
-                files[part] = _write_bytes(os.path.join(self.staging, onnx_export.file_name(part)),
-                                           onnx_export.convert(*functions[key]).SerializeToString())
-                memory.release()  # tf2onnx frees gigabytes per graph; hand them back before the next
+                if part not in self._onnx:
+                    self._onnx[part] = onnx_export.convert(*functions[key])
+                    memory.release()  # tf2onnx frees gigabytes per graph; hand them back before the next
+                graph = self._onnx[part]
+                if fmt == "onnx_int8":
+                    graph = onnx_export.quantize_int8(
+                        graph, feeds[part], tflite.FLOAT_SCOPES,
+                        tflite.ATTENTION_INT8_SCOPES if part == "attention" else tflite.INT8_SCOPES)
+                files[part] = _write_bytes(os.path.join(self.staging, onnx_export.file_name(part, fmt)),
+                                           graph.SerializeToString())
             return files
         precision = tflite.PRECISIONS[fmt]
         source, data = self.saved_model, {}
@@ -198,7 +221,7 @@ def describe(fmt, files, run):
         signatures = model_card.describe_saved_model(run.signatures)
         return {part: {"file": rel, "signature": key, **signatures[key]}
                 for part, key in savedmodel.PARTS.items() if key in signatures}
-    read = onnx_export.describe if fmt == "onnx" else tflite.describe
+    read = onnx_export.describe if fmt.startswith("onnx") else tflite.describe
     return {part: {"file": os.path.basename(path), **read(path)} for part, path in files.items()}
 
 
@@ -211,8 +234,8 @@ def final_paths(fmt, out, parts=tuple(savedmodel.PARTS)):
     """Where a format's files live once published."""
     if fmt == "savedmodel":
         return {"model": os.path.join(out, savedmodel.SAVED_MODEL_DIR, savedmodel.VERSION)}
-    if fmt == "onnx":
-        return {p: os.path.join(out, onnx_export.file_name(p)) for p in parts}
+    if fmt.startswith("onnx"):
+        return {p: os.path.join(out, onnx_export.file_name(p, fmt)) for p in parts}
     return {p: os.path.join(out, tflite.file_name(p, fmt)) for p in parts}
 
 
@@ -313,7 +336,7 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
                             "them: choose another --out or move them away")
     model = load_model(model_path)
     size, siamese = model.image_size, model.pairing == "siamese"
-    int8 = "tflite_int8" in formats
+    int8 = any(f in formats for f in INT8_FORMATS)
     from_run = run_manifest(model_path) if parity_data is None or (int8 and calibration is None) else None
     pairs = decode_pairs(*select_pairs(parity_data, from_run, "test", parity.MIN_PAIRS, MAX_PARITY_PAIRS,
                                        "parity", "--parity-data"), size)

@@ -23,10 +23,24 @@ Files: `model.onnx` (`top`, `bottom` -> `probabilities`, `harmony`),
 `encoder.onnx` (`image` -> `embedding`), `head.onnx` (`top_embedding`,
 `bottom_embedding` -> `probabilities`, `harmony`); the batch dimension
 is named `batch`.
+
+`onnx_int8` (`model_int8.onnx`, ...) is the same graph quantised for ONNX
+Runtime by `quantize_int8`: static QDQ, int8 weights per output channel and
+uint8 activations calibrated on the export's calibration pairs (MinMax), with
+the float32 scopes of the int8 TFLite files (`tflite.FLOAT_SCOPES`: the
+colour path but for its key convolutions, the head but for its hidden layer).
+Inputs and outputs stay float32. Why a second int8 format: on x86 CPUs
+without AVX-512 VNNI, XNNPACK's int8 convolutions (the TFLite int8 files)
+gain ~1.3x over float32, ONNX Runtime's (MLAS, `vpmaddubsw`) ~2x
+(docs/benchmarks.md, "int8 on AVX2").
 """
 
 import json
+import logging
+import os
+import tempfile
 
+import numpy as np
 import onnx
 import tensorflow as tf
 import tf2onnx
@@ -35,13 +49,17 @@ from tensorflow.python.framework.convert_to_constants import (
 )
 
 from neipalette_tf.export.onnx_optimize import METADATA_KEY, optimize
+from neipalette_tf.export.tflite import scope_pattern
 
 OPSET = 17
 BATCH_DIM = "batch"
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+CALIBRATION_BATCH = 16
+INT8_METADATA_KEY = "neipalette_int8"
 
 
-def file_name(part):
-    return f"{part}.onnx"
+def file_name(part, fmt="onnx"):
+    return f"{part}_int8.onnx" if fmt == "onnx_int8" else f"{part}.onnx"
 
 
 def freeze(fn, input_signature):
@@ -90,6 +108,78 @@ def convert(fn, input_signature, optimize_graph=True):
     return model_proto
 
 
+def int8_nodes(model_proto, float_scopes, int8_scopes=()):
+    """Names of the Conv / Gemm / MatMul nodes to quantise: all but those in `float_scopes`
+    and not in `int8_scopes`. A node's scope is its name or, for the nodes tf2onnx and
+    `onnx_optimize` name after themselves (`Conv__204`, ""), its weight's name. Unnamed
+    nodes are named after their first output."""
+    floats = scope_pattern(float_scopes)
+    ints = scope_pattern(int8_scopes) if int8_scopes else None
+    names = []
+    for node in model_proto.graph.node:
+        if not node.name:
+            node.name = node.output[0]
+        if node.op_type not in QUANTIZED_OPS:
+            continue
+        scopes = [node.name, *node.input[1:2]]
+        in_float = any(floats.search(t) for t in scopes)
+        if not in_float or (ints and any(ints.search(t) for t in scopes)):
+            names.append(node.name)
+    return names
+
+
+class _Feeds:
+    """onnxruntime.quantization's CalibrationDataReader over a dict of equal-length arrays."""
+
+    def __init__(self, arrays, batch=CALIBRATION_BATCH):
+        self.arrays, self.batch, self.at = arrays, batch, 0
+
+    def get_next(self):
+        n = len(next(iter(self.arrays.values())))
+        if self.at >= n:
+            return None
+        feed = {k: np.ascontiguousarray(v[self.at:self.at + self.batch], dtype=np.float32)
+                for k, v in self.arrays.items()}
+        self.at += self.batch
+        return feed
+
+    def rewind(self):
+        self.at = 0
+
+
+def quantize_int8(model_proto, calibration, float_scopes, int8_scopes=()):
+    """A float `onnx.ModelProto` -> its int8 QDQ copy (a new ModelProto) for ONNX Runtime.
+
+    `calibration`: `{input name: array [N, ...]}`, run through the float graph to
+    choose the activation ranges (MinMax). Weights are int8 per output channel,
+    activations uint8; the nodes of `float_scopes` (but not `int8_scopes`) stay
+    float32, and so do the graph's inputs and outputs.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # deferred: only int8 needs it
+
+    source = onnx.ModelProto()
+    source.CopyFrom(model_proto)
+    nodes = int8_nodes(source, float_scopes, int8_scopes)
+    root = logging.getLogger()
+    level = root.level
+    with tempfile.TemporaryDirectory(prefix="neipalette-onnx-int8-") as tmp:
+        out = os.path.join(tmp, "int8.onnx")
+        root.setLevel(logging.ERROR)  # its advice to run its pre-processing first: the graph is optimised already
+        try:
+            quantize_static(source, out, _Feeds(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        finally:
+            root.setLevel(level)
+        quantized = onnx.load(out)
+    rewrites = {p.key: p.value for p in source.metadata_props}
+    del quantized.metadata_props[:]
+    for key, value in {**rewrites, INT8_METADATA_KEY: json.dumps({"int8_nodes": len(nodes)})}.items():
+        quantized.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(quantized)
+    return quantized
+
+
 def describe(path):
     """Inputs and outputs of an `.onnx` file, read from the file itself."""
     model_proto = onnx.load(path, load_external_data=False)
@@ -106,4 +196,6 @@ def describe(path):
     rewrites = {p.key: p.value for p in model_proto.metadata_props}
     if METADATA_KEY in rewrites:
         described["graph_rewrites"] = json.loads(rewrites[METADATA_KEY])
+    if INT8_METADATA_KEY in rewrites:
+        described["int8"] = json.loads(rewrites[INT8_METADATA_KEY])
     return described

@@ -10,7 +10,7 @@ meet the same rule as the full model.
 |---------------------------------|-------------------------------------------------------------|
 | savedmodel, onnx, tflite (fp32) | max abs(p - p_keras) <= 1e-4 and the same decision on every pair |
 | tflite_fp16                     | max abs(p - p_keras) <= 1e-2                                |
-| tflite_int8                     | abs(ROC-AUC - ROC-AUC_keras) <= 0.01 and the same decision on >= 97 % of pairs |
+| tflite_int8, onnx_int8         | abs(ROC-AUC - ROC-AUC_keras) <= 0.01 and the same decision on >= 97 % of pairs |
 
 Siamese models' `attention` graphs (the read main colour and the colour
 attention map, for `neipalette_tf.explain`) are checked on every image of
@@ -37,6 +37,7 @@ RULES = {
     "tflite": {"max_abs_diff": 1e-4, "min_agreement": 1.0},
     "tflite_fp16": {"max_abs_diff": 1e-2},
     "tflite_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
+    "onnx_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
 }
 ATTENTION_RULES = {
     "savedmodel": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
@@ -44,6 +45,7 @@ ATTENTION_RULES = {
     "tflite": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
     "tflite_fp16": {"max_colour_delta_e": 5e-3, "max_attention_l1": 0.05},
     "tflite_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
+    "onnx_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
 }
 UNSATURATED = (0.02, 0.98)
 MIN_UNSATURATED_FRACTION = 0.25

@@ -83,7 +83,7 @@ def file_name(part, fmt):
     return f"{part}{_SUFFIX[PRECISIONS[fmt]]}.tflite"
 
 
-def _scope_pattern(scopes):
+def scope_pattern(scopes):
     """Regex for tensor names inside any of `scopes` ("head/hidden" matches ".../head_1/hidden_1/...")."""
     def one(scope):
         return r"/".join(re.escape(part) + r"(_\d+)?" for part in scope.split("/"))
@@ -95,7 +95,7 @@ def _float_tensors(model_content, float_scopes, int8_scopes=()):
     """Names of the tensors of a TFLite graph in `float_scopes` but not in `int8_scopes`, and
     its outputs (named after the signature, not the layer)."""
 
-    floats, ints = _scope_pattern(float_scopes), _scope_pattern(int8_scopes) if int8_scopes else None
+    floats, ints = scope_pattern(float_scopes), scope_pattern(int8_scopes) if int8_scopes else None
     interpreter = Interpreter(model_content=model_content)
     outputs = {d["name"] for d in interpreter.get_output_details()}
     return [t["name"] for t in interpreter.get_tensor_details()

@@ -170,10 +170,10 @@ def verify_file(path, expected, card_path):
 
 
 def format_of(path):
-    """"onnx", "tflite", "tflite_fp16" or "tflite_int8", from a model file's name."""
+    """"onnx", "onnx_int8", "tflite", "tflite_fp16" or "tflite_int8", from a model file's name."""
     name = os.path.basename(os.fspath(path))
     if name.endswith(".onnx"):
-        return "onnx"
+        return "onnx_int8" if "_int8" in name else "onnx"
     return "tflite_int8" if "_int8" in name else "tflite_fp16" if "_fp16" in name else "tflite"
 
 

@@ -148,7 +148,7 @@ def test_recolour_moves_only_the_region():
 def _formats(exported):
     run, out, _ = exported
     return {"keras": run / "model.keras", "savedmodel": out / "saved_model", "onnx": out / "model.onnx",
-            "tflite_int8": out / "model_int8.tflite"}
+            "tflite_int8": out / "model_int8.tflite", "onnx_int8": out / "model_int8.onnx"}
 
 
 @pytest.fixture(scope="module")
@@ -169,14 +169,14 @@ def test_every_format_reads_the_same_colours_and_attention(explain_export, pair,
     assert keras["attention_available"] and keras["colours"]["top"]["attention_map"]["shape"] == [SIZE // 2] * 2
     for fmt, r in results.items():
         assert r["attention_available"], fmt
-        bound = 0.02 if fmt == "tflite_int8" else 1e-4
+        bound = 0.02 if fmt.endswith("_int8") else 1e-4
         for role in explain.ROLES:
             d = np.linalg.norm(np.subtract(r["colours"][role]["oklab"], keras["colours"][role]["oklab"]))
             assert d <= bound, (fmt, role, d)
             a, b = r["_attention"][explain.ROLES.index(role)], keras["_attention"][explain.ROLES.index(role)]
-            assert np.abs(a - b).sum() <= (0.5 if fmt == "tflite_int8" else 1e-3), fmt
-        assert abs(r["p_harmonious"] - keras["p_harmonious"]) <= (0.05 if fmt == "tflite_int8" else 1e-4), fmt
-        assert abs(r["p_head"] - r["p_harmonious"]) <= (0.05 if fmt == "tflite_int8" else 1e-4), fmt
+            assert np.abs(a - b).sum() <= (0.5 if fmt.endswith("_int8") else 1e-3), fmt
+        assert abs(r["p_harmonious"] - keras["p_harmonious"]) <= (0.05 if fmt.endswith("_int8") else 1e-4), fmt
+        assert abs(r["p_head"] - r["p_harmonious"]) <= (0.05 if fmt.endswith("_int8") else 1e-4), fmt
         for s in r["suggestions"]:  # always checked on pixels through this format's full model
             assert 0.0 <= s["p_pixels"] <= 1.0 and s["p_head"] >= 0.5
         json.dumps(explain.public(r))

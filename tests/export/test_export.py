@@ -75,14 +75,15 @@ def test_export_publishes_every_format_after_parity(exported):
     out, report = exported
     names = set(os.listdir(out))
     for part in ("model", "encoder", "head", "attention"):
-        assert {f"{part}.onnx", f"{part}.tflite", f"{part}_fp16.tflite", f"{part}_int8.tflite"} <= names
+        assert {f"{part}.onnx", f"{part}_int8.onnx", f"{part}.tflite", f"{part}_fp16.tflite",
+                f"{part}_int8.tflite"} <= names
     assert (out / "saved_model" / "1" / "saved_model.pb").is_file()  # TF Serving layout
     assert {"parity.json", "model_card.json"} <= names
     assert not [n for n in names if n.startswith(".") or n.endswith(".tmp")]  # no staging left
     parity = json.loads((out / "parity.json").read_text())
     assert parity == json.loads(json.dumps(report)) and parity["passed"]
     assert parity["pairs"] >= 64 and parity["data"]["split"] == "test"
-    assert set(parity["formats"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx"}
+    assert set(parity["formats"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx", "onnx_int8"}
     keras = parity["keras"]
     # a fair comparison: well above parity's own warning bound (25 %); the 5-epoch tiny model has ~40 %
     assert keras["unsaturated_fraction"] >= 0.35 and "warning" not in keras
@@ -94,10 +95,14 @@ def test_export_publishes_every_format_after_parity(exported):
     for fmt, r in parity["formats"].items():  # the read colours and attention maps (neipalette_tf.explain)
         assert r["attention"]["passed"] and r["attention"]["images"] == 2 * parity["pairs"], fmt
     assert parity["formats"]["onnx"]["attention"]["max_colour_delta_e"] <= 1e-4
-    int8 = parity["formats"]["tflite_int8"]["model"]
-    assert int8["roc_auc_diff"] <= 0.01 and int8["decision_agreement"] >= 0.97
-    # The int8 file is about a quarter of the float32 file.
+    for fmt in ("tflite_int8", "onnx_int8"):
+        for graph in ("model", "encoder+head"):
+            int8 = parity["formats"][fmt][graph]
+            assert int8["roc_auc_diff"] <= 0.01 and int8["decision_agreement"] >= 0.97, (fmt, graph)
+            assert int8["max_abs_diff"] > 0, (fmt, graph)  # really quantised: not the float graph again
+    # The int8 files are about a quarter of the float32 files.
     assert (out / "model_int8.tflite").stat().st_size * 3.5 <= (out / "model.tflite").stat().st_size
+    assert (out / "model_int8.onnx").stat().st_size * 3.5 <= (out / "model.onnx").stat().st_size
 
 
 def test_savedmodel_serving_signature(exported, keras_model, sample_pairs):
@@ -173,7 +178,7 @@ def test_model_card(exported, run):
     assert card["preprocessing"]["value_range"] == [0, 255]
     assert card["source"]["model"] == str(run / "model.keras") and card["source"]["metrics"]["n"] == 160
     assert card["parity"] == json.loads(json.dumps(report))
-    assert set(card["artifacts"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx"}
+    assert set(card["artifacts"]) == {"savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx", "onnx_int8"}
     int8 = card["artifacts"]["tflite_int8"]
     assert {p: e["file"] for p, e in int8.items()} == {
         "model": "model_int8.tflite", "encoder": "encoder_int8.tflite", "head": "head_int8.tflite",
@@ -185,6 +190,12 @@ def test_model_card(exported, run):
     assert onnx_outputs["probabilities"]["shape"] == ["batch", 2] and onnx_outputs["harmony"]["meaning"]
     assert card["artifacts"]["savedmodel"]["head"]["signature"] == "head"
     assert card["artifacts"]["onnx"]["model"]["graph_rewrites"]["small_convs_as_gemm"] > 0
+    onnx_int8 = card["artifacts"]["onnx_int8"]
+    assert {p: e["file"] for p, e in onnx_int8.items()} == {
+        "model": "model_int8.onnx", "encoder": "encoder_int8.onnx", "head": "head_int8.onnx",
+        "attention": "attention_int8.onnx"}
+    assert [t["dtype"] for t in onnx_int8["model"]["inputs"]] == ["float32", "float32"]  # quantised inside
+    assert onnx_int8["model"]["int8"]["int8_nodes"] > 0 and onnx_int8["model"]["graph_rewrites"]
 
 
 # --------------------------------------------------------------------------
@@ -224,6 +235,34 @@ def test_int8_files_keep_the_colours_float(exported, keras_model):
     # the hidden layer's weights are int8 (a quarter of their float32 bytes); the projection
     # (`head/projection`, 515 x 64) and the colour MLP stay float32, so the file shrinks by ~45 %
     assert (out / "head_int8.tflite").stat().st_size * 1.5 < (out / "head.tflite").stat().st_size
+
+
+def test_onnx_int8_files_keep_the_colours_float(exported):
+    """`*_int8.onnx` quantise what the int8 TFLite files quantise: the backbone, the attention's
+    key convolutions (not in the attention graph) and the head's hidden layer; the colour
+    pooling's averaging, the projection, the colour MLP and the logits stay float32."""
+    import onnx
+
+    out, _ = exported
+
+    def int8_weights(name):
+        graph = onnx.load(str(out / name)).graph
+        dequantized = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+        int8 = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT8}
+        quantised, floats = [], []
+        for n in graph.node:
+            if n.op_type in ("Conv", "Gemm", "MatMul") and len(n.input) > 1:
+                weight = n.input[1]
+                (quantised if dequantized.get(weight) in int8 else floats).append(n.name + " " + weight)
+        return quantised, floats
+
+    q, f = int8_weights("model_int8.onnx")
+    assert any("resnet18" in n for n in q) and any("key1" in n for n in q)
+    assert any("hidden" in n for n in q) and not any("resnet18" in n or "key" in n for n in f)
+    assert any("colour_hidden" in n for n in f) and any("logits" in n for n in f) and any("projection" in n for n in f)
+    assert not any(w in n for n in q for w in ("colour_hidden", "logits", "projection"))
+    q, f = int8_weights("attention_int8.onnx")
+    assert any("resnet18" in n for n in q) and any("key1" in n for n in f) and not any("key1" in n for n in q)
 
 
 def test_float16_files_keep_small_constants_float32(exported):
@@ -463,10 +502,10 @@ def test_bench_measures_every_row_and_judges_the_goals(exported, capsys, monkeyp
     spawn = bench.spawn  # the FLOP count in this process (TensorFlow is loaded here already): ~10 s less
     monkeypatch.setattr(bench, "spawn", lambda job, **kw: bench.work_flops(job) if job["kind"] == "flops"
                         else spawn(job, **kw))
-    assert bench.main(["--artifacts", str(out), "--formats", "tflite,tflite_int8",
+    assert bench.main(["--artifacts", str(out), "--formats", "tflite,tflite_int8,onnx_int8",
                        "--rounds", "1", "--min-seconds", "0.05"]) == 0
     report = json.loads((out / "bench.json").read_text())
-    assert set(report["rows"]) == {"tflite", "tflite_int8"} and report["rounds"] == 1
+    assert set(report["rows"]) == {"tflite", "tflite_int8", "onnx_int8"} and report["rounds"] == 1
     assert report["flops_per_pair"] > 0 and report["pairs"] == dict(SPLITS)["test"]
     for t in ("1", "2"):
         assert report["matmul_peak"][t]["peak_gflops"] > 0
@@ -485,6 +524,11 @@ def test_bench_measures_every_row_and_judges_the_goals(exported, capsys, monkeyp
     assert goals["int8_speedup"]["by_threads"]["1"] == pytest.approx(
         report["rows"]["tflite"]["threads"]["1"]["p50_ms"] / report["rows"]["tflite_int8"]["threads"]["1"]["p50_ms"])
     assert goals["int8_size"]["fraction_of_float32"] < 1 and "wardrobe_1000" in goals
+    for fmt in ("tflite_int8", "onnx_int8"):  # issue 20's goal: each int8 file against float32 TFLite
+        ratios = goals[f"{fmt}_vs_tflite"]["ratios"]
+        assert ratios["batch 32"] == pytest.approx(report["rows"][fmt]["pairs_per_s_b32"]
+                                                   / report["rows"]["tflite"]["pairs_per_s_b32"])
+        assert goals[f"{fmt}_vs_tflite"]["met"] == (min(ratios.values()) >= 2.5)
     text = (out / "bench.md").read_text()
     assert "| goal |" in text and "median of 1 round(s)" in text and text in capsys.readouterr().out
 

@@ -82,6 +82,13 @@ def test_card_gives_image_size_and_parts(tmp_path):
         rt.embed(np.zeros((SIZE, SIZE, 3), np.uint8))
 
 
+def test_format_of_a_file_name():
+    from neipalette_tf.predictors.runtime import format_of
+
+    names = ("model.onnx", "model_int8.onnx", "head.tflite", "encoder_fp16.tflite", "model_int8.tflite")
+    assert [format_of(f"x/{n}") for n in names] == ["onnx", "onnx_int8", "tflite", "tflite_fp16", "tflite_int8"]
+
+
 def test_bad_paths(tmp_path):
     with pytest.raises(ArtifactError, match="model not found"):
         HarmonyRuntime(tmp_path / "none.tflite")

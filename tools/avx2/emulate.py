@@ -155,8 +155,10 @@ def _versions():
 
 def build(cache=DEFAULT_CACHE, log=print):
     """The emulation folder for the installed packages: {"site", "library", "patched"}; built if missing."""
-    with open(SOURCE, "rb") as f:
-        source = f.read()
+    source = b""
+    for path in (SOURCE, os.path.abspath(__file__)):  # a change to the handler or to what is patched rebuilds
+        with open(path, "rb") as f:
+            source += f.read()
     versions = _versions()
     key = hashlib.sha256(source + json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
     final = os.path.join(cache, key)
