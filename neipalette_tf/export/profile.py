@@ -17,11 +17,22 @@ negative when two cuts are within noise of each other.
 
 Prints one line per run of ops, then the total per scope, largest first.
 Needs only `ai-edge-litert` (and its `flatbuffers`), no TensorFlow.
+
+An `.onnx` file is profiled by ONNX Runtime's own profiler instead
+(`SessionOptions.enable_profiling`): each kernel's time, summed by op type
+and averaged over `--runs` runs of a random batch of `--batch` pairs (or
+images), then the slowest nodes.
+
+    python -m export.profile artifacts/X/model_int8.onnx --threads 1 --batch 32 --runs 6
 """
 
 import argparse
+import collections
+import json
+import os
 import re
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -146,17 +157,74 @@ def report(path, rows, threads, runs):
     return "\n".join(lines)
 
 
+def onnx_profile(path, threads, runs, batch=1, warmup=5):
+    """`{"by_op": {op type: ms per run}, "by_node": {node: ms per run}}` of an `.onnx` graph, from
+    ONNX Runtime's profiler over `runs` runs (after `warmup` untimed ones) of random inputs
+    (pixel values 0..255 for images)."""
+    import onnxruntime as ort  # deferred: a .tflite profile does not need it
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.enable_profiling = True
+    options.log_severity_level = 4  # a file that fails to load: our one-line error, not ORT's log lines too
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="neipalette-profile-") as tmp:
+        options.profile_file_prefix = os.path.join(tmp, "ort")
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {}
+        for i in session.get_inputs():
+            shape = [d if isinstance(d, int) else batch for d in i.shape]
+            feed[i.name] = (rng.integers(0, 256, shape) if len(shape) == 4 else rng.normal(size=shape)).astype(np.float32)
+        for _ in range(warmup + runs):
+            session.run(None, feed)
+        with open(session.end_profiling(), encoding="utf-8") as f:
+            events = json.load(f)
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    timed_from = starts[warmup] if len(starts) > warmup else 0
+    by_op, by_node = collections.Counter(), collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= timed_from:
+            by_op[e["args"]["op_name"]] += e["dur"] / 1e3 / runs
+            by_node[e["name"][:-len("_kernel_time")]] += e["dur"] / 1e3 / runs
+    return {"by_op": dict(by_op), "by_node": dict(by_node)}
+
+
+def onnx_report(path, result, threads, runs, batch, top=10):
+    total = sum(result["by_op"].values())
+    lines = [f"{path}: {threads} thread(s), batch {batch}, ONNX Runtime's profiler over {runs} runs; "
+             f"kernels {total:.3f} ms per run", "by op type:"]
+    for op, ms in sorted(result["by_op"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {op:28s} {ms:8.3f} ms  {ms / total:6.1%}")
+    lines.append(f"slowest {top} nodes:")
+    for node, ms in sorted(result["by_node"].items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {node[:70]:70s} {ms:8.3f} ms")
+    return "\n".join(lines)
+
+
 def main(argv=None):
-    """`python -m export.profile FILE.tflite ...`: where each file's time goes."""
+    """`python -m export.profile FILE.tflite|FILE.onnx ...`: where each file's time goes."""
     parser = argparse.ArgumentParser(prog="python -m export.profile", description=main.__doc__)
     parser.add_argument("files", nargs="+")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=200, help="timed runs per cut (the fastest counts)")
     parser.add_argument("--depth", type=int, default=2, help="scope path parts to group by (3: layers)")
+    parser.add_argument("--batch", type=int, default=1, help=".onnx only: pairs (or images) per run")
     args = parser.parse_args(argv)
-    if min(args.threads, args.runs, args.depth) < 1:
-        parser.error("--threads, --runs and --depth must be at least 1")
+    if min(args.threads, args.runs, args.depth, args.batch) < 1:
+        parser.error("--threads, --runs, --depth and --batch must be at least 1")
     for path in args.files:
+        if path.endswith(".onnx"):
+            if not os.path.isfile(path):
+                raise UserError(f"{path}: not a readable .onnx file (no such file)")
+            try:
+                result = onnx_profile(path, args.threads, args.runs, args.batch)
+            except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error on a missing or corrupt file
+                raise UserError(f"{path}: not a readable .onnx file ({str(e).strip().splitlines()[0][:200]})") from None
+            print(cpu_summary())
+            print(onnx_report(path, result, args.threads, args.runs, args.batch))
+            continue
+        if args.batch != 1:
+            parser.error("--batch is for .onnx files (a .tflite file is profiled at batch 1)")
         try:
             rows = profile(path, args.threads, args.runs, rounds=min(ROUNDS, args.runs), depth=args.depth)
         except (OSError, ValueError) as e:  # missing, unreadable or not a TFLite flatbuffer

@@ -388,6 +388,27 @@ def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
     _rejects_unreadable_tflite_files(profile.main, tmp_path, capsys)
 
 
+def test_profile_of_onnx_files_by_op_type(exported, tmp_path, capsys):
+    from neipalette_tf.core import cli
+    from neipalette_tf.export import profile
+
+    out, _ = exported
+    int8 = profile.onnx_profile(str(out / "model_int8.onnx"), threads=1, runs=2, batch=3)
+    fp32 = profile.onnx_profile(str(out / "model.onnx"), threads=1, runs=2, batch=3)
+    assert {"QLinearConv", "QGemm"} <= set(int8["by_op"]) and not {"QLinearConv", "QGemm"} & set(fp32["by_op"])
+    assert all(ms > 0 for ms in fp32["by_op"].values())
+    assert sum(int8["by_op"].values()) == pytest.approx(sum(int8["by_node"].values()))
+    assert cli.run(profile.main, [str(out / "encoder_int8.onnx"), "--threads", "1", "--runs", "2", "--batch", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "batch 4" in text and "QLinearConv" in text and "slowest 10 nodes:" in text
+    (tmp_path / "bad.onnx").write_bytes(b"not a graph")
+    for bad in ("bad.onnx", "none.onnx"):
+        with pytest.raises(SystemExit) as e:
+            cli.run(profile.main, [str(tmp_path / bad)])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable .onnx") and "\n" not in err
+
+
 def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pairs):
     from neipalette_tf.predictors.runtime import HarmonyRuntime
     from neipalette_tf.predictors.saved_model import (
