@@ -143,9 +143,6 @@ class _Feeds:
         self.at += self.batch
         return feed
 
-    def rewind(self):
-        self.at = 0
-
 
 def quantize_int8(model_proto, calibration, float_scopes, int8_scopes=()):
     """A float `onnx.ModelProto` -> its int8 QDQ copy (a new ModelProto) for ONNX Runtime.

@@ -1,7 +1,7 @@
 /* An AVX2 CPU without AVX-512 or VNNI, as the CPU-dispatching libraries see it.
  *
- * tools/avx2/emulate.py copies ai_edge_litert (XNNPACK), onnxruntime (MLAS) and NumPy's OpenBLAS
- * with every `cpuid` instruction (0f a2, located by objdump) replaced by `ud2` (0f 0b), and runs a
+ * tools/avx2/emulate.py copies ai_edge_litert (XNNPACK), onnxruntime (MLAS), NumPy's OpenBLAS and
+ * TensorFlow's two main libraries with every `cpuid` instruction (0f a2, located by objdump) replaced by `ud2` (0f 0b), and runs a
  * command with this library in LD_PRELOAD. Its SIGILL handler executes the real `cpuid` for a
  * patched site, clears the AVX-512, AVX-VNNI and AMX bits, and resumes after the instruction, so
  * those libraries choose their AVX2 kernels on an AVX-512 host. A `ud2` outside the patched copies

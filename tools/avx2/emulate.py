@@ -25,7 +25,7 @@ oneDNN default is an AVX2 machine's (off, but for the training commands,
 which ask for it).
 
 Needs gcc and objdump (binutils); a development tool, not part of the package.
-The cache is built once per set of package versions (≈ 1 min), complete or not
+The cache is built once per set of package versions (≈ 2 min), complete or not
 at all: it is assembled in a temporary folder and renamed into place.
 """
 
@@ -79,11 +79,12 @@ def cpuid_offsets(path):
         data = f.read()
     if CPUID not in data:
         return []
-    sections = {}
+    sections = {}  # the code sections: (VMA, size, file offset)
     headers = subprocess.run([_which("objdump"), "-h", path], capture_output=True, text=True, check=True).stdout
-    for m in re.finditer(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", headers, re.M):
-        name, size, vma, off = m.group(1), int(m.group(2), 16), int(m.group(3), 16), int(m.group(4), 16)
-        sections[name] = (vma, size, off)
+    for m in re.finditer(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\S+\n\s*(.*)$",
+                         headers, re.M):
+        if "CODE" in m.group(5):
+            sections[m.group(1)] = (int(m.group(3), 16), int(m.group(2), 16), int(m.group(4), 16))
     # the listing of a large library runs to gigabytes: grep it on the way
     dump = subprocess.Popen([_which("objdump"), "-d", "--no-show-raw-insn", path], stdout=subprocess.PIPE)
     grep = subprocess.run(["grep", "-E", r"^\s*[0-9a-f]+:\s+cpuid\s*$"], stdin=dump.stdout, capture_output=True,
@@ -95,13 +96,10 @@ def cpuid_offsets(path):
     offsets = []
     for m in re.finditer(r"^\s*([0-9a-f]+):\s+cpuid\s*$", listing, re.M):
         addr = int(m.group(1), 16)
-        for vma, size, off in sections.values():
-            if vma <= addr < vma + size:
-                where = addr - vma + off
-                if data[where:where + 2] != CPUID:
-                    raise EmulationError(f"{path}: objdump's cpuid at {addr:#x} is not 0f a2 in the file")
-                offsets.append(where)
-                break
+        where = next((addr - vma + off for vma, size, off in sections.values() if vma <= addr < vma + size), None)
+        if where is None or data[where:where + 2] != CPUID:  # a cpuid left unpatched would run unmasked
+            raise EmulationError(f"{path}: objdump's cpuid at {addr:#x} is not 0f a2 in a code section of the file")
+        offsets.append(where)
     return offsets
 
 
