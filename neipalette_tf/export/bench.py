@@ -13,7 +13,10 @@ parity result. In the same run:
   batch-1 serving graph; a multiply-add counts 2),
 - the machine's fp32 matmul peak with 1 and 2 threads (best of NumPy and
   TensorFlow on 2048 x 2048 matrices; measured in every round, and the
-  highest round is the peak),
+  highest round is the peak), and its int8 matmul peak (ONNX Runtime's
+  `MatMulInteger`, uint8 x int8, the same size): the ratio of the two bounds
+  what any int8 graph can gain over a float32 one running at the same share
+  of its peak, and the goal rows print that ceiling at batch 32,
 - cold start: a fresh process importing, loading and scoring one pair the
   way `neipalette_tf.predict` does, for the TF-free runtime and for the
   TensorFlow paths, and whether TensorFlow was imported,
@@ -55,6 +58,7 @@ from neipalette_tf.predictors.runtime import read_card
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # holds the package
 RUNTIME_FORMATS = ("onnx", "onnx_int8", "tflite", "tflite_fp16", "tflite_int8")
+INT8_ROWS = ("tflite_int8", "onnx_int8")
 INT8_GOAL = 2.5  # each int8 file against float32 TFLite, at batch 1 (both thread counts) and batch 32
 THREADS = (1, 2)
 BATCH = 32
@@ -159,7 +163,32 @@ def work_peak(job):
     matmul = tf.function(lambda: tf.linalg.matmul(ta, tb))
     result["tensorflow_gflops"] = flops / min(_timed(lambda: matmul().numpy(), 5, seconds)) / 1e9
     result["peak_gflops"] = max(result["numpy_gflops"], result["tensorflow_gflops"])
+    int8 = _int8_matmul(job["threads"])
+    if int8 is not None:
+        result["int8_gops"] = flops / min(_timed(int8, 5, seconds)) / 1e9
     return result
+
+
+def _int8_matmul(threads):
+    """A call of ONNX Runtime's uint8 x int8 `MatMulInteger` (MLAS, the int8 ONNX files' kernels)
+    on MATMUL_N² matrices, or None without onnxruntime."""
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    n = MATMUL_N
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.integers(-128, 128, (n, n), dtype=np.int8), "b")
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "b"], ["y"])], "int8_peak",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {"a": rng.integers(0, 256, (n, n), dtype=np.uint8)}
+    return lambda: session.run(None, feed)
 
 
 def work_flops(job):
@@ -259,8 +288,12 @@ def _median_of_rounds(rounds):
 
 
 def _peak_of_rounds(rounds):
-    """A peak is the best the machine did: the highest round (so the fractions of it err low, not high)."""
-    return {**max(rounds, key=lambda p: p["peak_gflops"]), "rounds": [p["peak_gflops"] for p in rounds]}
+    """A peak is the best the machine did: the highest round (so the fractions of it err low, not high).
+    The int8 peak is its own best round."""
+    peak = {**max(rounds, key=lambda p: p["peak_gflops"]), "rounds": [p["peak_gflops"] for p in rounds]}
+    if all("int8_gops" in p for p in rounds):
+        peak["int8_gops"] = max(p["int8_gops"] for p in rounds)
+    return peak
 
 
 def run_bench(folder, data=None, command=None, log=print, formats=None, rounds=ROUNDS, min_seconds=MIN_SECONDS):
@@ -361,6 +394,10 @@ def goals(bench):
                       "batch 32": q["pairs_per_s_b32"] / fp["pairs_per_s_b32"]}
             result[f"{q_fmt}_vs_tflite"] = {"vs": "tflite float32", "ratios": ratios, "goal": f">= {INT8_GOAL}",
                                             "met": min(ratios.values()) >= INT8_GOAL}
+            if "int8_gops" in peak[2]:
+                # an int8 graph whose every op ran at the int8 matmul peak, against this float32 TFLite
+                float_rate = flops * fp["pairs_per_s_b32"] / 1e9
+                result[f"{q_fmt}_vs_tflite"]["ceiling_batch_32"] = peak[2]["int8_gops"] / float_rate
     scored = {f: r["threads"][t]["score_1000_p50_ms"] for f, r in rows.items() for t in (1,)
               if "score_1000_p50_ms" in r["threads"][t]}
     if scored:
@@ -397,7 +434,11 @@ def markdown(bench):
         f"Model: {flops / 1e9:.3f} GFLOP per pair. fp32 matmul peak ({MATMUL_N}²): "
         + ", ".join(f"{t} thread{'s' * (t > 1)} {peak[t]['peak_gflops']:.0f} GFLOP/s "
                     f"(NumPy {peak[t]['numpy_gflops']:.0f}, TF {peak[t]['tensorflow_gflops']:.0f})" for t in THREADS)
-        + f". Timings: median of {bench['rounds']} round(s) through every row.",
+        + ("; int8 matmul peak (ONNX Runtime, uint8 x int8): "
+           + ", ".join(f"{t} thread{'s' * (t > 1)} {peak[t]['int8_gops']:.0f} GOP/s" for t in THREADS)
+           if all("int8_gops" in peak[t] for t in THREADS) else "")
+        + f". Timings: median of {bench['rounds']} round(s) through every row."
+        + (" The int8 rows' % peak is of the int8 peak." if all("int8_gops" in peak[t] for t in THREADS) else ""),
         "",
         "| artifact | MB | p50 / p90 ms, 1 thread | p50 / p90 ms, 2 threads | pairs/s, batch 32 | "
         "% peak, batch 1, 1 thread | % peak, batch 32 | ROC-AUC | accuracy | parity |",
@@ -405,8 +446,9 @@ def markdown(bench):
     ]
     for fmt, r in bench["rows"].items():
         t1, t2 = r["threads"][1], r["threads"][2]
-        frac1 = _fraction(flops, 1e3 / t1["p50_ms"], peak[1]["peak_gflops"])
-        frac32 = _fraction(flops, r["pairs_per_s_b32"], peak[2]["peak_gflops"])
+        key = "int8_gops" if fmt in INT8_ROWS and all("int8_gops" in peak[t] for t in THREADS) else "peak_gflops"
+        frac1 = _fraction(flops, 1e3 / t1["p50_ms"], peak[1][key])
+        frac32 = _fraction(flops, r["pairs_per_s_b32"], peak[2][key])
         lines.append(
             f"| {fmt} (`{os.path.basename(r['file'])}`) | {r['size_mb']:.1f} | {t1['p50_ms']:.2f} / {t1['p90_ms']:.2f} | "
             f"{t2['p50_ms']:.2f} / {t2['p90_ms']:.2f} | {r['pairs_per_s_b32']:.0f} | {frac1:.1%} | {frac32:.1%} | "
@@ -439,8 +481,10 @@ def markdown(bench):
     for q_fmt in ("tflite_int8", "onnx_int8"):
         if f"{q_fmt}_vs_tflite" in g:
             r = g[f"{q_fmt}_vs_tflite"]
+            ceiling = (f"; ceiling at batch 32 {r['ceiling_batch_32']:.2f}x (int8 matmul peak / float32 "
+                       "TFLite's GFLOP/s)") if "ceiling_batch_32" in r else ""
             goal_row(f"{q_fmt} speed-up over float32 TFLite", r, f"{r['goal']}x",
-                     ", ".join(f"{v:.2f}x ({k})" for k, v in r["ratios"].items()))
+                     ", ".join(f"{v:.2f}x ({k})" for k, v in r["ratios"].items()) + ceiling)
     if "wardrobe_1000" in g:
         w = g["wardrobe_1000"]
         goal_row("one top vs 1,000 cached bottoms", w, w["goal"],

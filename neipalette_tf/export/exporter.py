@@ -164,7 +164,7 @@ class Builder:
                       if key in savedmodel.endpoints(model)}
         self._saved_model = None
         self._float32 = {}  # signature -> float32 flatbuffer, reused by the float16 conversion
-        self._onnx = {}  # part -> float32 ONNX graph, the source of the int8 one
+        self._onnx = {}  # part -> tf2onnx's float32 graph, before `onnx_optimize`: the float and int8 files' source
 
     @property
     def saved_model(self):
@@ -182,12 +182,14 @@ class Builder:
             files = {}
             for part, key in self.parts.items():
                 if part not in self._onnx:
-                    self._onnx[part] = onnx_export.convert(*functions[key])
+                    self._onnx[part] = onnx_export.convert(*functions[key], optimize_graph=False)
                     memory.release()  # tf2onnx frees gigabytes per graph; hand them back before the next
-                graph = self._onnx[part]
-                if fmt == "onnx_int8":
+                if fmt == "onnx":
+                    graph = onnx_export.optimized(self._onnx[part])
+                else:
                     graph = onnx_export.quantize_int8(
-                        graph, feeds[part], tflite.FLOAT_SCOPES,
+                        onnx_export.optimized(self._onnx[part], onnx_export.INT8_MAX_OUTPUT_PIXELS),
+                        feeds[part], tflite.FLOAT_SCOPES,
                         tflite.ATTENTION_INT8_SCOPES if part == "attention" else tflite.INT8_SCOPES)
                 files[part] = _write_bytes(os.path.join(self.staging, onnx_export.file_name(part, fmt)),
                                            graph.SerializeToString())

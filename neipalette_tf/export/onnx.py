@@ -29,7 +29,9 @@ Runtime by `quantize_int8`: static QDQ, int8 weights per output channel and
 uint8 activations calibrated on the export's calibration pairs (MinMax), with
 the float32 scopes of the int8 TFLite files (`tflite.FLOAT_SCOPES`: the
 colour path but for its key convolutions, the head but for its hidden layer).
-Inputs and outputs stay float32. Why a second int8 format: on x86 CPUs
+Inputs and outputs stay float32. Residual adds, ReLUs and pools between int8
+layers run on int8 too (`int8_nodes`), and the int8 graph skips the tiny-map
+GEMM rewrite (`INT8_MAX_OUTPUT_PIXELS`). Why a second int8 format: on x86 CPUs
 without AVX-512 VNNI, XNNPACK's int8 convolutions (the TFLite int8 files)
 gain ~1.3x over float32, ONNX Runtime's (MLAS, `vpmaddubsw`) ~2x
 (docs/benchmarks.md, "int8 on AVX2").
@@ -48,13 +50,17 @@ from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
-from neipalette_tf.export.onnx_optimize import METADATA_KEY, optimize
+from neipalette_tf.export.onnx_optimize import MAX_OUTPUT_PIXELS, METADATA_KEY, optimize
 from neipalette_tf.export.tflite import scope_pattern
 
 OPSET = 17
 BATCH_DIM = "batch"
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 CALIBRATION_BATCH = 16
+# The int8 graphs skip `small_convs_as_gemm`: ONNX Runtime runs an int8 convolution on a tiny
+# map faster as its NHWC `QLinearConv` than as im2col + `QGemm` (docs/benchmarks.md, "int8 on
+# AVX2"), where the float32 graph gains from the rewrite.
+INT8_MAX_OUTPUT_PIXELS = 0
 INT8_METADATA_KEY = "neipalette_int8"
 
 
@@ -108,23 +114,50 @@ def convert(fn, input_signature, optimize_graph=True):
     return model_proto
 
 
+def optimized(model_proto, max_output_pixels=MAX_OUTPUT_PIXELS):
+    """A checked copy of `convert(..., optimize_graph=False)`'s graph with `export.onnx_optimize`'s
+    passes run on it (`max_output_pixels`: the largest map `small_convs_as_gemm` rewrites)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model_proto)
+    optimize(copy, max_output_pixels)
+    onnx.checker.check_model(copy)
+    return copy
+
+
 def int8_nodes(model_proto, float_scopes, int8_scopes=()):
-    """Names of the Conv / Gemm / MatMul nodes to quantise: all but those in `float_scopes`
-    and not in `int8_scopes`. A node's scope is its name or, for the nodes tf2onnx and
-    `onnx_optimize` name after themselves (`Conv__204`, ""), its weight's name. Unnamed
-    nodes are named after their first output."""
+    """Names of the nodes to quantise, in graph order.
+
+    A node is in a scope when its name or, for the nodes tf2onnx and `onnx_optimize` name
+    after themselves (`Conv__204`, ""), its weight's name (Conv / Gemm / MatMul) or its
+    output's name (other ops) is. Conv / Gemm / MatMul nodes are quantised unless they are
+    in `float_scopes` and not in `int8_scopes`. Every other node under the same rule is
+    quantised when each of its non-constant inputs comes from a quantised node: residual
+    adds, ReLUs, pools and reshapes between int8 layers then pass int8 tensors on, without a
+    DequantizeLinear / QuantizeLinear pair around them, while nodes fed by the graph's
+    inputs (the images the colour path reads) or by float nodes stay float. Unnamed nodes
+    are named after their first output."""
     floats = scope_pattern(float_scopes)
     ints = scope_pattern(int8_scopes) if int8_scopes else None
-    names = []
-    for node in model_proto.graph.node:
+    graph = model_proto.graph
+    constants = {i.name for i in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    names, int8_tensors = [], set()
+    for node in graph.node:  # ONNX graphs list nodes in topological order
         if not node.name:
             node.name = node.output[0]
-        if node.op_type not in QUANTIZED_OPS:
+        if node.op_type == "Constant":
             continue
-        scopes = [node.name, *node.input[1:2]]
-        in_float = any(floats.search(t) for t in scopes)
-        if not in_float or (ints and any(ints.search(t) for t in scopes)):
-            names.append(node.name)
+        weighted = node.op_type in QUANTIZED_OPS
+        scopes = [node.name, *(node.input[1:2] if weighted else node.output[:1])]
+        in_float = any(floats.search(t) for t in scopes) and not (ints and any(ints.search(t) for t in scopes))
+        if in_float:
+            continue
+        if not weighted:
+            data = [t for t in node.input if t and t not in constants]
+            if not data or not all(t in int8_tensors for t in data):
+                continue
+        names.append(node.name)
+        int8_tensors.update(node.output)
     return names
 
 
