@@ -44,15 +44,23 @@ def main(argv=None):
     print(cpu_summary())
     print(f"siamese ResNet18, {args.image_size} px, batch {args.batch_size}, {args.threads} thread(s); "
           f"torch {result['torch']}, TensorFlow {result['tensorflow']}")
-    print(f"| {'stack':<34} | {'train pairs/s':>13} | {'x torch':>7} | {'infer pairs/s':>13} | {'x torch':>7} |")
-    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 9}|{'-' * 15}|{'-' * 9}|")
+    print(f"| {'stack':<34} | {'train pairs/s':>13} | {'x torch (rounds)':>20} | {'infer pairs/s':>13} "
+          f"| {'x torch (rounds)':>20} |")
+    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 22}|{'-' * 15}|{'-' * 22}|")
     names = {"torch_eager": "PyTorch eager (the study)", "keras_same": "Keras, the same network",
              "keras_matmul": "Keras, same, matmul gradients", "neipalette": "NeiPalette (train's step, model)"}
+
+    def ratio(key, kind):
+        if key == "torch_eager":
+            return f"{1.0:>6.2f}x{'':13}"
+        low, high = result["ratio_ranges"][f"{key}_over_torch_{kind}"]
+        return f"{result['ratios'][f'{key}_over_torch_{kind}']:>6.2f}x ({low:.2f}-{high:.2f})"
+
     for key, name in names.items():
         r = result["rates"][key]
-        ratio = {k: result["ratios"].get(f"{key}_over_torch_{k}", 1.0) for k in ("train", "infer")}
-        print(f"| {name:<34} | {r['train_pairs_per_s']:>13.1f} | {ratio['train']:>6.2f}x "
-              f"| {r['infer_pairs_per_s']:>13.1f} | {ratio['infer']:>6.2f}x |")
+        print(f"| {name:<34} | {r['train_pairs_per_s']:>13.1f} | {ratio(key, 'train'):>20} "
+              f"| {r['infer_pairs_per_s']:>13.1f} | {ratio(key, 'infer'):>20} |")
+    print(f"ratios: the median of {args.rounds} rounds' ratios (their range in brackets)")
     if args.json:
         write_json(args.json, result)
     return 0

@@ -148,6 +148,43 @@ class PairHead(keras.layers.Layer):
         x = self.drop(x, training=training)
         return self.logits(x)
 
+    def all_pairs(self, inputs, training=False):
+        """Logits `[B * B, 2]` of every (top i, bottom j) of B tops and B bottoms, row-major.
+
+        The same function as `self([repeat(e_t, B), tile(e_b, B)])` (training's all-pairs
+        objective), with the per-garment work done once per garment, not once per pair: the
+        projection, and the hidden layer's products with `p_t` and `p_b` (its kernel's first
+        two blocks of rows). Per pair remain `|p_t - p_b|`, `p_t * p_b` through the other two
+        blocks, and the colour relations. Siamese heads only.
+
+        >>> import numpy as np
+        >>> head = PairHead(units=8, projection=4)
+        >>> e_t, e_b = (np.random.default_rng(i).normal(size=(3, 7)).astype("float32") for i in (0, 1))
+        >>> tiled = head([np.repeat(e_t, 3, axis=0), np.tile(e_b, (3, 1))])
+        >>> bool(np.allclose(head.all_pairs([e_t, e_b]), tiled, atol=1e-5))
+        True
+        """
+        if not self.pair_features:
+            raise ValueError("all_pairs needs a siamese head (pair_features=True)")
+        e_t, e_b = inputs
+        n = ops.shape(e_t)[0]
+        c_t, c_b = self.colours(inputs)
+        relations = colour_relations(ops.repeat(c_t, n, axis=0), ops.tile(c_b, [n, 1]),
+                                     hue_softness=self.hue_softness)
+        if self.project is not None:
+            e_t, e_b = self.project(e_t), self.project(e_b)
+        dim = e_t.shape[-1]
+        kernel = ops.cast(self.hidden.kernel, e_t.dtype)
+        own_t = ops.matmul(e_t, kernel[:dim])  # [B, units]: p_t's share, once per top
+        own_b = ops.matmul(e_b, kernel[dim:2 * dim])
+        p_t, p_b = e_t[:, None, :], e_b[None, :, :]  # [B, 1, dim], [1, B, dim]
+        both = ops.reshape(ops.concatenate([ops.abs(p_t - p_b), p_t * p_b], axis=-1), (-1, 2 * dim))
+        pre = ops.reshape(ops.matmul(both, kernel[2 * dim:]), (n, n, -1)) + own_t[:, None, :] + own_b[None, :, :]
+        hidden = self.hidden.activation(ops.reshape(pre, (n * n, -1)) + ops.cast(self.hidden.bias, pre.dtype))
+        colour = self.colour_hidden2(self.colour_hidden1(ops.cast(relations, self.compute_dtype)))
+        x = self.drop(ops.concatenate([hidden, colour], axis=-1), training=training)
+        return self.logits(x)
+
     def compute_output_shape(self, input_shape):
         batch = input_shape[0][0] if self.pair_features else input_shape[0]
         return (batch, 2)

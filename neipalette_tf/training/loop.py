@@ -34,7 +34,7 @@ import math
 import sys
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.data.pipeline import LABEL_KEY
@@ -83,15 +83,18 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
-class AllPairs(layers.Layer):
-    """`[e_t, e_b]` of B pairs -> the B*B combinations (top i, bottom j), row-major."""
-    def call(self, inputs):
-        e_t, e_b = inputs
-        n = ops.shape(e_t)[0]
-        return [ops.repeat(e_t, n, axis=0), ops.tile(e_b, [n, 1])]
+class AllPairLogits(layers.Layer):
+    """`[e_t, e_b]` of B pairs -> the head's logits of the B*B combinations (top i, bottom j),
+    row-major (`PairHead.all_pairs`: the per-garment work once per garment)."""
+    def __init__(self, head, **kwargs):
+        super().__init__(**kwargs)
+        self.head = head
+
+    def call(self, inputs, training=False):
+        return self.head.all_pairs(inputs, training=training)
 
     def compute_output_shape(self, input_shape):
-        return [(None, input_shape[0][-1]), (None, input_shape[1][-1])]
+        return (None, 2)
 
 
 def supervised_training_model(model, colour=True, all_pairs=True):
@@ -116,7 +119,7 @@ def supervised_training_model(model, colour=True, all_pairs=True):
         outputs["bottom_colour"] = layers.Identity(name="bottom_colour")(bottom_colour)
     if all_pairs:
         outputs["all_pairs"] = layers.Identity(name="all_pairs")(
-            model.logits(AllPairs(name="all_pair_embeddings")(embeddings)))
+            AllPairLogits(model.head, name="all_pair_logits")(embeddings))
     return keras.Model({"top": top, "bottom": bottom}, outputs, name=f"{model.name}_supervised")
 
 

@@ -176,7 +176,9 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
         data: a synthetic data folder or pairs.csv with recorded colours
             (None: 200 synthetic pairs rendered in a temporary folder).
         steps: timed calls per round; `rounds` rounds alternate the peer and
-            Keras, and each rate is the median over rounds.
+            Keras (each round starting with the next stack), each rate is the
+            median over rounds, and each ratio the median of the rounds' ratios
+            (`ratio_ranges`: their lowest and highest).
     """
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -218,21 +220,25 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
                 fn()
         log(f"warmed up {name}")
     times = {name: {"train": [], "infer": []} for name in runs}
+    names = list(runs)
     for r in range(rounds):
-        for name, fns in runs.items():
-            for kind, fn in fns.items():
+        for name in names[r % len(names):] + names[:r % len(names)]:  # each round starts one stack later
+            for kind, fn in runs[name].items():
                 times[name][kind].append(float(np.median(_timed(fn, steps))))
         log(f"round {r + 1}/{rounds} done")
     rates = {name: {f"{kind}_pairs_per_s": round(batch / float(np.median(t)), 1) for kind, t in kinds.items()}
              for name, kinds in times.items()}
     for name in runs:
         rates[name]["infer_ms_per_pair"] = round(1e3 / rates[name]["infer_pairs_per_s"], 3)
-    peer_rates = rates["torch_eager"]
-    ratios = {f"{name}_over_torch_{kind}": round(rates[name][f"{kind}_pairs_per_s"] /
-                                                 peer_rates[f"{kind}_pairs_per_s"], 2)
-              for name in ("keras_same", "keras_matmul", "neipalette") for kind in ("train", "infer")}
+    # A ratio is the median of the rounds' ratios: each round times every stack within seconds of
+    # the others, so the host's drift between rounds (often 20 %) cancels; the range shows the rest.
+    per_round = {f"{name}_over_torch_{kind}": [peer / own for peer, own in zip(times["torch_eager"][kind],
+                                                                               times[name][kind], strict=True)]
+                 for name in ("keras_same", "keras_matmul", "neipalette") for kind in ("train", "infer")}
+    ratios = {key: round(float(np.median(v)), 2) for key, v in per_round.items()}
+    ranges = {key: [round(min(v), 2), round(max(v), 2)] for key, v in per_round.items()}
     import torch  # the optional dependency: only here and in the peer
 
     return {"image_size": size, "batch_size": batch, "threads": threads, "steps": steps, "rounds": rounds,
             "torch": torch.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "rates": rates, "ratios": ratios, "cpu": cpu_summary(as_dict=True)}
+            "rates": rates, "ratios": ratios, "ratio_ranges": ranges, "cpu": cpu_summary(as_dict=True)}

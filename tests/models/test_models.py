@@ -202,3 +202,30 @@ def test_normalizer_is_the_configured_affine_map_in_one_tflite_op(name):
     ops = op_names(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     assert ops == {"efficientnet_b0": [], "resnet50": ["CONV_2D"]}.get(name, ["DEPTHWISE_CONV_2D"]), name
 
+
+
+@pytest.mark.parametrize("projection", [4, None])
+def test_all_pairs_logits_and_gradients_are_the_tiled_heads(projection):
+    """`PairHead.all_pairs` (training's all-pairs objective, per-garment work once) is the
+    head on the B*B repeated / tiled embeddings, in its values and its weight gradients."""
+    import tensorflow as tf
+
+    from neipalette_tf.models.head import PairHead
+
+    head = PairHead(units=8, projection=projection, dropout=0.0)
+    rng = np.random.default_rng(0)
+    e_t, e_b = (tf.constant(rng.normal(size=(5, 9)).astype("float32")) for _ in range(2))
+    head([e_t, e_b])
+    tiled = [tf.repeat(e_t, 5, axis=0), tf.tile(e_b, [5, 1])]
+    weights = [rng.normal(size=(25, 2)).astype("float32")]  # a loss that weights every logit differently
+    results = []
+    for fn in (lambda: head(tiled), lambda: head.all_pairs([e_t, e_b])):
+        with tf.GradientTape() as tape:
+            logits = fn()
+            loss = tf.reduce_sum(logits * weights[0])
+        results.append((logits.numpy(), [g.numpy() for g in tape.gradient(loss, head.trainable_weights)]))
+    np.testing.assert_allclose(results[1][0], results[0][0], atol=1e-5)
+    for got, expected in zip(results[1][1], results[0][1], strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    with pytest.raises(ValueError, match="siamese"):
+        PairHead(units=8, pair_features=False).all_pairs([e_t, e_b])
