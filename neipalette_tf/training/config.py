@@ -54,7 +54,7 @@ DEFAULTS = {
         "dropout": 0.2,
     },
     "train": {
-        "epochs": 7,
+        "epochs": 8,
         "batch_size": 32,
         "learning_rate": 1e-3,
         "weight_decay": 1e-4,

@@ -241,4 +241,5 @@ def measure(data=None, size=48, batch=32, threads=2, steps=10, rounds=3, warmup=
 
     return {"image_size": size, "batch_size": batch, "threads": threads, "steps": steps, "rounds": rounds,
             "torch": torch.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "rates": rates, "ratios": ratios, "ratio_ranges": ranges, "cpu": cpu_summary(as_dict=True)}
+            "rates": rates, "ratios": ratios, "ratio_ranges": ranges,
+            "round_ratios": {key: [round(x, 3) for x in v] for key, v in per_round.items()}, "cpu": cpu_summary(as_dict=True)}
