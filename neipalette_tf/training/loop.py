@@ -90,11 +90,24 @@ class AllPairLogits(layers.Layer):
         super().__init__(**kwargs)
         self.head = head
 
+    def build(self, input_shape):
+        if not self.head.built:  # in `supervised_training_model` the model's own logits built it
+            self.head.build(input_shape)
+        self.built = True
+
     def call(self, inputs, training=False):
         return self.head.all_pairs(inputs, training=training)
 
     def compute_output_shape(self, input_shape):
         return (None, 2)
+
+    def get_config(self):
+        return {**super().get_config(), "head": keras.saving.serialize_keras_object(self.head)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(keras.saving.deserialize_keras_object(config.pop("head")), **config)
 
 
 def supervised_training_model(model, colour=True, all_pairs=True):

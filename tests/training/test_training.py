@@ -132,3 +132,14 @@ def test_a_non_finite_loss_stops_training_with_one_clear_line():
     cb.on_train_batch_end(0, {"loss": 0.7})
     with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 3, batch 5; try a lower --learning-rate"):
         cb.on_train_batch_end(4, {"loss": float("nan")})
+
+
+def test_all_pair_logits_layer_builds_and_round_trips_its_config():
+    from neipalette_tf.models.head import PairHead
+    from neipalette_tf.training.loop import AllPairLogits
+
+    layer = AllPairLogits(PairHead(units=8, projection=4), name="all_pair_logits")
+    e = [np.ones((3, 7), "float32"), np.zeros((3, 7), "float32")]
+    assert tuple(layer(e).shape) == (9, 2)  # builds its (unbuilt) head itself
+    clone = AllPairLogits.from_config(layer.get_config())
+    assert tuple(clone(e).shape) == (9, 2) and clone.head.projection == 4 and clone.name == "all_pair_logits"
