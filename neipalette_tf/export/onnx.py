@@ -184,6 +184,14 @@ def quantize_int8(model_proto, calibration, float_scopes, int8_scopes=()):
     choose the activation ranges (MinMax). Weights are int8 per output channel,
     activations uint8; the nodes of `float_scopes` (but not `int8_scopes`) stay
     float32, and so do the graph's inputs and outputs.
+
+    The weights use 7 bits, -64..64 (`reduce_range`). On x86 CPUs without VNNI,
+    ONNX Runtime's uint8 x int8 kernels add pairs of products in int16
+    (`vpmaddubsw`), and 255 * (-128) * 2 does not fit: full-range weights
+    saturate there. On the 2026-12-03 AVX2 EPYC (Zen 3) the tiny test model's
+    int8 graph agreed with Keras on 85.6 % of decisions with 8-bit weights.
+    With 7 bits a pair sums to at most 2 * 255 * 64 = 32,640, so every CPU
+    computes the same int8 result.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # deferred: only int8 needs it
 
@@ -197,7 +205,8 @@ def quantize_int8(model_proto, calibration, float_scopes, int8_scopes=()):
         root.setLevel(logging.ERROR)  # its advice to run its pre-processing first: the graph is optimised already
         try:
             quantize_static(source, out, _Feeds(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
+                            reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_quantize=nodes,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         finally:
             root.setLevel(level)

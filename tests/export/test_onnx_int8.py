@@ -64,3 +64,18 @@ def test_quantized_graph_keeps_int8_between_layers_and_matches_the_float_one():
     key_f, key_q = got["float"][0], got["int8"][0]
     assert np.abs(key_q - key_f).max() < 0.05 * np.abs(key_f).max()
     assert onnx.checker.check_model(quantized) is None
+
+
+def test_int8_weights_use_seven_bits_so_cpus_without_vnni_do_not_saturate():
+    # ONNX Runtime's uint8 x int8 kernels without VNNI sum two products in int16: with weights
+    # beyond -64..64 the graph's result would depend on the CPU (the tiny model fell to 85.6 %
+    # decision agreement on an AVX2 EPYC). This checks the file, whatever CPU runs the test.
+    model = _graph()
+    x = np.random.default_rng(2).integers(0, 256, (24, 3, 6, 6)).astype(np.float32)
+    quantized = quantize_int8(model, {"x": x}, ("colour",))
+    inits = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    weights = [inits[n.input[0]] for n in quantized.graph.node
+               if n.op_type == "DequantizeLinear" and inits.get(n.input[0], np.zeros(0)).dtype == np.int8]
+    assert len(weights) == 2  # the two int8 convolutions' kernels
+    assert all(np.abs(w.astype(np.int32)).max() <= 64 for w in weights)  # 2 * 255 * 64 fits in int16
+    assert max(int(np.abs(w).max()) for w in weights) >= 60  # the 7-bit range is used, not shrunk further
