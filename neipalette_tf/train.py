@@ -52,6 +52,9 @@ def parse_args(argv):
     cli.add_schedule_flags(p)
     p.add_argument("--weights", help="auto | imagenet | none | PATH (.weights.h5 or KerasHub preset folder)")
     p.add_argument("--init-from", help="start from a trained NeiPalette model.keras")
+    p.add_argument("--harmony", choices=("people", "rule-v1"),
+                   help="label source: people (default; the people model fitted on human ratings, CC BY-NC-SA: "
+                        "a non-commercial model) or rule-v1 (the textbook rule; permissive)")
     p.add_argument("--seed", type=int)
     p.add_argument("--synth-pairs", type=int, help="pairs to render when the synthetic set is generated")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute (GPUs)")
@@ -78,6 +81,7 @@ def overrides_from(args):
     return {
         "name": args.name,
         "seed": args.seed,
+        "harmony": args.harmony,
         "mode": args.mode,
         "data.path": args.data,
         "data.synth.pairs": args.synth_pairs,

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
+from neipalette_tf.colour import people
 from neipalette_tf.colour.harmony import harmonious
 from neipalette_tf.colour.space import oklab_to_oklch, oklch_to_oklab
 from neipalette_tf.core.preprocessing import load_image
@@ -115,22 +116,29 @@ def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=T
     return warp_images(images, augmentation_params(seed, crop_scale, rotation_deg, flip, n=tf.shape(images)[0]))
 
 
-def all_pairs_labels(top_colour, bottom_colour):
-    """Rule labels of every (top i, bottom j) combination in a batch, row-major `[B * B]`.
+def all_pairs_labels(top_colour, bottom_colour, harmony="rule-v1"):
+    """Labels of every (top i, bottom j) combination in a batch, row-major `[B * B]`.
 
-    Inputs are colour targets (scaled OKLab, `[B, 3]`); the rule is
-    `neipalette_tf.colour.harmony.harmonious`, the one implementation there is.
+    Inputs are colour targets (scaled OKLab, `[B, 3]`). `harmony` is the label source:
+    "rule-v1" (`neipalette_tf.colour.harmony.harmonious`) or "people" (the people model's rating
+    at least `people.RATING_THRESHOLD`), the one implementation of each.
     """
-
-    top = oklab_to_oklch(np.asarray(top_colour, np.float64) / COLOUR_TARGET_SCALE)
-    bottom = oklab_to_oklch(np.asarray(bottom_colour, np.float64) / COLOUR_TARGET_SCALE)
+    top = np.asarray(top_colour, np.float64) / COLOUR_TARGET_SCALE
+    bottom = np.asarray(bottom_colour, np.float64) / COLOUR_TARGET_SCALE
+    if harmony == "people":
+        rating = people.default().rate(top[:, None, :], bottom[None, :, :])
+        return (rating >= people.RATING_THRESHOLD).astype(np.int32).reshape(-1)
+    top, bottom = oklab_to_oklch(top), oklab_to_oklch(bottom)
     return harmonious(top[:, None, :], bottom[None, :, :]).astype(np.int32).reshape(-1)
 
 
-def _add_all_pairs(x, y):
-    labels = tf.numpy_function(all_pairs_labels, [y["top_colour"], y["bottom_colour"]], tf.int32)
-    labels.set_shape([None])
-    return x, dict(y, all_pairs=labels)
+def _all_pairs_adder(harmony):
+    def add(x, y):
+        labels = tf.numpy_function(lambda t, b: all_pairs_labels(t, b, harmony),
+                                   [y["top_colour"], y["bottom_colour"]], tf.int32)
+        labels.set_shape([None])
+        return x, dict(y, all_pairs=labels)
+    return add
 
 
 def _finish(ds, batch_size, training, augment, seed, all_pairs=False):
@@ -165,8 +173,8 @@ def _finish(ds, batch_size, training, augment, seed, all_pairs=False):
         return {"top": tf.cast(top, tf.float32), "bottom": tf.cast(bottom, tf.float32)}, target
 
     ds = ds.map(_to_inputs, num_parallel_calls=AUTOTUNE)
-    if all_pairs:
-        ds = ds.map(_add_all_pairs, num_parallel_calls=AUTOTUNE)
+    if all_pairs:  # True: rule v1 (before the label source was a choice); else "people" / "rule-v1"
+        ds = ds.map(_all_pairs_adder("rule-v1" if all_pairs is True else all_pairs), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 
@@ -223,26 +231,38 @@ class PairData:
     def __len__(self):
         return len(self.labels)
 
+    def rating_targets(self):
+        """People's rating of each pair's recorded main colours `[N]` (None without colours)."""
+        if self.colour_targets is None:
+            return None
+        top, bottom = (self.colour_targets[k].astype(np.float64) / COLOUR_TARGET_SCALE
+                       for k in ("top_colour", "bottom_colour"))
+        return people.default().rate(top, bottom).astype(np.float32)
+
     def dataset(self, batch_size, training=False, augment=None, seed=0, colour_targets=False,
-                all_pairs=False):
+                all_pairs=False, rating=False):
         """Batches of `({"top", "bottom"}, label)`.
 
         With `colour_targets=True` the target is a dict: `logits` (the
         label, for the training graph's logits output; `LABEL_KEY`), `top_colour` and `bottom_colour` (OKLab main colours
-        times `COLOUR_TARGET_SCALE`); `all_pairs=True` adds `all_pairs`, the
-        rule's label for every top-bottom combination in the batch.
+        times `COLOUR_TARGET_SCALE`); `all_pairs` ("people", "rule-v1"; True: rule v1) adds
+        `all_pairs`, that label source's label for every top-bottom combination in the batch;
+        `rating=True` adds `rating`, people's rating of the recorded colours.
         """
         targets = self.labels
-        if colour_targets or all_pairs:
+        if colour_targets or all_pairs or rating:
             targets = {LABEL_KEY: self.labels, **self.colour_targets}
+            if rating:
+                targets["rating"] = self.rating_targets()
         args = (batch_size, training, augment, seed, all_pairs)
         if self.cache:
             ds = pair_dataset_from_arrays(self.top, self.bottom, targets, *args)
         else:
             ds = pair_dataset_streaming(
                 self.manifest.column("top"), self.manifest.column("bottom"), targets, self.image_size, *args)
-        if all_pairs and not colour_targets:
-            ds = ds.map(lambda x, y: (x, {LABEL_KEY: y[LABEL_KEY], "all_pairs": y["all_pairs"]}))
+        if (all_pairs or rating) and not colour_targets:
+            keep = (LABEL_KEY,) + (("all_pairs",) if all_pairs else ()) + (("rating",) if rating else ())
+            ds = ds.map(lambda x, y: (x, {k: y[k] for k in keep}))
         return ds
 
 

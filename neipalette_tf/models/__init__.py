@@ -18,7 +18,7 @@ from neipalette_tf.models.preprocessor import ImageNormalizer
 
 
 def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto",
-                     head_units=256, dropout=0.2, log=print, head_projection=64):
+                     head_units=256, dropout=0.2, log=print, head_projection=64, harmony="people"):
     """Build a HarmonyClassifier with its backbone's weights.
 
     Returns:
@@ -33,6 +33,7 @@ def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto
         head_units=head_units,
         head_projection=head_projection,
         dropout=dropout,
+        harmony=harmony,
         name=f"neipalette_{backbone_name}_{pairing}",
     )
     return model, weights_used

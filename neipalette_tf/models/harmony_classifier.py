@@ -37,10 +37,15 @@ from keras import layers, ops
 from neipalette_tf.models.backbones import NORMALIZATIONS
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
+from neipalette_tf.models.people_rating import PeopleRating
 from neipalette_tf.models.preprocessor import ImageNormalizer
 from neipalette_tf.models.temperature import TemperatureScaling
 
 INPUT_NAMES = ("top", "bottom")
+# The label source a model was trained on: "people" (the people model, `neipalette_tf.colour.people`;
+# such a model has a `rating` output and carries the people model's licence, CC BY-NC-SA) or
+# "rule-v1" (`neipalette_tf.colour.harmony`; permissive).
+HARMONY_SOURCES = ("people", "rule-v1")
 
 
 @keras.saving.register_keras_serializable(package="neipalette")
@@ -85,11 +90,15 @@ class HarmonyClassifier(keras.Model):
             key: 1e-3, unit hue vectors down to grey).
         temperature: T of the `TemperatureScaling` between the head's logits
             and the softmax (1: uncalibrated; see `set_temperature`).
+        harmony: the label source, "people" or "rule-v1" (`HARMONY_SOURCES`; models saved
+            without this key: "rule-v1"). A "people" model also rates a pair as people
+            would, 1..5 (`rating`, `rating_model`): the people model on the garments' main
+            colours.
     """
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
                  normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True,
-                 hue_softness=0.1, temperature=1.0, head_projection=0, **kwargs):
+                 hue_softness=0.1, temperature=1.0, head_projection=0, harmony="rule-v1", **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -107,6 +116,10 @@ class HarmonyClassifier(keras.Model):
                              hue_softness=hue_softness, projection=head_projection, name="head")
         self.calibration = TemperatureScaling(temperature, name="temperature")
         self.softmax = Probabilities(name="probabilities", dtype="float32")
+        if harmony not in HARMONY_SOURCES:
+            raise ValueError(f"harmony must be one of {HARMONY_SOURCES}, got {harmony!r}")
+        self.harmony = harmony
+        self.people_rating = PeopleRating(name="rating") if harmony == "people" else None
 
         # === Functional model ===
         top = keras.Input((image_size, image_size, 3), name="top")
@@ -157,6 +170,21 @@ class HarmonyClassifier(keras.Model):
     def logits(self, embeddings):
         """The head's logits `[N, 2]` on `pair_embeddings(...)`, before the temperature."""
         return self.head(embeddings if self.pairing == "siamese" else embeddings[0])
+
+    def rating(self, embeddings):
+        """People's rating 1..5 `[N]` of each pair, from `pair_embeddings(...)` (people models only)."""
+        if self.people_rating is None:
+            raise ValueError(f"a model trained on {self.harmony} labels has no rating output; "
+                             "only people-trained models do")
+        colours = self.head.colours(embeddings if self.pairing == "siamese" else embeddings[0])
+        return self.people_rating(list(colours))
+
+    def rating_model(self):
+        """`{"top", "bottom"}` -> people's rating `[N]` of each pair (people models only)."""
+        top = keras.Input((self.image_size, self.image_size, 3), name="top")
+        bottom = keras.Input((self.image_size, self.image_size, 3), name="bottom")
+        return keras.Model({"top": top, "bottom": bottom}, self.rating(self.pair_embeddings(top, bottom)),
+                           name="rating")
 
     def logits_model(self):
         """`{"top", "bottom"}` -> the uncalibrated logits `[N, 2]` (for fitting T)."""
@@ -230,6 +258,7 @@ class HarmonyClassifier(keras.Model):
             "colour_context": self.colour_context,
             "hue_softness": self.hue_softness,
             "temperature": self.temperature,
+            "harmony": self.harmony,
         }
 
     @classmethod

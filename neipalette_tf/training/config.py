@@ -31,6 +31,11 @@ DEFAULTS = {
     # "train": fit the model; "probe": a classifier on the frozen encoder's
     # embeddings (neipalette_tf.models.classic.probe).
     "mode": "train",
+    # The label source: "people" (the people model of colour compatibility fitted on human ratings,
+    # neipalette_tf.colour.people: CC BY-NC-SA, so a non-commercial model) or "rule-v1" (the
+    # textbook rule, neipalette_tf.colour.harmony: permissive). Labels synthetic pairs, the
+    # all-pairs objective and, for "people", the model's rating output.
+    "harmony": "people",
     "data": {
         # A pairs.csv manifest, or a folder holding one. When the folder has
         # no pairs.csv yet, the synthetic generator renders it there.
@@ -65,8 +70,10 @@ DEFAULTS = {
         "early_stopping_patience": 3,
         # Auxiliary main-colour supervision when the data has colours (0: off).
         "colour_loss_weight": 1.0,
-        # Score every top with every bottom of a batch, rule-labelled (0: off).
+        # Score every top with every bottom of a batch, labelled by `harmony` on their colours (0: off).
         "all_pairs_loss_weight": 1.0,
+        # People models: people's rating of the read colours against the recorded colours' (0: off).
+        "rating_loss_weight": 0.1,
         "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
         "mixed_precision": False,
         # Deterministic TensorFlow ops (same seed -> same metrics.json).
@@ -95,6 +102,7 @@ DEFAULTS = {
 BACKBONES = tuple(REGISTERED_BACKBONES)  # the registry in neipalette_tf.models.backbones
 CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.models.classic.palette
 MODES = ("train", "probe")
+HARMONY_SOURCES = ("people", "rule-v1")  # models.harmony_classifier.HARMONY_SOURCES
 PAIRINGS = ("siamese", "stacked")
 
 
@@ -271,6 +279,7 @@ NUMBERS = {
     "train.early_stopping_patience": (True, 0, None, False, False),
     "train.colour_loss_weight": (False, 0, None, False, False),
     "train.all_pairs_loss_weight": (False, 0, None, False, False),
+    "train.rating_loss_weight": (False, 0, None, False, False),
     "train.augment.rotation_deg": (False, 0, 180, False, False),
     "classic.palette_colours": (True, 1, 64, False, False),
     "classic.palette_C": (False, 0, None, True, False),
@@ -334,6 +343,8 @@ def validate(cfg):
     if model["backbone"] not in BACKBONES + CLASSIC_BACKBONES:
         raise ConfigError(f"model.backbone must be one of {BACKBONES + CLASSIC_BACKBONES}, "
                           f"got '{model['backbone']}'")
+    if cfg["harmony"] not in HARMONY_SOURCES:
+        raise ConfigError(f"harmony must be one of {HARMONY_SOURCES}, got {_shown(cfg['harmony'])}", key="harmony")
     if cfg["mode"] not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got '{cfg['mode']}'")
     if cfg["mode"] == "probe" and model["backbone"] in CLASSIC_BACKBONES:

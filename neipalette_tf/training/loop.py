@@ -110,26 +110,28 @@ class AllPairLogits(layers.Layer):
         return cls(keras.saving.deserialize_keras_object(config.pop("head")), **config)
 
 
-def supervised_training_model(model, colour=True, all_pairs=True):
+def supervised_training_model(model, colour=True, all_pairs=True, rating=False):
     """The graph `fit` trains: `model`'s logits (plus the auxiliary outputs),
     sharing every layer with it.
 
     Without auxiliary outputs it returns the logits `[N, 2]`; with them, a
     dict: `logits`, `top_colour` / `bottom_colour`, `all_pairs` (logits of
-    the B x B combinations).
+    the B x B combinations), `rating` (people models: people's rating of the read colours).
     """
     size = model.image_size
     top = keras.Input((size, size, 3), name="top")
     bottom = keras.Input((size, size, 3), name="bottom")
     embeddings = model.pair_embeddings(top, bottom)
     logits = layers.Identity(name=LABEL_KEY)(model.logits(embeddings))
-    if not (colour or all_pairs):
+    if not (colour or all_pairs or rating):
         return keras.Model({"top": top, "bottom": bottom}, logits, name=f"{model.name}_supervised")
     outputs = {LABEL_KEY: logits}
     if colour:
         top_colour, bottom_colour = model.head.colours(embeddings if model.pairing == "siamese" else embeddings[0])
         outputs["top_colour"] = layers.Identity(name="top_colour")(top_colour)
         outputs["bottom_colour"] = layers.Identity(name="bottom_colour")(bottom_colour)
+    if rating:
+        outputs["rating"] = layers.Identity(name="rating_output")(model.rating(embeddings))
     if all_pairs:
         outputs["all_pairs"] = layers.Identity(name="all_pairs")(
             AllPairLogits(model.head, name="all_pair_logits")(embeddings))
@@ -148,7 +150,7 @@ def compile_model(model, learning_rate, decay_steps, weight_decay=0.0, aux_weigh
                       metrics=_pair_metrics(), jit_compile=jit_compile)
         return
     losses = {LABEL_KEY: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-              "top_colour": "mse", "bottom_colour": "mse",
+              "top_colour": "mse", "bottom_colour": "mse", "rating": "mse",
               "all_pairs": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
     weights = {LABEL_KEY: 1.0, **aux_weights}
     model.compile(optimizer=optimizer, loss={k: losses[k] for k in weights}, loss_weights=weights,
@@ -175,18 +177,24 @@ class TrainingSetup:
         has_colours = all(data[s].colour_targets is not None for s in ("train", "val"))
         colour = bool(t["colour_loss_weight"]) and has_colours
         all_pairs = bool(t["all_pairs_loss_weight"]) and has_colours and model.pairing == "siamese"
+        # The all-pairs labels come from the model's own label source (its `harmony`).
+        all_pairs = getattr(model, "harmony", "rule-v1") if all_pairs else False
+        rating = bool(t.get("rating_loss_weight", 0)) and has_colours and getattr(model, "people_rating", None) is not None
         self.aux_weights = {}
+        if rating:
+            self.aux_weights["rating"] = t["rating_loss_weight"]
         if colour:
             self.aux_weights.update(top_colour=t["colour_loss_weight"], bottom_colour=t["colour_loss_weight"])
         if all_pairs:
             self.aux_weights["all_pairs"] = t["all_pairs_loss_weight"]
         self.model = model
         self.matmul_conv_gradients = bool(t.get("matmul_conv_gradients", True))
-        self.trainee = supervised_training_model(model, colour, all_pairs)
+        self.trainee = supervised_training_model(model, colour, bool(all_pairs), rating)
         self.monitor = f"val_{LABEL_KEY}_auc" if self.aux_weights else "val_auc"
         self.train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=seed,
-                                              colour_targets=colour, all_pairs=all_pairs)
-        self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs)
+                                              colour_targets=colour, all_pairs=all_pairs, rating=rating)
+        self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs,
+                                          rating=rating)
 
     def compile(self, learning_rate, decay_steps, weight_decay=0.0, jit_compile="auto"):
         compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights, jit_compile)

@@ -18,11 +18,12 @@ def read_run_manifest(cfg):
 
     path = cfg["data"]["path"]
     csv_path = mf.resolve_manifest_path(path)
-    if not os.path.exists(csv_path) and not path.endswith(".csv"):
+    if not path.endswith(".csv") and (not os.path.exists(csv_path) or synth.is_synthetic_folder(path)):
         s = cfg["data"]["synth"]
         try:
             synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],
-                           label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]))
+                           label_noise=s["label_noise"], split_fractions=tuple(cfg["data"]["split_fractions"]),
+                           harmony=cfg["harmony"])
         except ValueError as e:  # refused (not our folder), or bad synth parameters
             raise cli.UserError(f"data.path: {e}") from None
     return bad_input.read(csv_path, cfg["data"]["on_bad_input"])
@@ -72,4 +73,4 @@ def build_model(cfg, init_from):
         return model, f"init-from:{os.path.abspath(init_from)}"
     return models.build_classifier(m["backbone"], m["image_size"], m["pairing"], m["weights"],
                                    m["head_units"], m["dropout"],
-                                   head_projection=m["head_projection"])
+                                   head_projection=m["head_projection"], harmony=cfg["harmony"])

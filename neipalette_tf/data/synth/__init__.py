@@ -41,14 +41,17 @@ from neipalette_tf.data.synth.colours import (
     near_hue_boundary,
     near_neutral_boundary,
     sample_pair_colours,
+    sample_people_pair_colours,
 )
 from neipalette_tf.data.synth.dataset import (
     CSV_COLUMNS,
     GENERATOR_NAME,
     GENERATOR_VERSION,
+    HARMONY_SOURCES,
     LABELS,
     SPLITS,
     generate,
+    is_synthetic_folder,
     split_counts,
 )
 from neipalette_tf.data.synth.prints import (
@@ -76,13 +79,13 @@ from neipalette_tf.data.synth.shapes import (
 
 __all__ = [
     # the data set (dataset.py); the command line is cli.main (`python -m neipalette_tf.data.synth`)
-    "generate", "split_counts",
+    "generate", "split_counts", "is_synthetic_folder", "HARMONY_SOURCES",
     "GENERATOR_NAME", "GENERATOR_VERSION", "CSV_COLUMNS", "SPLITS", "LABELS",
     # one pair, one photo (render.py)
     "render_pair", "render_garment", "canvas_size",
     "JPEG_QUALITY", "JPEG_SUBSAMPLING", "GLOBAL_LIGHT_RANGE", "WHITE_BALANCE_SHIFT",
     # main colours (colours.py)
-    "sample_pair_colours", "near_neutral_boundary", "near_hue_boundary",
+    "sample_pair_colours", "sample_people_pair_colours", "near_neutral_boundary", "near_hue_boundary",
     "L_RANGE", "HARMONY_REASONS", "HARMONY_REASON_P",
     # scenes (backgrounds.py)
     "sample_scene", "BG_KINDS", "ASPECTS", "ASPECT_P",

@@ -31,14 +31,16 @@ def main(argv=None):
                         help="degrees kept clear of every hue boundary (default 5)")
     parser.add_argument("--chroma-margin", type=float, default=0.012,
                         help="chroma kept clear of every neutral threshold (default 0.012)")
+    parser.add_argument("--harmony", choices=("people", "rule-v1"), default="people",
+                        help="label source: people (the people model, CC BY-NC-SA) or rule-v1 (default people)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         validate(args.pairs, args.seed, args.image_size, args.label_noise, (0.7, 0.15, 0.15),
-                 args.workers, args.hue_margin, args.chroma_margin)
+                 args.workers, args.hue_margin, args.chroma_margin, args.harmony)
         generate(args.out, pairs=args.pairs, seed=args.seed, image_size=args.image_size,
                  label_noise=args.label_noise, workers=args.workers, progress=not args.no_progress,
-                 hue_margin=args.hue_margin, chroma_margin=args.chroma_margin)
+                 hue_margin=args.hue_margin, chroma_margin=args.chroma_margin, harmony=args.harmony)
     except ValueError as e:
         parser.error(str(e))
     except OSError as e:

@@ -223,3 +223,50 @@ def sample_pair_colours(rng, harmonious_target, hue_margin=5.0, chroma_margin=0.
                       (False, True): "bottom_neutral"}.get((top_n, bottom_n), reason)
         return top, bottom, reason
     raise RuntimeError("could not sample a pair of main colours (margins too large?)")
+
+
+# --------------------------------------------------------------------------
+# Main colours labelled by the people model
+# --------------------------------------------------------------------------
+
+PEOPLE_NEUTRAL_P = 0.4      # share of garments in a neutral colour (the rule's zones)
+PEOPLE_RELATED_HUE_P = 0.3  # share of chromatic pairs whose bottom hue is near or opposite the top's
+PEOPLE_MARGIN = 0.05        # |rating - threshold| of every sampled pair, on the 1..5 scale
+
+
+def _garment_colour(rng, margins, hue=None):
+    if hue is None and rng.random() < PEOPLE_NEUTRAL_P:
+        return _sample_neutral(rng, margins)
+    return _sample_chromatic(rng, hue, margins)
+
+
+def sample_people_pair_colours(rng, harmonious_target, model=None, threshold=None, margin=PEOPLE_MARGIN,
+                               hue_margin=5.0, chroma_margin=0.012):
+    """Main colours (top, bottom) in OKLCH whose people-model label is the target.
+
+    Each garment colour is neutral (40 %) or chromatic, as for rule v1; 30 % of chromatic bottoms
+    take a hue near the top's or opposite it, so the hue relations people react to are all
+    drawn. A proposal is kept when people's predicted rating `f(top, bottom)` is on the target's
+    side of `threshold` by at least `margin` (labels clear of the boundary, as the rule's
+    margins do). Returns (top, bottom, reason, rating).
+    """
+    from neipalette_tf.colour import people
+    from neipalette_tf.colour.space import oklch_to_oklab
+
+    model = model or people.default()
+    threshold = people.RATING_THRESHOLD if threshold is None else threshold
+    margins = (hue_margin, chroma_margin)
+    for _ in range(2000):
+        top = _garment_colour(rng, margins)
+        if top is None:
+            continue
+        hue = None
+        if not is_neutral(*top) and rng.random() < PEOPLE_RELATED_HUE_P:
+            hue = top[2] + rng.uniform(-25.0, 25.0) + (180.0 if rng.random() < 0.5 else 0.0)
+        bottom = _garment_colour(rng, margins, hue)
+        if bottom is None:
+            continue
+        rating = float(model.rate(oklch_to_oklab(np.array(top)), oklch_to_oklab(np.array(bottom))))
+        if (rating >= threshold + margin) if harmonious_target else (rating <= threshold - margin):
+            return top, bottom, "people_like" if harmonious_target else "people_dislike", rating
+    raise RuntimeError("could not sample a pair of main colours for the people label (margin too large?)")

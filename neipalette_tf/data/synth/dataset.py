@@ -31,7 +31,8 @@ except ImportError:  # pragma: no cover - tqdm is a dependency
     tqdm = None
 
 GENERATOR_NAME = "neipalette_tf.data.synth"
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
+HARMONY_SOURCES = ("people", "rule-v1")  # the label source (neipalette_tf.colour.people / .harmony)
 
 CSV_COLUMNS = (
     "top", "bottom", "label", "split",
@@ -39,14 +40,15 @@ CSV_COLUMNS = (
     "bottom_category", "bottom_L", "bottom_C", "bottom_h",
     "label_noise_flipped",
 )
+PEOPLE_COLUMNS = ("rating",)  # people-labelled sets only: people's predicted rating of the main colours
 SPLITS = ("train", "val", "test")
 LABELS = ("clashing", "harmonious")  # index = class id
 
 
 def _render_task(args):
     """Render pair `index` and write its two JPEGs (in a worker); returns its pairs.csv facts."""
-    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width = args
-    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin)
+    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony = args
+    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin, harmony=harmony)
     names = {}
     for part in ("top", "bottom"):
         name = f"{index:0{width}d}_{part}.jpg"
@@ -61,6 +63,7 @@ def _render_task(args):
         "top_lch": r["top_lch"],
         "bottom_lch": r["bottom_lch"],
         "reason": r["reason"],
+        "rating": r["rating"],
         "info": (r["top"]["info"], r["bottom"]["info"]),
     }
 
@@ -72,8 +75,11 @@ def split_counts(pairs, split_fractions=(0.7, 0.15, 0.15)):
     return {"train": pairs - val - test, "val": val, "test": test}
 
 
-def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin):
+def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin,
+             harmony="people"):
     """Raise ValueError (one line) for any argument `generate` does not accept."""
+    if harmony not in HARMONY_SOURCES:
+        raise ValueError(f"harmony must be one of {', '.join(HARMONY_SOURCES)}, got {harmony!r}")
     def is_int(v):
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
@@ -97,8 +103,9 @@ def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue
         raise ValueError(f"margins must be in 0..10 degrees and 0..0.02 chroma, got {hue_margin}, {chroma_margin}")
 
 
-def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin):
+def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony):
     return {
+        "harmony": harmony,
         "pairs": int(pairs),
         "seed": int(seed),
         "image_size": int(image_size),
@@ -303,9 +310,15 @@ def _summary(params, counts, splits, labels, flipped, results, image_size):
     }
 
 
+def is_synthetic_folder(path):
+    """True when `path` holds a data set this generator wrote (its dataset.json says so)."""
+    ds = _read_json(Path(path) / "dataset.json")
+    return isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds
+
+
 def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
              split_fractions=(0.7, 0.15, 0.15), workers=None, progress=True,
-             hue_margin=5.0, chroma_margin=0.012):
+             hue_margin=5.0, chroma_margin=0.012, harmony="people"):
     """Render the synthetic data set into out_dir; returns the path of pairs.csv.
 
     A folder that already holds a complete data set made with the same
@@ -313,9 +326,12 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
     temporary sibling folder and renamed into place when complete, so an
     interrupted run never leaves a `dataset.json` behind. The output does
     not depend on `workers`.
+
+    `harmony` is the label source: "people" (labels from the people model of colour compatibility,
+    `neipalette_tf.colour.people`, CC BY-NC-SA: pairs.csv gains a `rating` column) or "rule-v1".
     """
-    validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin)
-    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin)
+    validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin, harmony)
+    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony)
     out = Path(out_dir)
     if _reusable(out, params):
         print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
@@ -337,8 +353,8 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
     started = time.perf_counter()
     try:
         (tmp / "images").mkdir(parents=True)
-        tasks = [(seed, i, image_size, int(targets[i]), hue_margin, chroma_margin, str(tmp / "images"), width)
-                 for i in range(pairs)]
+        tasks = [(seed, i, image_size, int(targets[i]), hue_margin, chroma_margin, str(tmp / "images"), width,
+                  harmony) for i in range(pairs)]
         results = []
         bar = _progress(pairs, progress)
         try:
@@ -356,14 +372,15 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
             bar.close()
         with open(tmp / "pairs.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(CSV_COLUMNS)
+            people = harmony == "people"
+            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()))
             for i, r in enumerate(results):
                 writer.writerow([
                     r["top"], r["bottom"], LABELS[labels[i]], splits[i],
                     r["top_category"], *(f"{v:.4f}" for v in r["top_lch"]),
                     r["bottom_category"], *(f"{v:.4f}" for v in r["bottom_lch"]),
                     int(flipped[i]),
-                ])
+                ] + ([f"{r['rating']:.4f}"] if people else []))
         summary = _summary(params, counts, splits, labels, flipped, results, image_size)
         with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, sort_keys=False)

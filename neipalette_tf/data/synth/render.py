@@ -17,6 +17,7 @@ from neipalette_tf.data.synth.colours import (
     LUM,
     quantise,
     sample_pair_colours,
+    sample_people_pair_colours,
     to_linear,
     to_srgb,
 )
@@ -224,21 +225,28 @@ def _choose_categories(rng, bottom_lch):
 
 
 def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chroma_margin=0.012,
-                prints=True, with_masks=False):
+                prints=True, with_masks=False, harmony="rule-v1"):
     """Everything about pair `index` of a data set with this seed.
 
     Returns a dict: `top_lch`, `bottom_lch` (main colours, OKLCH), `reason`
-    (why the pair has its label), `top_category`, `bottom_category`, and
-    `top` / `bottom`: the `render_garment` results.
+    (why the pair has its label), `rating` (people's predicted rating of the main colours for
+    `harmony="people"`, whose labels it decides; else None), `top_category`, `bottom_category`,
+    and `top` / `bottom`: the `render_garment` results.
     """
     rc, rt, rb, rs = _pair_rngs(seed, index)
-    top, bottom, reason = sample_pair_colours(rc, harmonious_target, hue_margin, chroma_margin)
+    rating = None
+    if harmony == "people":
+        top, bottom, reason, rating = sample_people_pair_colours(rc, harmonious_target, hue_margin=hue_margin,
+                                                                 chroma_margin=chroma_margin)
+    else:
+        top, bottom, reason = sample_pair_colours(rc, harmonious_target, hue_margin, chroma_margin)
     top_cat, bottom_cat = _choose_categories(rc, bottom)
     scene = sample_scene(rs) if rs.random() < 0.3 else None  # both photos in the same place
     return {
         "top_lch": top,
         "bottom_lch": bottom,
         "reason": reason,
+        "rating": rating,
         "top_category": top_cat,
         "bottom_category": bottom_cat,
         "top": render_garment(rt, quantise(top)[0], top_cat, image_size, scene, prints, with_masks),
