@@ -24,6 +24,8 @@ from neipalette_tf.core.cpu_info import cpu_summary
 GOAL_P99_MS = 100.0
 MAX_MEMORY_GROWTH = 0.10
 PHOTOS = 16  # distinct pairs, cycled through
+# The folder holding the `neipalette_tf` package: the server subprocess imports it from there, whatever its cwd.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port():
@@ -134,7 +136,7 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
     if processes > 1:
         command += ["--processes", str(processes)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]))
+        [ROOT, os.environ.get("PYTHONPATH", "")]))
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         pids = wait_healthy(port, process, processes=processes)
