@@ -75,7 +75,11 @@ def _print_text(result, out_png):
         L, C, h = c["oklch"]
         print(f"{role:6s}: {c['name']:12s} {c['hex']}  oklch({L:.3f} {C:.3f} {h:.1f}°)")
     print(f"verdict: p(harmonious) = {result['p_harmonious']:.4f} -> {result['label']}")
-    print(f"rule {result['rule']['version']}: {result['rule']['reading']}")
+    if "people" in result:
+        print(f"people: {result['people']['reading']} (the model's rating: {result['rating']:.2f})")
+        print(f"colour theory (rule {result['rule']['version']}): {result['rule']['reading']}")
+    else:
+        print(f"rule {result['rule']['version']}: {result['rule']['reading']}")
     if not result["attention_available"]:
         print("attention: this export has no attention graph (export the model again to get the maps)")
     for role, items in result["fixes"].items():
@@ -84,8 +88,9 @@ def _print_text(result, out_png):
                   "(its strongest colours were checked on the photo)")
     for i, s in enumerate(result["suggestions"], 1):
         print(f"suggestion {i}: {s['text']} (ΔE {s['delta_e']:.3f}): p {s['p_head']:.3f} in the head, "
-              f"{s['p_pixels']:.3f} on the recoloured photo; rule: "
-              f"{'harmonious' if s['rule_harmonious'] else 'clashing'}")
+              f"{s['p_pixels']:.3f} on the recoloured photo; "
+              + (f"people: {s['rating_pixels']:.2f} / 5 on the photo; " if s.get("rating_pixels") is not None else "")
+              + f"rule: {'harmonious' if s['rule_harmonious'] else 'clashing'}")
     if out_png:
         print(f"figure: {out_png}")
 

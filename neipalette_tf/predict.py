@@ -47,13 +47,23 @@ def main(argv=None):
 
     for path in (args.top, args.bottom):  # fail fast, before loading a model
         load_image(path, 8)
-    p = load_predictor(args.model, verify=args.verify).predict_pair(args.top, args.bottom)
+    predictor = load_predictor(args.model, verify=args.verify)
+    if predictor.has_rating:  # people-trained models also rate the pair as people would, 1..5
+        tops, bottoms = (load_image(x, predictor.image_size)[None] for x in (args.top, args.bottom))
+        details = predictor.predict_details(tops, bottoms)
+        p, rating = float(details["p"][0]), float(details["rating"][0])
+    else:
+        p, rating = predictor.predict_pair(args.top, args.bottom), None
     label = "harmonious" if p >= args.threshold else "clashing"
     if args.json:
-        print(json.dumps({"top": args.top, "bottom": args.bottom, "p_harmonious": round(p, 6),
-                          "label": label, "threshold": args.threshold}))
+        out = {"top": args.top, "bottom": args.bottom, "p_harmonious": round(p, 6),
+               "label": label, "threshold": args.threshold}
+        if rating is not None:
+            out["rating"] = round(rating, 4)
+        print(json.dumps(out))
     else:
-        print(f"p(harmonious) = {p:.4f}  ->  {label}")
+        print(f"p(harmonious) = {p:.4f}  ->  {label}"
+              + (f"   (people would rate this about {rating:.1f} / 5)" if rating is not None else ""))
     return 0
 
 

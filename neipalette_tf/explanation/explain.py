@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 
+from neipalette_tf.colour import people
 from neipalette_tf.colour.harmony import (
     ANALOGOUS_MAX_DEG,
     COMPLEMENTARY_MIN_DEG,
@@ -51,6 +52,9 @@ PIXEL_SHORTLIST = 6
 REGION_NEAR, REGION_FAR, LIGHTNESS_WEIGHT = 0.07, 0.14, 0.4
 SUPPORT_FRACTION = 0.08  # of the blurred attention map's peak
 GREY_CHROMA = 0.03  # below: a hue shift is meaningless, the colour is moved (a, b translated)
+# People-trained models: a suggested colour must lift people's rating (with the other garment's
+# read colour) this far over the threshold, and the rating re-read off the recoloured photo over it.
+PEOPLE_MARGIN = 0.05
 
 
 def load_backend(path, threads=None):
@@ -136,6 +140,69 @@ def rule_reading(top_lch, bottom_lch, names=("", "")):
 
 
 # --------------------------------------------------------------------------
+# People's rating, in words
+# --------------------------------------------------------------------------
+
+# A term of the people model counts as a reason when it moves the rating by at least this much.
+PEOPLE_TERM_MIN = 0.03
+
+
+def _people_term_words(term, value, lab_t, lab_b, names):
+    """One phrase for one term of the people model (`people.PeopleModel.contributions`)."""
+    lch_t, lch_b = oklab_to_oklch(lab_t), oklab_to_oklch(lab_b)
+    good = value > 0
+    if term in ("like_a", "like_b"):
+        role, name = ("top", names[0]) if term == "like_a" else ("bottom", names[1])
+        return (f"people like {name or 'the ' + role + ' colour'} on its own" if good
+                else f"people rarely like {name or 'the ' + role + ' colour'} on its own")
+    if term == "lightness_contrast":
+        d_l = abs(float(lch_t[0] - lch_b[0]))
+        if good:
+            return f"a pleasing lightness contrast (ΔL {d_l:.2f})"
+        return (f"too little lightness contrast (ΔL {d_l:.2f})" if d_l < 0.25
+                else f"a harsh lightness contrast (ΔL {d_l:.2f})")
+    if term == "saturation":
+        chromas = sorted([float(lch_t[1]), float(lch_b[1])])
+        if good:
+            return "calm, muted colours" if chromas[1] < 0.12 else "saturation in good balance"
+        return ("two strongly saturated colours" if chromas[0] >= 0.1
+                else "a strongly saturated colour against a muted one" if chromas[1] >= 0.1
+                else "two dull colours")
+    if term == "hue_relation":
+        return "hues that sit well together" if good else "hues that fight each other"
+    return "colours distinct enough to read as a pair" if good else "colours that are near, not the same"
+
+
+def people_reading(lab_t, lab_b, names=("", ""), model=None):
+    """People's rating of two OKLab colours, its reasons in words, and the terms (JSON-ready).
+
+    Returns `{"rating", "threshold", "harmonious", "reading", "terms"}`: the reading names the
+    terms of the people model that move this pair's rating most (each colour on its own, and how
+    the two go together), largest first.
+    """
+    model = model or people.default()
+    lab_t, lab_b = np.asarray(lab_t, np.float64), np.asarray(lab_b, np.float64)
+    rating = float(model.rate(lab_t, lab_b))
+    terms = model.contributions(lab_t, lab_b)
+    average = terms.pop("average")
+    ok = rating >= people.RATING_THRESHOLD
+    ranked = sorted(terms.items(), key=lambda kv: -abs(kv[1]))
+    # the reasons that push the verdict's way first, then one that pulls against it
+    for_ = [(t, v) for t, v in ranked if (v > 0) == ok and abs(v) >= PEOPLE_TERM_MIN][:2]
+    against = [(t, v) for t, v in ranked if (v > 0) != ok and abs(v) >= PEOPLE_TERM_MIN][:1]
+    words = [_people_term_words(t, v, lab_t, lab_b, names) for t, v in for_]
+    sentence = (f"people would rate this pair about {rating:.1f} / 5 "
+                f"({'at least' if ok else 'below'} {people.RATING_THRESHOLD:g}: {'harmonious' if ok else 'clashing'})")
+    if words:
+        sentence += " — " + ("mostly " if len(words) == 1 else "") + " and ".join(words)
+    if against:
+        sentence += f"; on the other side, {_people_term_words(*against[0], lab_t, lab_b, names)}"
+    return {"rating": round(rating, 4), "threshold": people.RATING_THRESHOLD, "harmonious": ok,
+            "reading": sentence, "average_theme": round(average, 4),
+            "terms": {t: round(v, 4) for t, v in terms.items()}}
+
+
+# --------------------------------------------------------------------------
 # Suggestions: candidate colours through the head, checked on pixels
 # --------------------------------------------------------------------------
 
@@ -164,12 +231,15 @@ def _candidate(role, lab, delta_e, p_head):
     return {"role": role, "oklab": lab, "delta_e": float(delta_e), "p_head": float(p_head)}
 
 
-def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS):
+def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS, people_model=None):
     """For the top and for the bottom: the `k` nearest candidate colours the head scores p >= target.
 
     Returns `{role: [{"role", "oklab", "delta_e", "p_head"}, ...]}`, nearer
     ones first, at least `MIN_SUGGESTION_SPACING` apart; every candidate of
-    both garments goes through the head in one batch.
+    both garments goes through the head in one batch. With `people_model`
+    (people-trained models), a candidate must also lift people's rating of the
+    pair (with the other garment's read colour) to the threshold plus
+    `PEOPLE_MARGIN`: the nearest colours people would call harmonious.
     """
     e_top, e_bottom = np.asarray(e_top, np.float32), np.asarray(e_bottom, np.float32)
     currents = embedding_colours(np.stack([e_top, e_bottom]))
@@ -182,9 +252,16 @@ def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS):
         p = p_all[:len(labs[0])] if i == 0 else p_all[len(labs[0]):]
         distance = np.linalg.norm(labs[i] - currents[i], axis=-1)
         by_distance = np.argsort(distance, kind="stable")
-        chosen = _spaced(by_distance[p[by_distance] >= target], labs[i], k)
-        # the head's best colours, spaced: checked on pixels too (see explain_images)
-        strongest = _spaced(np.argsort(-p, kind="stable"), labs[i], PIXEL_SHORTLIST, taken=chosen)
+        allowed = np.ones(len(p), dtype=bool)
+        if people_model is not None:
+            other = currents[1 - i]
+            allowed = people_model.rate(labs[i], np.broadcast_to(other, labs[i].shape)) \
+                >= people.RATING_THRESHOLD + PEOPLE_MARGIN
+        chosen = _spaced(by_distance[(p[by_distance] >= target) & allowed[by_distance]], labs[i], k)
+        # the head's best colours (people models: among those people rate over the threshold),
+        # spaced: checked on pixels too (see explain_images)
+        strongest = _spaced([j for j in np.argsort(-p, kind="stable") if allowed[j]], labs[i], PIXEL_SHORTLIST,
+                            taken=chosen)
         fixes[role] = [_candidate(role, labs[i][j], distance[j], p[j]) for j in chosen]
         fixes[role + "_shortlist"] = [_candidate(role, labs[i][j], distance[j], p[j]) for j in strongest]
     return fixes
@@ -300,7 +377,14 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     images = np.stack([top, bottom])
     embeddings, labs, attention = read_garments(backend, images)
     p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
-    p = float(backend.predict_batch(images[:1], images[1:])[0]) if full_model else p_head
+    people_model = people.default() if backend.has_rating else None
+    rating = None
+    if full_model:
+        details = backend.predict_details(images[:1], images[1:])
+        p = float(details["p"][0])
+        rating = None if details["rating"] is None else float(details["rating"][0])
+    else:
+        p = p_head
     garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
     for i, role in enumerate(ROLES):
         garments[role]["attention_map"] = None if attention is None else {
@@ -317,30 +401,45 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
         "attention_available": attention is not None,
         "fixes": {}, "suggestions": [],
     }
-    result["explanation"] = (f"The model scores this pair p = {p:.2f} ({result['label']}); it read the top as "
-                             f"{garments['top']['name']} ({garments['top']['hex']}) and the bottom as "
-                             f"{garments['bottom']['name']} ({garments['bottom']['hex']}). Rule {RULE_VERSION}: "
-                             f"{sentence}.")
+    read = (f"it read the top as {garments['top']['name']} ({garments['top']['hex']}) and the bottom as "
+            f"{garments['bottom']['name']} ({garments['bottom']['hex']})")
+    if people_model is not None:
+        reading = people_reading(labs[0], labs[1], (garments["top"]["name"], garments["bottom"]["name"]),
+                                 people_model)
+        # the model's own rating output when the full graph ran; else the people model on the read colours
+        result["rating"] = round(rating if rating is not None else reading["rating"], 4)
+        result["people"] = reading
+        result["explanation"] = (f"The model scores this pair p = {p:.2f} ({result['label']}); {read}. "
+                                 f"{reading['reading'][0].upper()}{reading['reading'][1:]}. "
+                                 f"Colour theory (rule {RULE_VERSION}): {sentence}.")
+    else:
+        result["explanation"] = (f"The model scores this pair p = {p:.2f} ({result['label']}); {read}. "
+                                 f"Rule {RULE_VERSION}: {sentence}.")
     hidden = {"_previews": [], "_attention": None if attention is None else list(attention)}
     if p < threshold or always_suggest:
-        fixes = nearest_fixes(backend, embeddings[0], embeddings[1], target, k)
+        fixes = nearest_fixes(backend, embeddings[0], embeddings[1], target, k, people_model)
         for role in ROLES:
             for s in fixes[role] + fixes[role + "_shortlist"]:
                 s["rule_ok"] = _rule_ok(s, lchs)
+                if people_model is not None:
+                    s["rating"] = _people_rating_with(people_model, s, labs)
         # The candidates in the order the suggestions are picked: the ones the rule also calls
         # harmonious (with the other garment's read colour) first, then the nearest. Picking is greedy
         # in this order, so checking them on pixels in this order and stopping once `k` are picked
         # gives the same suggestions as checking all of them.
+        # People models: the nearest colours people would call harmonious, the rule left out of the order.
+        prefer = prefer_rule and people_model is None
         order = sorted((s for role in ROLES for s in fixes[role] + fixes[role + "_shortlist"]),
-                       key=lambda s: (not (s["rule_ok"] and prefer_rule), s["delta_e"]))
+                       key=lambda s: (not (s["rule_ok"] and prefer), s["delta_e"]))
         regions = {}
         best = []
         step = len(order) if check_all else max(1, k)
         for start in range(0, len(order), step):
             batch = order[start:start + step]
-            _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions)
+            _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model)
             for s in batch:
-                if s["p_pixels"] >= target and all(
+                people_ok = people_model is None or s["rating_pixels"] >= people.RATING_THRESHOLD
+                if s["p_pixels"] >= target and people_ok and all(
                         s["role"] != b["role"] or np.linalg.norm(s["oklab"] - b["oklab"]) >= MIN_SUGGESTION_SPACING
                         for b in best):
                     best.append(s)
@@ -364,12 +463,21 @@ def _rule_ok(s, lchs):
     return bool(harmonious(*pair))
 
 
-def _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions):
+def _people_rating_with(model, s, labs):
+    """People's rating of the pair with suggestion `s` applied (on the read colours)."""
+    i = ROLES.index(s["role"])
+    pair = [labs[0], labs[1]]
+    pair[i] = s["oklab"]
+    return float(model.rate(*pair))
+
+
+def _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model=None):
     """Recolour the photo for each suggestion in `batch` and score it (`s["preview"]`, `s["p_pixels"]`).
 
     The recoloured garments go through the encoder in one batch and, with
     the other garment's embedding, through the head. `regions` caches each
-    garment's colour region.
+    garment's colour region. With `people_model`, `s["rating_pixels"]`: people's
+    rating of the colour read off the recoloured photo with the other garment's.
     """
     for s in batch:
         i = ROLES.index(s["role"])
@@ -383,13 +491,21 @@ def _check_on_pixels(backend, batch, images, embeddings, attention, labs, region
     e_bottoms = np.where((roles == 1)[:, None], moved, embeddings[1][None])
     for s, pp in zip(batch, backend.score_batch(e_tops.astype(np.float32), e_bottoms.astype(np.float32))):
         s["p_pixels"] = float(pp)
+    if people_model is not None:
+        ratings = people_model.rate(embedding_colours(e_tops), embedding_colours(e_bottoms))
+        for s, r in zip(batch, ratings):
+            s["rating_pixels"] = float(r)
 
 
 def _suggestion_json(s, labs, threshold):
     i = ROLES.index(s["role"])
     info, current = colour_info(s["oklab"]), colour_info(labs[i])
     checked = "p_pixels" in s
-    return {"role": s["role"], "colour": info, "from": current, "delta_e": round(s["delta_e"], 4),
+    people_keys = {}
+    if "rating" in s:
+        people_keys = {"rating": round(s["rating"], 4),
+                       "rating_pixels": round(s["rating_pixels"], 4) if "rating_pixels" in s else None}
+    return {**people_keys, "role": s["role"], "colour": info, "from": current, "delta_e": round(s["delta_e"], 4),
             "p_head": round(s["p_head"], 6),
             "p_pixels": round(s["p_pixels"], 6) if checked else None,
             "label_pixels": _label(s["p_pixels"], threshold) if checked else None,
@@ -464,7 +580,10 @@ def save_figure(result, top, bottom, path):
                      f"p head {s['p_head']:.2f}, p photo {s['p_pixels']:.2f}, ΔE {s['delta_e']:.3f}",
                      fontsize=8, color="#1a7f37" if s["p_pixels"] >= result["threshold"] else "#cf222e")
     verdict = f"p(harmonious) = {result['p_harmonious']:.3f}: {result['label']}"
-    fig.suptitle(f"{verdict}  ({result['model']['format']})\n{_wrap(result['rule']['reading'], 110)}", fontsize=9,
+    reading = result["rule"]["reading"]
+    if "people" in result:
+        reading = f"{result['people']['reading']}\ncolour theory: {reading}"
+    fig.suptitle(f"{verdict}  ({result['model']['format']})\n{_wrap(reading, 110)}", fontsize=9,
                  color="#1a7f37" if result["label"] == "harmonious" else "#cf222e")
     save_png(fig, path)
 

@@ -347,6 +347,7 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
     log(f"{model.name}: parity on {len(pairs)} pairs ({pairs.source['manifest']}, {pairs.source['split']})")
     reference = parity.predictions(KerasPredictor(model), pairs, composed=False)["model"]
     attention_reference = parity.attention(KerasPredictor(model), pairs) if siamese else None
+    rating_reference = parity.ratings(KerasPredictor(model), pairs) if siamese else None
 
     with staging_lib.staged_folder(out, export_owned, "export") as st:
         folder = st.path  # becomes `out` when everything below is written
@@ -359,7 +360,8 @@ def export_model(model_path, out, formats=FORMATS, calibration=None, parity_data
                 files = builder.build(fmt)
                 run = runner(fmt, files, size)
                 results[fmt] = parity.check(fmt, run, pairs, reference, composed=siamese,
-                                            attention_reference=attention_reference)
+                                            attention_reference=attention_reference,
+                                            rating_reference=rating_reference)
             except Exception as e:  # a converter or runtime that fails is a failed format, not a crash
                 message = str(e).strip().splitlines()[-1] if str(e).strip() else "no message (see the log above)"
                 results[fmt] = {"rule": parity.RULES[fmt], "passed": False, "error": f"{type(e).__name__}: {message}"}

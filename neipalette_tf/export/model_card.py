@@ -26,7 +26,26 @@ OUTPUT_MEANINGS = {
     "harmony": "[N] p(harmonious) = probabilities[:, 1]; harmonious when >= threshold",
     "embedding": "[N, D] garment embedding; the head compares two of them",
     "attention": "[N, P] colour attention weights over the (S/2) x (S/2) pooled pixels, row-major, sum 1",
+    "rating": "[N] people's predicted rating of the pair, 1 (dislike) .. 5 (like), from the garments' main "
+              "colours (people-trained models only)",
 }
+
+
+def labels_of(model):
+    """Where the model's labels came from, and the licence they carry."""
+    from neipalette_tf.colour import people
+
+    if getattr(model, "harmony", "rule-v1") == "people":
+        return {"source": "people",
+                "meaning": "harmonious when people would rate the pair at least "
+                           f"{people.RATING_THRESHOLD:g} of 5 (the people model of colour compatibility, "
+                           "neipalette_tf.colour.people, on the garments' main colours)",
+                "rating_threshold": people.RATING_THRESHOLD,
+                "data_source": people.ATTRIBUTION,
+                "licence": people.LICENCE + ": this model, trained on labels derived from these ratings, "
+                           "is for non-commercial use only; train with --harmony rule-v1 for a permissive model"}
+    return {"source": "rule-v1", "meaning": "harmony rule v1 (docs/harmony_rule.md) on the garments' main colours",
+            "licence": "the project's own rule: no licence terms beyond the code's"}
 
 
 def _resize_method():
@@ -95,6 +114,7 @@ def build(model, model_path, artifacts, parity_report, notes):
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "task": "Is this top colour-harmonious with this bottom? Two garment photos in, p(harmonious) out.",
         "labels": list(LABEL_NAMES),
+        "harmony": labels_of(model),
         "threshold": parity_report["threshold"],
         "backbone": model.backbone_name,
         "pairing": model.pairing,

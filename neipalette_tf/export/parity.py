@@ -47,6 +47,16 @@ ATTENTION_RULES = {
     "tflite_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
     "onnx_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
 }
+# People-trained models' `rating` (1..5) against Keras': float graphs to rounding, int8 graphs
+# within the int8 colour bounds above times the rating's steepest slope in colour (~5 per unit ΔE).
+RATING_RULES = {
+    "savedmodel": {"max_abs_diff": 1e-3},
+    "onnx": {"max_abs_diff": 1e-3},
+    "tflite": {"max_abs_diff": 1e-3},
+    "tflite_fp16": {"max_abs_diff": 0.05},
+    "tflite_int8": {"p95_abs_diff": 0.1, "max_abs_diff": 0.3},
+    "onnx_int8": {"p95_abs_diff": 0.1, "max_abs_diff": 0.3},
+}
 UNSATURATED = (0.02, 0.98)
 MIN_UNSATURATED_FRACTION = 0.25
 
@@ -138,7 +148,25 @@ def compare_attention(reference, got, rule):
     return {**values, "images": len(delta_e), "rule": rule, "passed": not failures, "failures": failures}
 
 
-def check(fmt, runner, pairs, reference, composed, attention_reference=None):
+def ratings(runner, pairs):
+    """People's rating `[N]` of every pair by `runner` (None when it has no rating output)."""
+    return batched(runner.rate_batch, pairs.tops, pairs.bottoms) if runner.has_rating else None
+
+
+def compare_rating(reference, got, rule):
+    """|Δrating| of `got` against the Keras `reference`, judged by `rule`."""
+    if got is None:
+        return {"rule": rule, "passed": False, "failures": ["the graph has no rating output"]}
+    diff = np.abs(np.asarray(got, np.float64) - reference)
+    finite = bool(np.isfinite(diff).all())
+    values = {"max_abs_diff": float(np.max(diff)), "p95_abs_diff": float(np.quantile(diff, 0.95)),
+              "mean_abs_diff": float(np.mean(diff))}
+    failures = [] if finite else ["non-finite ratings"]
+    failures += [f"rating {key} {values[key]:.3g} > {bound}" for key, bound in rule.items() if not values[key] <= bound]
+    return {**values, "pairs": len(diff), "rule": rule, "passed": not failures, "failures": failures}
+
+
+def check(fmt, runner, pairs, reference, composed, attention_reference=None, rating_reference=None):
     """Parity of one format against the Keras p `reference`.
 
     Returns a dict with `passed` and one comparison per graph: "model" and,
@@ -150,6 +178,8 @@ def check(fmt, runner, pairs, reference, composed, attention_reference=None):
               for name, p in predictions(runner, pairs, composed).items()}
     if attention_reference is not None:
         graphs["attention"] = compare_attention(attention_reference, attention(runner, pairs), ATTENTION_RULES[fmt])
+    if rating_reference is not None:
+        graphs["rating"] = compare_rating(rating_reference, ratings(runner, pairs), RATING_RULES[fmt])
     return {"rule": rule, "passed": all(g["passed"] for g in graphs.values()), **graphs}
 
 

@@ -11,7 +11,10 @@ the ONNX files (converted from the same functions) all use them:
 | `head`            | `top_embedding`, `bottom_embedding`: `[N, D]`   | `probabilities`, `harmony`               |
 | `attention`       | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`, `attention` `[N, P]` |
 
-`harmony` is `probabilities[:, 1]`, p(harmonious). `attention` is the colour
+`harmony` is `probabilities[:, 1]`, p(harmonious). Models trained on people's labels
+(`harmony: people`) add `rating` `[N]` to `serving_default` and `head`: people's predicted
+rating of the pair, 1..5, from the garments' main colours (the model's `PeopleRating`; in the
+float32 `rating` scope of the int8 files). `attention` is the colour
 attention's weights over the P = (S / 2)^2 pixels of its pooled map
 (row-major, summing to 1; `HarmonyClassifier.attention_outputs`), next to
 the encoder's embedding, for `neipalette_tf.explain`. Stacked models have
@@ -68,12 +71,18 @@ def endpoints(model, pin_pixel_range=False):
     size = model.image_size
     prepare = _pin_pixel_range if pin_pixel_range else tf.identity
 
-    def pair_outputs(probabilities):
+    people = getattr(model, "people_rating", None) is not None
+
+    def pair_outputs(probabilities, embeddings=None):
         # [:, 1:2] and a reshape, not [:, 1]: XNNPACK takes no axis-dropping slice. In the
         # float32 `probabilities` scope (`export.tflite.FLOAT_SCOPES`): not an 8-bit p.
         with tf.name_scope("probabilities"):
             harmony = tf.reshape(probabilities[:, 1:2], [-1])
-        return {"probabilities": probabilities, "harmony": harmony}
+        out = {"probabilities": probabilities, "harmony": harmony}
+        if people and embeddings is not None:
+            with tf.name_scope("rating"):  # float32 in the int8 files (`export.tflite.FLOAT_SCOPES`)
+                out["rating"] = model.rating(embeddings)
+        return out
 
     pair_spec = [_image_spec(size, "top"), _image_spec(size, "bottom")]
     if model.pairing != "siamese":
@@ -89,7 +98,7 @@ def endpoints(model, pin_pixel_range=False):
 
     def score(top_embedding, bottom_embedding):
         return pair_outputs(head({"top_embedding": top_embedding, "bottom_embedding": bottom_embedding},
-                                 training=False))
+                                 training=False), [top_embedding, bottom_embedding])
 
     def serve(top, bottom):
         embeddings = encode(tf.concat([top, bottom], axis=0))["embedding"]

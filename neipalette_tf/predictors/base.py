@@ -7,6 +7,12 @@
 | `score_batch(e_tops, e_bottoms)`| embeddings `[N, D]` twice       | p(harmonious) `[N]`    |
 | `attend_batch(images)`          | uint8 `[N, S, S, 3]`            | embeddings, attention `[N, P]` |
 | `predict_pair(top, bottom)`     | two image files (or bytes)      | p(harmonious), a float |
+| `predict_details(tops, bottoms)`| uint8 `[N, S, S, 3]` twice      | `{"p": [N], "rating": [N] or None}` |
+| `rate_batch(tops, bottoms)`     | uint8 `[N, S, S, 3]` twice      | people's rating 1..5 `[N]` |
+
+`has_rating`: the model was trained on people's labels and rates pairs as people would
+(`rating`, 1..5, from the garments' main colours); other models raise `ArtifactError` from
+`rate_batch` and give `"rating": None`.
 
 `image_size` is the side S the pixels are letterboxed to (by
 `neipalette_tf.core.preprocessing.load_image`, the one preprocessing
@@ -35,6 +41,20 @@ class Predictor:
 
     def predict_batch(self, tops, bottoms):
         raise NotImplementedError
+
+    @property
+    def has_rating(self):
+        return False
+
+    def rate_batch(self, tops, bottoms):
+        """People's predicted rating 1..5 `[N]` of each pair (people-trained models only)."""
+        raise ArtifactError(f"{self.path}: this model has no rating output (trained on rule-v1 labels, or "
+                            "exported before ratings existed); only people-trained models rate pairs")
+
+    def predict_details(self, tops, bottoms):
+        """`{"p": p(harmonious) [N], "rating": [N] or None}` (subclasses may do it in one pass)."""
+        return {"p": self.predict_batch(tops, bottoms),
+                "rating": self.rate_batch(tops, bottoms) if self.has_rating else None}
 
     def embed_batch(self, images):
         raise ArtifactError(f"{self.path}: this model has no separate encoder (a stacked or classic model); "

@@ -61,6 +61,18 @@ class KerasPredictor(Predictor):
         x = {"top": np.asarray(tops, np.float32), "bottom": np.asarray(bottoms, np.float32)}
         return np.asarray(self.model.predict_on_batch(x), dtype=np.float64)[:, 1]
 
+    @property
+    def has_rating(self):
+        return getattr(self.model, "people_rating", None) is not None
+
+    def rate_batch(self, tops, bottoms):
+        if not self.has_rating:
+            return super().rate_batch(tops, bottoms)
+        if getattr(self, "_rating", None) is None:
+            self._rating = self.model.rating_model()
+        x = {"top": np.asarray(tops, np.float32), "bottom": np.asarray(bottoms, np.float32)}
+        return np.asarray(self._rating.predict_on_batch(x), dtype=np.float64).reshape(-1)
+
     def embed_batch(self, images):
         if not self.siamese:
             return super().embed_batch(images)

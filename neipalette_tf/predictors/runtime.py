@@ -33,6 +33,7 @@ from neipalette_tf.predictors.base import Predictor
 
 CARD_NAME = "model_card.json"
 HARMONY = "harmony"  # output name: p(harmonious), shape [N]
+RATING = "rating"  # output name of people-trained models: people's predicted rating 1..5, shape [N]
 
 
 def _quantize(x, dtype, scale, zero_point):
@@ -329,6 +330,34 @@ class HarmonyRuntime(Predictor):
         """p(harmonious) `[N]` for preprocessed uint8 arrays `[N, S, S, 3]`."""
         out = self.model.run({"top": tops, "bottom": bottoms})
         return np.asarray(out[HARMONY], dtype=np.float64)
+
+    @property
+    def has_rating(self):
+        """The model graph has a `rating` output (people-trained models)."""
+        return RATING in self.model.output_names
+
+    def rate_batch(self, tops, bottoms):
+        """People's predicted rating 1..5 `[N]` of preprocessed uint8 pairs (people-trained models)."""
+        return self._require_rating(self.model.run({"top": tops, "bottom": bottoms}))
+
+    def predict_details(self, tops, bottoms):
+        """`{"p": [N], "rating": [N] or None}` in one run of the model graph."""
+        out = self.model.run({"top": tops, "bottom": bottoms})
+        rating = out.get(RATING)
+        return {"p": np.asarray(out[HARMONY], dtype=np.float64),
+                "rating": None if rating is None else np.asarray(rating, dtype=np.float64).reshape(-1)}
+
+    def _require_rating(self, out):
+        if RATING not in out:
+            return super().rate_batch(None, None)
+        return np.asarray(out[RATING], dtype=np.float64).reshape(-1)
+
+    def rate_scores(self, e_tops, e_bottoms):
+        """(p `[N]`, rating `[N]` or None) of embedding pairs, in one run of the head graph."""
+        out = self.head.run({"top_embedding": e_tops, "bottom_embedding": e_bottoms})
+        rating = out.get(RATING)
+        return (np.asarray(out[HARMONY], dtype=np.float64),
+                None if rating is None else np.asarray(rating, dtype=np.float64).reshape(-1))
 
     def predict(self, top, bottom):
         """p(harmonious) of one pair (paths, bytes or preprocessed arrays)."""

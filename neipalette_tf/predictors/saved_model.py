@@ -35,6 +35,21 @@ class SavedModelPredictor(Predictor):
     def predict_batch(self, tops, bottoms):
         return self._call("serving_default", top=tops, bottom=bottoms)["harmony"].astype(np.float64)
 
+    @property
+    def has_rating(self):
+        return "rating" in self.signatures["serving_default"].structured_outputs
+
+    def rate_batch(self, tops, bottoms):
+        if not self.has_rating:
+            return super().rate_batch(tops, bottoms)
+        return self._call("serving_default", top=tops, bottom=bottoms)["rating"].astype(np.float64).reshape(-1)
+
+    def predict_details(self, tops, bottoms):
+        out = self._call("serving_default", top=tops, bottom=bottoms)
+        rating = out.get("rating")
+        return {"p": out["harmony"].astype(np.float64),
+                "rating": None if rating is None else rating.astype(np.float64).reshape(-1)}
+
     def embed_batch(self, images):
         if not self.siamese:
             return super().embed_batch(images)

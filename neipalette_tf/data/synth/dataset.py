@@ -104,8 +104,12 @@ def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue
 
 
 def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony):
+    from neipalette_tf.colour import people
+
     return {
         "harmony": harmony,
+        # the labels' people model (its file's hash): a refit re-renders the labels
+        **({"people_model": people.identity()} if harmony == "people" else {}),
         "pairs": int(pairs),
         "seed": int(seed),
         "image_size": int(image_size),
