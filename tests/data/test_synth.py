@@ -50,13 +50,13 @@ def _median_lch(jpeg, alpha, print_alpha, erode=5):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "a"
-    synth.generate(out, pairs=PAIRS, seed=SEED, image_size=SIZE, workers=1, progress=False)
+    synth.generate(out, pairs=PAIRS, seed=SEED, image_size=SIZE, workers=1, progress=False, harmony="rule-v1")
     return out
 
 
 def test_same_arguments_give_identical_bytes_whatever_the_workers(dataset, tmp_path):
     other = tmp_path / "b"
-    synth.generate(other, pairs=PAIRS, seed=SEED, image_size=SIZE, workers=2, progress=False)
+    synth.generate(other, pairs=PAIRS, seed=SEED, image_size=SIZE, workers=2, progress=False, harmony="rule-v1")
     files = _files(dataset)
     assert files == _files(other)
     assert len(files) == 2 * PAIRS + 2
@@ -67,16 +67,16 @@ def test_same_arguments_give_identical_bytes_whatever_the_workers(dataset, tmp_p
 def test_spawned_workers_give_the_same_bytes(tmp_path, monkeypatch):
     import multiprocessing
 
-    synth.generate(tmp_path / "one", pairs=20, seed=2, image_size=32, workers=1, progress=False)
+    synth.generate(tmp_path / "one", pairs=20, seed=2, image_size=32, workers=1, progress=False, harmony="rule-v1")
     monkeypatch.setattr(synth_dataset, "_mp_context", lambda: multiprocessing.get_context("spawn"))
-    synth.generate(tmp_path / "spawn", pairs=20, seed=2, image_size=32, workers=2, progress=False)
+    synth.generate(tmp_path / "spawn", pairs=20, seed=2, image_size=32, workers=2, progress=False, harmony="rule-v1")
     for name in _files(tmp_path / "one"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "spawn" / name).read_bytes(), name
 
 
 def test_another_seed_gives_other_data(dataset, tmp_path):
     other = tmp_path / "c"
-    synth.generate(other, pairs=PAIRS, seed=SEED + 1, image_size=SIZE, workers=1, progress=False)
+    synth.generate(other, pairs=PAIRS, seed=SEED + 1, image_size=SIZE, workers=1, progress=False, harmony="rule-v1")
     assert (dataset / "pairs.csv").read_bytes() != (other / "pairs.csv").read_bytes()
     assert (dataset / "images/000000_top.jpg").read_bytes() != (other / "images/000000_top.jpg").read_bytes()
 
@@ -136,7 +136,7 @@ def test_every_label_follows_the_rule_clear_of_its_boundaries(dataset):
 def test_label_noise_flips_an_exact_number_per_class_and_split(tmp_path):
     p = 0.1
     out = synth.generate(tmp_path / "noisy", pairs=100, seed=5, image_size=32, label_noise=p,
-                         workers=1, progress=False).parent
+                         workers=1, progress=False, harmony="rule-v1").parent
     _, rows = _rows(out)
     ds = json.loads((out / "dataset.json").read_text())
     total = 0
@@ -158,7 +158,7 @@ def test_label_noise_flips_an_exact_number_per_class_and_split(tmp_path):
 
 def test_rerun_with_same_arguments_reuses_the_files(dataset, capsys):
     before = {name: os.stat(dataset / name).st_mtime_ns for name in _files(dataset)}
-    result = synth.generate(dataset, pairs=PAIRS, seed=SEED, image_size=SIZE, workers=2, progress=False)
+    result = synth.generate(dataset, pairs=PAIRS, seed=SEED, image_size=SIZE, workers=2, progress=False, harmony="rule-v1")
     assert result == dataset / "pairs.csv"
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "reusing" in out[0]
@@ -167,14 +167,14 @@ def test_rerun_with_same_arguments_reuses_the_files(dataset, capsys):
 
 def test_changed_arguments_or_missing_files_regenerate(tmp_path, capsys):
     out = tmp_path / "d"
-    synth.generate(out, pairs=20, seed=0, image_size=32, workers=1, progress=False)
+    synth.generate(out, pairs=20, seed=0, image_size=32, workers=1, progress=False, harmony="rule-v1")
     first = (out / "pairs.csv").read_bytes()
-    synth.generate(out, pairs=20, seed=1, image_size=32, workers=1, progress=False)
+    synth.generate(out, pairs=20, seed=1, image_size=32, workers=1, progress=False, harmony="rule-v1")
     assert (out / "pairs.csv").read_bytes() != first
     assert json.loads((out / "dataset.json").read_text())["parameters"]["seed"] == 1
     (out / "images/000007_top.jpg").unlink()
     capsys.readouterr()
-    synth.generate(out, pairs=20, seed=1, image_size=32, workers=1, progress=False)
+    synth.generate(out, pairs=20, seed=1, image_size=32, workers=1, progress=False, harmony="rule-v1")
     assert "reusing" not in capsys.readouterr().out
     assert (out / "images/000007_top.jpg").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary folders left
@@ -192,7 +192,7 @@ def test_interrupted_run_leaves_no_dataset(tmp_path, monkeypatch):
     real = synth_dataset._render_task
     monkeypatch.setattr(synth_dataset, "_render_task", failing)
     with pytest.raises(KeyboardInterrupt):
-        synth.generate(tmp_path / "e", pairs=20, seed=0, image_size=32, workers=1, progress=False)
+        synth.generate(tmp_path / "e", pairs=20, seed=0, image_size=32, workers=1, progress=False, harmony="rule-v1")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -200,7 +200,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_dataset(tmp_path):
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="refusing"):
-        synth.generate(tmp_path / "f", pairs=20, image_size=32, workers=1, progress=False)
+        synth.generate(tmp_path / "f", pairs=20, image_size=32, workers=1, progress=False, harmony="rule-v1")
     assert (tmp_path / "f" / "notes.txt").read_text() == "mine"
 
 
@@ -325,10 +325,48 @@ def test_bad_arguments_exit_2_with_one_line(args, tmp_path):
 
 @pytest.mark.parametrize("kwargs", [
     {"pairs": 19}, {"pairs": 41}, {"label_noise": 0.5}, {"image_size": 16},
-    {"split_fractions": (0.5, 0.3, 0.3)}, {"seed": -1},
+    {"split_fractions": (0.5, 0.3, 0.3)}, {"seed": -1}, {"harmony": "rule-v2"},
 ])
 def test_generate_rejects_bad_arguments(kwargs, tmp_path):
     args = {"pairs": 20, "image_size": 32, "workers": 1, "progress": False, **kwargs}
     with pytest.raises(ValueError):
         synth.generate(tmp_path / "y", **args)
     assert not (tmp_path / "y").exists()
+
+
+@pytest.fixture(scope="module")
+def people_dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "people"
+    synth.generate(out, pairs=PAIRS, seed=SEED, image_size=32, workers=1, progress=False)  # the default: people
+    return out
+
+
+def test_people_labels_follow_the_people_model_clear_of_the_threshold(people_dataset):
+    from neipalette_tf.colour import people
+
+    header, rows = _rows(people_dataset)
+    assert tuple(header) == synth.CSV_COLUMNS + synth_dataset.PEOPLE_COLUMNS
+    model = people.default()
+    for r in rows:
+        rating = float(model.rate(space.oklch_to_oklab(_lch(r, "top")), space.oklch_to_oklab(_lch(r, "bottom"))))
+        assert abs(rating - float(r["rating"])) < 0.01  # the recorded colours are rounded to 4 decimals
+        assert (rating >= people.RATING_THRESHOLD) == (r["label"] == "harmonious")
+        assert abs(rating - people.RATING_THRESHOLD) >= synth.colours.PEOPLE_MARGIN - 0.01
+    ds = json.loads((people_dataset / "dataset.json").read_text())
+    assert ds["parameters"]["harmony"] == "people"
+    assert ds["parameters"]["people_model"] == people.identity()
+    for split in synth.SPLITS:  # still exactly 50/50
+        assert ds["counts"][split]["harmonious"] == ds["counts"][split]["clashing"]
+
+
+def test_a_data_set_of_the_other_label_source_is_rendered_again(people_dataset, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(people_dataset, copy)
+    synth.generate(copy, pairs=PAIRS, seed=SEED, image_size=32, workers=1, progress=False)
+    assert "reusing" in capsys.readouterr().out
+    synth.generate(copy, pairs=PAIRS, seed=SEED, image_size=32, workers=1, progress=False, harmony="rule-v1")
+    assert "rendered" in capsys.readouterr().out
+    header, _ = _rows(copy)
+    assert "rating" not in header  # a rule-v1 set carries nothing derived from the people model
