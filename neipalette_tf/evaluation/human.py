@@ -28,6 +28,13 @@ themes it was fitted on, and says that its figures are then optimistic.
 
 Written into `out` (through a staging folder, `core.staging`): `human.json` (the figures, the
 settings and every theme's scores) and `human.md` (the table).
+
+Example (the colour pairs of a theme, as (top, bottom) colour indices):
+
+>>> theme_pairs(3)
+[(0, 1), (0, 2), (1, 2)]
+>>> len(theme_pairs(5)), len(theme_pairs(5, both_orders=True))
+(10, 20)
 """
 
 import os
@@ -321,9 +328,7 @@ def evaluate_human(model_path, themes_path, which="heldout", limit=None, seed=0,
     Returns the `human.json` dict. Bad input (themes file, row, model, output folder) raises a
     `NeiPaletteError` naming it, before any rendering.
     """
-    from neipalette_tf.core.cpu_info import cpu_summary
     from neipalette_tf.data.themes import read_themes
-    from neipalette_tf.predictors import load_predictor
 
     started = time.perf_counter()
     if batch_size < 1:
@@ -338,6 +343,23 @@ def evaluate_human(model_path, themes_path, which="heldout", limit=None, seed=0,
     chosen, what, warning = select_themes(themes, which, limit)
     if not os.path.exists(model_path):
         raise cli.UserError(f"{model_path}: model not found")
+    with staging.staged_folder(out, human_owned, "evaluation") as st:  # refuses a folder of others' files now
+        result, table = _evaluate_human(model_path, themes_path, themes, chosen, what, warning, which, limit, seed,
+                                        batch_size, both_orders, workers, render_size, started, st.path)
+    print(table)
+    print(result["cpu"])
+    print(f"time: {result['seconds']['total']:.1f} s (render {result['seconds']['render']:.1f} s, "
+          f"model {result['seconds']['model']:.1f} s)")
+    print(f"output: {final}")
+    return result
+
+
+def _evaluate_human(model_path, themes_path, themes, chosen, what, warning, which, limit, seed, batch_size,
+                    both_orders, workers, render_size, started, out):
+    """The work of `evaluate_human`, written into `out` (the staging folder); (the result, the table)."""
+    from neipalette_tf.core.cpu_info import cpu_summary
+    from neipalette_tf.predictors import load_predictor
+
     predictor = load_predictor(model_path)
     print(f"themes: {what}")
     if warning:
@@ -378,11 +400,6 @@ def evaluate_human(model_path, themes_path, which="heldout", limit=None, seed=0,
         table, "",
         f"Command: `{command}`. {cpu}. Time: {seconds:.0f} s (render {scored['render_seconds']:.0f} s, "
         f"model {scored['score_seconds']:.0f} s).", ""])
-    with staging.staged_folder(out, human_owned, "evaluation") as st:
-        write_json(os.path.join(st.path, "human.json"), result)
-        write_text(os.path.join(st.path, "human.md"), md)
-    print(table)
-    print(cpu)
-    print(f"time: {seconds:.1f} s (render {scored['render_seconds']:.1f} s, model {scored['score_seconds']:.1f} s)")
-    print(f"output: {final}")
-    return result
+    write_json(os.path.join(out, "human.json"), result)
+    write_text(os.path.join(out, "human.md"), md)
+    return result, table
