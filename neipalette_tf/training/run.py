@@ -54,7 +54,7 @@ RUN_NAMES = frozenset((
     "model.probe.encoder.keras", "calibration.json"))
 
 
-RUN_PREFIXES = ("eval-", "calibration-", ".model.keras.", ".metrics.json.")
+RUN_PREFIXES = ("eval-", "human-", "calibration-", ".model.keras.", ".metrics.json.")  # human-: evaluate --human
 
 
 def run_owned(folder):

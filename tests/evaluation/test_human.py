@@ -189,3 +189,14 @@ def test_command_on_a_people_trained_model(tmp_path, themes_csv, capsys):
                                    "--limit", "2", "--themes", "all"]) == 0
     assert "warning: --themes all" in capsys.readouterr().out
     assert json.loads((tmp_path / "human-themes-all" / "human.json").read_text())["n_themes"] == 2
+
+
+def test_a_run_folder_holding_a_human_evaluation_can_still_be_replaced(tmp_path):
+    """The default --out is `human-<themes>` beside the model: inside a run folder, which `train` may replace."""
+    from neipalette_tf.training.run import run_owned
+
+    (tmp_path / "metrics.json").write_text("{}\n")
+    (tmp_path / "model.keras").write_bytes(b"")
+    (tmp_path / "human-themes").mkdir()
+    assert human.default_out(tmp_path / "model.keras", "x/themes.csv") == str(tmp_path / "human-themes")
+    assert run_owned(tmp_path) is None
