@@ -22,7 +22,7 @@ class HTTPError(Exception):
 
 
 def error_body(message, field=None):
-    return json.dumps({"error": message, "field": field}).encode()
+    return json.dumps({"error": message, "field": field}, separators=(",", ":")).encode()
 
 
 def error_headers(status, length):
@@ -48,14 +48,17 @@ class BodyStalled(HTTPError):
 class RequestGuard:
     """Outermost ASGI middleware: bounds every request but the exempt paths (`/healthz`).
 
-    - at most `max_in_flight` requests at once in this process, from the
-      moment their headers are read until they are answered; others are
-      answered 503 at once (with `Retry-After`);
     - a request's whole time (its body's upload, decoding, the model) is
       bounded by `timeout` seconds: past it the request is cancelled,
       answered 503 and its slot freed;
     - the body must keep coming: no gap over `body_timeout` seconds between
-      two of its pieces (408).
+      two of its pieces (408);
+    - at most `max_in_flight` requests in progress at once in this process,
+      counted from the moment their body has arrived whole until they are
+      answered; one more is answered 503 (with `Retry-After`) then. Uploads
+      still streaming in are not counted, so slow or stalled uploads cannot
+      take the slots of complete requests: they are bounded by the two
+      time limits above and by the server's connection limit.
     """
 
     def __init__(self, app, max_in_flight, timeout, body_timeout, exempt=("/healthz",)):
@@ -63,14 +66,16 @@ class RequestGuard:
         self.exempt = frozenset(exempt)
         self.in_flight = 0
 
+    def _admit(self):
+        if self.in_flight >= self.max_in_flight:
+            raise HTTPError(503, f"busy: {self.max_in_flight} requests are in progress in this server process; "
+                                 "try again", None)
+        self.in_flight += 1
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("path") in self.exempt:
             return await self.app(scope, receive, send)
-        if self.in_flight >= self.max_in_flight:
-            return await send_error(send, 503, f"busy: {self.max_in_flight} requests are in progress in this "
-                                               "server process; try again", None)
-        self.in_flight += 1
-        started = body_done = False
+        started = counted = body_done = False
 
         async def guarded_send(message):
             nonlocal started
@@ -79,7 +84,7 @@ class RequestGuard:
             await send(message)
 
         async def guarded_receive():
-            nonlocal body_done
+            nonlocal body_done, counted
             if body_done:
                 return await receive()
             try:
@@ -87,7 +92,11 @@ class RequestGuard:
             except asyncio.TimeoutError:
                 raise BodyStalled(408, f"the request body stalled: nothing arrived for {self.body_timeout:g} s",
                                   "body") from None
-            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+                if message["type"] == "http.request":
+                    self._admit()  # raises 503 when full; the app answers it like any refusal
+                    counted = True
             return message
 
         try:
@@ -99,7 +108,8 @@ class RequestGuard:
                                             "and model together); try again", None)
             # else: the answer was under way; returning unfinished makes the server close the connection
         finally:
-            self.in_flight -= 1
+            if counted:
+                self.in_flight -= 1
 
 
 class BodyLimit:

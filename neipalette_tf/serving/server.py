@@ -17,10 +17,16 @@ many). `GuardedHttpToolsProtocol` is uvicorn's httptools protocol
   lines: 431, closed;
 - a connection limit: past `max_connections` open connections in a
   process, the connection that has waited longest without a request in
-  progress (reading headers or idle between requests) is closed; when
-  every connection has a request in progress the new one is answered 503;
+  progress (reading headers or idle between requests) is closed, or when
+  there is none the one that has been uploading a request body longest;
+  when every connection has a request in progress the new one is answered 503;
 - every refusal it writes itself (these, and a malformed request: 400) is
-  the service's JSON error.
+  the service's JSON error;
+- a lingering close: a connection closed while the client may still be
+  sending (a refusal before the body was read) first sends its answer and
+  a FIN, then reads and drops what still comes for up to `LINGER_S`
+  seconds or `LINGER_BYTES` bytes, as nginx does: closing with unread
+  data would send a reset, and the client's system may drop the answer.
 
 Requests in flight, each request's whole time and its body's pace are
 bounded in the app (`neipalette_tf.serving.guards.RequestGuard`).
@@ -47,6 +53,10 @@ DEFAULT_CONNECTION_LIMITS = {
 }
 
 
+LINGER_S = 2.0
+LINGER_BYTES = 1 << 20
+
+
 def connection_limits():
     """The limits of this process: `DEFAULT_CONNECTION_LIMITS` updated from `CONNECTION_LIMITS_ENV` (JSON)."""
     limits = dict(DEFAULT_CONNECTION_LIMITS)
@@ -56,6 +66,19 @@ def connection_limits():
 
 def _status_line(status):
     return f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode("ascii")
+
+
+class _LingeringTransport:
+    """The transport a request's cycle writes to: its `close()` is the protocol's lingering close."""
+
+    def __init__(self, protocol):
+        self._protocol, self._transport = protocol, protocol.transport
+
+    def close(self):
+        self._protocol._linger_close()
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
 
 
 class _Refused(Exception):
@@ -79,6 +102,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._refusal = None     # (status, message, field) set by a parser callback before it raises
         self._waiting_since = self.loop.time()
+        self._lingering = False
+        self._lingered = 0
+        self._linger_timer = None
 
     # -- connection ---------------------------------------------------------------------------------------
 
@@ -91,18 +117,47 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc):
         self._cancel_header_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
+
+    def _linger_close(self):
+        """Close; when the client may still be sending, after a FIN and `LINGER_S` of reading (module doc)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._lingering:
+            return
+        self._cancel_header_timer()
+        if self._awaiting_headers and not self._header_raw:  # the request was read whole; nothing pending
+            transport.close()
+            return
+        self._lingering = True
+        self._unset_keepalive_if_required()
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+            transport.resume_reading()
+        except Exception:  # noqa: BLE001 - a transport that cannot half-close: close it
+            transport.close()
+            return
+        self._linger_timer = self.loop.call_later(LINGER_S, transport.close)
 
     def _idle(self):
         """No request in progress: reading the next request's headers, or idle between requests."""
         return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
 
+    def _uploading(self):
+        """A request whose body is still streaming in (its app waits for it)."""
+        return self.cycle is not None and not self.cycle.response_complete and self.cycle.more_body
+
     def _make_room(self):
-        idle = [c for c in self.connections
-                if c is not self and isinstance(c, GuardedHttpToolsProtocol) and c._idle()
-                and not c.transport.is_closing()]
-        if idle:
-            oldest = min(idle, key=lambda c: c._waiting_since)
+        """Past `max_connections`: close the connection that has waited longest without a request in progress,
+        else the oldest one still uploading its request body, else refuse this one (503)."""
+        others = [c for c in self.connections if c is not self and isinstance(c, GuardedHttpToolsProtocol)
+                  and c.transport is not None and not c.transport.is_closing()]
+        idle = [c for c in others if c._idle()]
+        uploading = [c for c in others if not idle and c._uploading()]
+        if idle or uploading:
+            oldest = min(idle or uploading, key=lambda c: c._waiting_since)
             oldest._cancel_header_timer()
             oldest.transport.close()
         else:
@@ -136,6 +191,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- parsing --------------------------------------------------------------------------------------------
 
     def data_received(self, data):
+        if self._lingering:  # answered and half-closed: drop what still comes, up to LINGER_BYTES
+            self._lingered += len(data)
+            if self._lingered > LINGER_BYTES:
+                self.transport.close()
+            return
         self._unset_keepalive_if_required()
         if self._awaiting_headers:
             if self._header_timer is None:  # the first bytes of a request on a kept-alive connection
@@ -178,7 +238,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self):
         self._cancel_header_timer()
         self._awaiting_headers = False
+        self._waiting_since = self.loop.time()  # for `_make_room`: since when its body has been streaming
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = _LingeringTransport(self)
 
     def on_message_complete(self):
         super().on_message_complete()
@@ -186,6 +249,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_raw = self._header_size = self._header_count = 0
 
     def on_response_complete(self):
+        if self._lingering:  # answered with connection: close; no pipelined request, no keep-alive
+            self.server_state.total_requests += 1
+            return
         super().on_response_complete()
         self._waiting_since = self.loop.time()
 
@@ -204,7 +270,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         for name, value in list(self.server_state.default_headers) + error_headers(status, len(body)):
             head += [name, b": ", value, b"\r\n"]
         self.transport.write(b"".join(head) + b"\r\n" + body)
-        self.transport.close()
+        self._linger_close()
 
     def send_400_response(self, msg):  # uvicorn's plain-text 400, wherever it is still called from
         self._refuse(400, "malformed HTTP request", None)
