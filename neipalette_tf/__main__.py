@@ -24,6 +24,7 @@ COMMANDS = {
     "export-bench": ("neipalette_tf.export.bench", "benchmark an export folder"),
     "export-tflite": ("neipalette_tf.export.tflite", "XNNPACK partitions of .tflite files"),
     "export-profile": ("neipalette_tf.export.profile", "where a .tflite file's time goes"),
+    "export-arm64": ("neipalette_tf.export.arm64", "parity of the .tflite / .onnx files on ARM64 kernels (emulated)"),
     "synth": ("neipalette_tf.data.synth", "render the synthetic data set"),
     "to-tfrecord": ("neipalette_tf.data.to_tfrecord", "convert a manifest to TFRecord shards"),
     "bench-input": ("neipalette_tf.bench_input", "is the input pipeline fast enough?"),

@@ -20,7 +20,8 @@ CLI_MODULES = {f"neipalette_tf.{name}" for name in (
     "train", "evaluate", "predict", "calibrate", "cv", "compare", "recommend", "explain", "explain_eval",
     "serve", "serve_bench", "bench_input", "profile_training", "peer_bench", "portability", "__main__")} | {
     "neipalette_tf.export.__main__", "neipalette_tf.data.synth.cli", "neipalette_tf.data.synth.__main__",
-    "neipalette_tf.data.to_tfrecord", "export.__main__", "export.bench", "export.profile", "export.tflite"}
+    "neipalette_tf.data.to_tfrecord", "export.__main__", "export.bench", "export.profile", "export.tflite",
+    "export.arm64"}
 LAYERS = {  # package prefix -> rank; higher may import lower, never the reverse
     "neipalette_tf.colour": 0, "neipalette_tf.core": 0,
     "neipalette_tf.models": 1, "neipalette_tf.data": 1, "neipalette_tf.predictors": 1,
