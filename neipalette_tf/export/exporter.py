@@ -48,6 +48,7 @@ from neipalette_tf.training.config import load_config
 from neipalette_tf.training.prepare import prepare_manifest
 
 BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes (bench.OUTPUT_NAMES, checked by a test)
+ARM64_OUTPUT_NAME = "arm64.json"  # what `export.arm64` writes (arm64.OUTPUT_NAME, checked by a test)
 FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx", "onnx_int8")
 INT8_FORMATS = ("tflite_int8", "onnx_int8")
 CALIBRATION_PAIRS = 128
@@ -281,7 +282,7 @@ def unpublish(fmt, out):
 def export_names():
     """Every name an export folder holds (all formats, both pairings), and the
     prefixes of its temporary names: what `export_owned` accepts."""
-    names = {model_card.CARD_NAME, PARITY_NAME, *BENCH_OUTPUT_NAMES, savedmodel.SAVED_MODEL_DIR}
+    names = {model_card.CARD_NAME, PARITY_NAME, *BENCH_OUTPUT_NAMES, ARM64_OUTPUT_NAME, savedmodel.SAVED_MODEL_DIR}
     for fmt in FORMATS:
         if fmt != "savedmodel":
             names.update(os.path.basename(p) for p in final_paths(fmt, "").values())
