@@ -100,9 +100,12 @@ class RequestGuard:
             return message
 
         try:
-            async with asyncio.timeout(self.timeout):
-                await self.app(scope, guarded_receive, guarded_send)
-        except TimeoutError:
+            if hasattr(asyncio, "timeout"):  # Python 3.11+: the request runs in its own task, bounded
+                async with asyncio.timeout(self.timeout):
+                    await self.app(scope, guarded_receive, guarded_send)
+            else:  # pragma: no cover - Python 3.10
+                await asyncio.wait_for(self.app(scope, guarded_receive, guarded_send), self.timeout)
+        except (TimeoutError, asyncio.TimeoutError):
             if not started:
                 await send_error(send, 503, f"the request took longer than {self.timeout:g} s (upload, decoding "
                                             "and model together); try again", None)
