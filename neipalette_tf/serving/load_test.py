@@ -82,8 +82,8 @@ def wait_healthy(port, process, timeout=120.0, processes=1):
     deadline, seen = time.monotonic() + timeout, set()
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise cli.UserError(f"the server exited with status {process.returncode}: "
-                                f"{process.stderr.read().decode(errors='replace').strip()[-500:]}")
+            log = process.stderr.read().decode(errors="replace").strip()[-500:] if process.stderr else ""
+            raise cli.UserError(f"the server exited with status {process.returncode}: {log}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
