@@ -31,9 +31,14 @@ from neipalette_tf.colour.space import OKLAB_SCALE
 class PeopleRating(keras.layers.Layer):
     """People's rating of two colours `[N, 3]` (scaled OKLab) -> `[N]`, clipped to 1..5."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, features=people.FEATURES_VERSION, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        if features != people.FEATURES_VERSION:
+            raise ValueError(f"this model's rating uses the people model's {features}; this version of "
+                             f"neipalette_tf computes {people.FEATURES_VERSION}: retrain it, or use the version "
+                             "it was trained with")
+        self.features = features
         model = people.default()
         self._initial = (model.colour_weights, model.pair_weights, model.bias)
         self.colour_weights = self.add_weight(
@@ -55,6 +60,9 @@ class PeopleRating(keras.layers.Layer):
         together = ops.matmul(people.pair_features(lab_a, lab_b, ops), ops.reshape(self.pair_weights, (-1, 1)))
         rating = self.bias + 0.5 * like[:, 0] + together[:, 0]
         return ops.clip(rating, *people.RATING_RANGE)
+
+    def get_config(self):
+        return {**super().get_config(), "features": self.features}
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0],)
