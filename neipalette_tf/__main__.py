@@ -17,6 +17,7 @@ COMMANDS = {
     "compare": ("neipalette_tf.compare", "compare evaluated models side by side"),
     "recommend": ("neipalette_tf.recommend", "rank a wardrobe against one garment"),
     "explain": ("neipalette_tf.explain", "why a pair clashes, and which colours would fix it"),
+    "fit-harmony": ("neipalette_tf.fit_harmony", "fit and cross-validate the people model on rated colour themes"),
     "explain-eval": ("neipalette_tf.explain_eval", "measure the read colours and the suggestions"),
     "serve": ("neipalette_tf.serve", "the HTTP service and its page (TF-free with an export)"),
     "serve-bench": ("neipalette_tf.serve_bench", "load-test the service on 127.0.0.1"),

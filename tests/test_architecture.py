@@ -18,7 +18,8 @@ PACKAGES = ("neipalette_tf", "export")
 
 CLI_MODULES = {f"neipalette_tf.{name}" for name in (
     "train", "evaluate", "predict", "calibrate", "cv", "compare", "recommend", "explain", "explain_eval",
-    "serve", "serve_bench", "bench_input", "profile_training", "peer_bench", "portability", "__main__")} | {
+    "serve", "serve_bench", "bench_input", "profile_training", "peer_bench", "portability", "fit_harmony",
+    "__main__")} | {
     "neipalette_tf.export.__main__", "neipalette_tf.data.synth.cli", "neipalette_tf.data.synth.__main__",
     "neipalette_tf.data.to_tfrecord", "export.__main__", "export.bench", "export.profile", "export.tflite",
     "export.arm64"}
