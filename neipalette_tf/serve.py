@@ -87,7 +87,8 @@ def parse_args(argv):
     p.add_argument("--header-timeout", type=float, default=CONN["header_timeout_s"],
                    help=f"seconds to send the request line and headers (default {CONN['header_timeout_s']:g})")
     p.add_argument("--keep-alive-timeout", type=float, default=CONN["keep_alive_timeout_s"],
-                   help=f"an idle kept-alive connection is closed after this (default {CONN['keep_alive_timeout_s']:g})")
+                   help="an idle kept-alive connection is closed after this many seconds "
+                        f"(default {CONN['keep_alive_timeout_s']:g})")
     p.add_argument("--max-header-bytes", type=int, default=CONN["max_header_bytes"],
                    help=f"request line + headers (default {CONN['max_header_bytes']})")
     p.add_argument("--max-headers", type=int, default=CONN["max_headers"],

@@ -209,7 +209,8 @@ def test_stalled_and_dripping_uploads_are_cut_off(server):
     """6 uploads stop after their first bytes (408 after the body gap); 1 drips a byte each 0.5 s (503 at --timeout)."""
     port, _, _ = server
     head = (b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-            b"Content-Length: 100000\r\n\r\n--x\r\nContent-Disposition: form-data; name=\"top\"; filename=\"t.jpg\"\r\n\r\n")
+            b"Content-Length: 100000\r\n\r\n"
+            b"--x\r\nContent-Disposition: form-data; name=\"top\"; filename=\"t.jpg\"\r\n\r\n")
     with Watcher(port):
         socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(7)]  # the last drips
         start, answers, closed, last_drip = time.monotonic(), {}, {}, 0.0

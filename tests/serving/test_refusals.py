@@ -266,7 +266,8 @@ def multipart_bodies(draw):
     body = b"".join(out) + (f"--{boundary}--\r\n".encode() if draw(st.booleans()) else b"")
     if draw(st.booleans()) and body:
         body = body[: draw(st.integers(0, len(body)))]
-    ctype = draw(st.sampled_from([f"multipart/form-data; boundary={boundary}", f"multipart/form-data; boundary=\"{boundary}\"",
+    ctype = draw(st.sampled_from([f"multipart/form-data; boundary={boundary}",
+                                  f"multipart/form-data; boundary=\"{boundary}\"",
                                   "multipart/form-data", "multipart/form-data; boundary=other", "text/plain"]))
     return body, ctype
 
