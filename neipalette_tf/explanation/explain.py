@@ -145,6 +145,7 @@ def rule_reading(top_lch, bottom_lch, names=("", "")):
 
 # A term of the people model counts as a reason when it moves the rating by at least this much.
 PEOPLE_TERM_MIN = 0.03
+PEOPLE_COMFORTABLE_DISTANCE = 0.2  # OKLab distance where the people model's distance term peaks
 
 
 def _people_term_words(term, value, lab_t, lab_b, names):
@@ -170,7 +171,12 @@ def _people_term_words(term, value, lab_t, lab_b, names):
                 else "two dull colours")
     if term == "hue_relation":
         return "hues that sit well together" if good else "hues that fight each other"
-    return "colours distinct enough to read as a pair" if good else "colours that are near, not the same"
+    # distance: people prefer two colours a moderate OKLab distance apart (the term peaks near 0.2)
+    d_e = float(np.linalg.norm(np.asarray(lab_t) - np.asarray(lab_b)))
+    if good:
+        return f"colours a comfortable distance apart (ΔE {d_e:.2f})"
+    return (f"colours too close to tell apart (ΔE {d_e:.2f})" if d_e < PEOPLE_COMFORTABLE_DISTANCE
+            else f"colours far apart, a stark pair (ΔE {d_e:.2f})")
 
 
 def people_reading(lab_t, lab_b, names=("", ""), model=None):

@@ -37,7 +37,6 @@ from keras import layers, ops
 from neipalette_tf.models.backbones import NORMALIZATIONS
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
-from neipalette_tf.models.people_rating import PeopleRating
 from neipalette_tf.models.preprocessor import ImageNormalizer
 from neipalette_tf.models.temperature import TemperatureScaling
 
@@ -112,14 +111,16 @@ class HarmonyClassifier(keras.Model):
             colour_channels, garments=1 if pairing == "siamese" else 2, context=colour_context,
             name="colour_pooling")
         self.join = layers.Concatenate(name="embedding", dtype="float32")
-        self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
-                             hue_softness=hue_softness, projection=head_projection, name="head")
-        self.calibration = TemperatureScaling(temperature, name="temperature")
-        self.softmax = Probabilities(name="probabilities", dtype="float32")
         if harmony not in HARMONY_SOURCES:
             raise ValueError(f"harmony must be one of {HARMONY_SOURCES}, got {harmony!r}")
+        self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
+                             hue_softness=hue_softness, projection=head_projection,
+                             people_rating=harmony == "people", name="head")
+        self.calibration = TemperatureScaling(temperature, name="temperature")
+        self.softmax = Probabilities(name="probabilities", dtype="float32")
         self.harmony = harmony
-        self.people_rating = PeopleRating(name="rating") if harmony == "people" else None
+        # the head's own PeopleRating: its rating joins the head's colour relations
+        self.people_rating = self.head.people
 
         # === Functional model ===
         top = keras.Input((image_size, image_size, 3), name="top")

@@ -31,6 +31,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from neipalette_tf.colour import people
+from neipalette_tf.models.people_rating import PeopleRating
+
 _EPS = 1e-3
 
 
@@ -99,16 +102,22 @@ class PairHead(keras.layers.Layer):
         projection: siamese only: the width of the shared linear projection
             of each embedding before the pair features (None or 0: none,
             the pair features of the embeddings themselves).
+        people_rating: people-trained models: the people model's rating of the two main colours
+            (`PeopleRating`, fixed weights), minus its threshold, joins the colour relations;
+            the model's `rating` output is this layer (`HarmonyClassifier.rating`).
     """
 
-    def __init__(self, units=256, dropout=0.2, pair_features=True, hue_softness=0.1, projection=None, **kwargs):
+    def __init__(self, units=256, dropout=0.2, pair_features=True, hue_softness=0.1, projection=None,
+                 people_rating=False, **kwargs):
         super().__init__(**kwargs)
         self.units = units
         self.dropout = dropout
         self.pair_features = pair_features
         self.hue_softness = hue_softness
         self.projection = int(projection) if projection and pair_features else None
+        self.people_rating = bool(people_rating)
         # === Layers ===
+        self.people = PeopleRating(name="people_rating") if self.people_rating else None
         self.project = layers.Dense(self.projection, name="projection") if self.projection else None
         self.hidden = layers.Dense(units, activation="relu", name="hidden")
         self.colour_hidden1 = layers.Dense(64, activation="relu", name="colour_hidden1")
@@ -122,7 +131,7 @@ class PairHead(keras.layers.Layer):
             self.project.build((None, dim))
             dim = self.projection
         self.hidden.build((None, 4 * dim if self.pair_features else dim))
-        self.colour_hidden1.build((None, RELATION_DIM))
+        self.colour_hidden1.build((None, RELATION_DIM + (1 if self.people_rating else 0)))
         self.colour_hidden2.build((None, 64))
         self.logits.build((None, self.units + 64))
         self.built = True
@@ -134,8 +143,15 @@ class PairHead(keras.layers.Layer):
             return _columns(e_t, -3, 3), _columns(e_b, -3, 3)
         return _columns(inputs, -6, 3), _columns(inputs, -3, 3)
 
+    def _relations(self, c_t, c_b):
+        relations = colour_relations(c_t, c_b, hue_softness=self.hue_softness)
+        if self.people is None:
+            return relations
+        centred = self.people([c_t, c_b])[:, None] - people.RATING_THRESHOLD
+        return ops.concatenate([relations, ops.cast(centred, relations.dtype)], axis=-1)
+
     def call(self, inputs, training=False):
-        relations = colour_relations(*self.colours(inputs), hue_softness=self.hue_softness)
+        relations = self._relations(*self.colours(inputs))
         if self.pair_features:
             e_t, e_b = inputs
             if self.project is not None:
@@ -169,8 +185,7 @@ class PairHead(keras.layers.Layer):
         e_t, e_b = inputs
         n = ops.shape(e_t)[0]
         c_t, c_b = self.colours(inputs)
-        relations = colour_relations(ops.repeat(c_t, n, axis=0), ops.tile(c_b, [n, 1]),
-                                     hue_softness=self.hue_softness)
+        relations = self._relations(ops.repeat(c_t, n, axis=0), ops.tile(c_b, [n, 1]))
         if self.project is not None:
             e_t, e_b = self.project(e_t), self.project(e_b)
         dim = e_t.shape[-1]
@@ -192,7 +207,8 @@ class PairHead(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(units=self.units, dropout=self.dropout, pair_features=self.pair_features,
-                      hue_softness=self.hue_softness, projection=self.projection)
+                      hue_softness=self.hue_softness, projection=self.projection,
+                      people_rating=self.people_rating)
         return config
 
     @classmethod
