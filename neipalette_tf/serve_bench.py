@@ -2,6 +2,7 @@
 
     python -m neipalette_tf.serve_bench --model MODEL [--clients 8] [--requests 200] [--warmup 80]
         [--workers N] [--processes P] [--images] [--suggest] [--json]
+    python -m neipalette_tf.serve_bench --model MODEL --attacks [--processes 2] [--json]
 
 Starts `python -m neipalette_tf.serve` on 127.0.0.1 (a free port) in its
 own process, waits for `/healthz` (from every server process), sends
@@ -15,6 +16,19 @@ connection) and the memory growth; judges the goals (p99 <= 100 ms, 0
 errors, growth <= 10 %). Exit status 1 when a request failed or memory
 grew above the bound (the latency goal is reported, not enforced: it
 depends on the machine).
+
+`--attacks`: instead, hostile clients (`neipalette_tf/serving/attacks.py`)
+against the server started with short limits (headers and body gaps 1.5 s,
+a request 6 s, 3 requests in progress and 40 connections per process, so
+that each attack takes seconds): slowloris, stalled and dripping uploads,
+huge headers, large-image `/v1/rank`, a burst past the requests limit,
+malformed HTTP. Under each, a watcher polls `/healthz` every 0.1 s and
+sends a well-formed `/v1/score` every 0.5 s; prints their worst times and
+the statuses each attack got. Exit status 1 when a goal is missed:
+`/healthz` not 200 within 1 s, a `/v1/score` not 200 within 2 s (during
+the burst a quick JSON 503 is right too), an answer
+that is not the service's JSON (or a 503 without `Retry-After`), a
+traceback in the server's log, or the server gone.
 """
 
 import argparse
@@ -34,15 +48,47 @@ def parse_args(argv):
     p.add_argument("--requests", type=int, default=200, help="requests per client")
     p.add_argument("--warmup", type=int, default=80, help="requests before measuring, spread over the clients")
     p.add_argument("--workers", type=int, help="the server's --workers")
-    p.add_argument("--processes", type=int, default=1, help="the server's --processes")
+    p.add_argument("--processes", type=int, help="the server's --processes (default 1; 2 with --attacks)")
     p.add_argument("--images", action="store_true", help="ask for the pictures too (as the page does)")
     p.add_argument("--suggest", action="store_true", help="suggest colours for every pair, harmonious too")
+    p.add_argument("--attacks", action="store_true",
+                   help="hostile clients instead of the load test (default --processes 2 then)")
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
 
 
+def attacks(args):
+    from neipalette_tf.serving.attacks import HEALTH_WITHIN_S, SCORE_WITHIN_S, attack_bench
+
+    r = attack_bench(args.model, args.processes, args.workers)
+    failed = bool(r["failed"]) or r["server_tracebacks"] or not r["server_alive"]
+    if args.json:
+        print(json.dumps(r, default=str))
+        return 1 if failed else 0
+    limits = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in r["limits"].items())
+    print(f"model: {r['model']}; serve --processes {r['processes']} {limits}; load average {r['load_average']:.1f}")
+    print(cpu_summary())
+    for a in r["attacks"]:
+        w = a["watch"]
+        print(f"{a['attack']} ({a['what']}): /healthz {w['health_n']} polls, max {w['health_max_ms']:.0f} ms; "
+              f"/v1/score {w['score_n']}, max {w['score_max_ms']:.0f} ms; answers: {a['answers'] or 'none'}"
+              + (f"; NOT clean: {a['not_clean']}" if a["not_clean"] else "")
+              + (f"; missed: {w['health_failed'][:3]} {w['score_failed'][:3]}" if w["health_failed"] or
+                 w["score_failed"] else ""))
+    print(f"server log tracebacks: {r['server_tracebacks']}; goals (/healthz 200 within {HEALTH_WITHIN_S:g} s, "
+          f"/v1/score 200 within {SCORE_WITHIN_S:g} s, every refusal JSON): {'NOT met' if failed else 'met'}")
+    return 1 if failed else 0
+
+
 def main(argv=None):
     args = parse_args(argv)
+    args.processes = args.processes or (2 if args.attacks else 1)
+    if args.attacks:
+        if not os.path.exists(args.model):
+            raise cli.UserError(f"{args.model}: model not found")
+        if args.processes < 1:
+            raise cli.UserError(f"--processes must be at least 1, got {args.processes}")
+        return attacks(args)
     for name in ("clients", "requests", "processes"):
         if getattr(args, name) < 1:
             raise cli.UserError(f"--{name} must be at least 1, got {getattr(args, name)}")

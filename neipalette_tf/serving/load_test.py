@@ -122,6 +122,27 @@ def client(port, bodies, n, offset, latencies, errors, lock):
     conn.close()
 
 
+def start_server(model, processes=1, workers=None, flags=(), stderr=subprocess.PIPE):
+    """(port, process) of `python -m neipalette_tf.serve` on 127.0.0.1 and a free port (not yet answering)."""
+    port = free_port()
+    command = [sys.executable, "-m", "neipalette_tf.serve", "--model", model, "--port", str(port), *flags]
+    if workers:
+        command += ["--workers", str(workers)]
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    return port, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+
+
+def stop_server(process):
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False, suggest=False, log=print,
           processes=1):
     """Run the server and the clients; returns the figures (a dict)."""
@@ -129,15 +150,7 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
     fields = {} if not (images or suggest) else {k: "1" for k, on in (("images", images), ("suggest", suggest)) if on}
     bodies = [multipart({"top": garment_photo(rng, "top"), "bottom": garment_photo(rng, "bottom"), **fields})
               for _ in range(PHOTOS)]
-    port = free_port()
-    command = [sys.executable, "-m", "neipalette_tf.serve", "--model", model, "--port", str(port)]
-    if workers:
-        command += ["--workers", str(workers)]
-    if processes > 1:
-        command += ["--processes", str(processes)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT, os.environ.get("PYTHONPATH", "")]))
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    port, process = start_server(model, processes, workers)
     try:
         pids = wait_healthy(port, process, processes=processes)
         lock, warm_lat, warm_err = threading.Lock(), [], []
@@ -161,11 +174,7 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
         rss_after = rss_bytes(process.pid)
         alive = process.poll() is None
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(process)
     lat = np.asarray(latencies)
     growth = (rss_after - rss_before) / rss_before if rss_before and rss_after else None
     return {"model": model, "clients": clients, "requests_per_client": requests, "requests": int(len(lat)),
