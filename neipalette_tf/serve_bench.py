@@ -82,7 +82,8 @@ def attacks(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    args.processes = args.processes or (2 if args.attacks else 1)
+    if args.processes is None:
+        args.processes = 2 if args.attacks else 1
     if args.attacks:
         if not os.path.exists(args.model):
             raise cli.UserError(f"{args.model}: model not found")
