@@ -383,12 +383,14 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     images = np.stack([top, bottom])
     embeddings, labs, attention = read_garments(backend, images)
     p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
-    people_model = people.default() if backend.has_rating else None
+    people_model = people.default() if getattr(backend, "has_rating", False) else None
     rating = None
-    if full_model:
+    if full_model and people_model is not None:
         details = backend.predict_details(images[:1], images[1:])
         p = float(details["p"][0])
         rating = None if details["rating"] is None else float(details["rating"][0])
+    elif full_model:
+        p = float(backend.predict_batch(images[:1], images[1:])[0])
     else:
         p = p_head
     garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
