@@ -346,7 +346,7 @@ def root_path(cache, spec):
 
 
 def root_complete(root):
-    return os.path.isfile(os.path.join(root, BUILD_INFO)) and os.path.isfile(os.path.join(root, "usr", "bin", "python3"))
+    return all(os.path.isfile(os.path.join(root, *p)) for p in ((BUILD_INFO,), ("usr", "bin", "python3")))
 
 
 def _pid_alive(pid):
@@ -441,7 +441,8 @@ def build_root(cache, spec, log=print):
         if probe.returncode != 0 or not probe.stdout.startswith("aarch64 " + spec["python"]):
             raise Failure(f"the new root's python3 does not run under {qemu}: "
                           f"{(probe.stderr or probe.stdout).strip().splitlines()[-1:] or probe.returncode}")
-        info = {**spec, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": round(time.perf_counter() - start),
+        info = {**spec, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "build_seconds": round(time.perf_counter() - start),
                 "python": probe.stdout.split()[1], "debs": len(debs)}
         with open(os.path.join(build, BUILD_INFO), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)
@@ -730,7 +731,8 @@ def run_arm64(args, log=print):
             if fmt in outputs:
                 result = judge(fmt, outputs[fmt], reference, x86_outputs.get(fmt))
             else:
-                result = {"rule": parity.RULES[fmt], "passed": False, "error": info.get("errors", {}).get(fmt, "no output")}
+                result = {"rule": parity.RULES[fmt], "passed": False,
+                          "error": info.get("errors", {}).get(fmt, "no output")}
             results[fmt][cpu] = result
             for line in summary_lines(fmt, names, result):
                 log(f"  [{cpu}] {line}")

@@ -153,7 +153,8 @@ def run_format(parts, tops, bottoms, batch_size, threads=None):
         encoder = load(parts["encoder"], threads)
         e_tops = batched(encoder, {"image": tops}, batch_size)["embedding"].astype(np.float32)
         e_bottoms = batched(encoder, {"image": bottoms}, batch_size)["embedding"].astype(np.float32)
-        out = batched(load(parts["head"], threads), {"top_embedding": e_tops, "bottom_embedding": e_bottoms}, batch_size)
+        feeds = {"top_embedding": e_tops, "bottom_embedding": e_bottoms}
+        out = batched(load(parts["head"], threads), feeds, batch_size)
         result["p_composed"] = np.asarray(out["harmony"], np.float64)
     if "attention" in parts:
         out = batched(load(parts["attention"], threads), {"image": np.concatenate([tops, bottoms])}, batch_size)
