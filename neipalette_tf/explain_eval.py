@@ -59,6 +59,11 @@ def _print(name, s):
     print(f"  clashing pairs: {f['pairs']}; a suggestion (p >= {f['target_p']} on the recoloured photo): "
           f"{f['share_with_suggestion']:.1%}; top suggestion on pixels flips the model: {f['share_model_flips']:.1%}, "
           f"harmonious under the rule: {f['share_rule_harmonious']:.1%}, both: {f['share_flips_model_and_rule']:.1%}")
+    if "people_suggestions" in s:
+        f = s["people_suggestions"]
+        print(f"  pairs the model calls clashing: {f['pairs']}; a suggestion: {f['share_with_suggestion']:.1%}; "
+              f"the top suggestion on the photo lifts the model over 0.5: {f['share_model_over']:.1%}, people's "
+              f"rating over {f['rating_threshold']:g}: {f['share_people_over']:.1%}, both: {f['share_both']:.1%}")
 
 
 def main(argv=None):

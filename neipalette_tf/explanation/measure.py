@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from neipalette_tf.colour import people
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.colour.harmony import harmonious
 from neipalette_tf.colour.space import oklab_to_oklch, oklch_to_oklab, srgb_to_oklab
@@ -39,11 +40,18 @@ def evaluate(backend, manifest, limit=None, target=explain.TARGET_P, log=print):
     recorded = all(_recorded(r, "top") is not None for r in rows)
     delta_e, delta_heuristic, rule_agrees = [], [], []
     flips = {"pairs": 0, "with_suggestion": 0, "model_flips": 0, "rule_harmonious": 0, "both": 0}
+    people_model = people.default() if getattr(backend, "has_rating", False) else None
+    # People models: the pairs the model calls clashing; does the top suggestion, on the photo, lift
+    # both the model and the people model (on the recorded colours, moved as the photo was) over
+    # the threshold?
+    lifts = {"pairs": 0, "with_suggestion": 0, "model_over": 0, "people_over": 0, "both": 0}
     start = time.perf_counter()
     for n, row in enumerate(rows):
         images = [load_image(row[role], backend.image_size) for role in explain.ROLES]
         clashing = int(row["label"]) == LABEL_NAMES.index("clashing")
         result = explain.explain_images(backend, *images, target=target, k=1, always_suggest=clashing)
+        if people_model is not None and result["label"] == "clashing":
+            _people_lift(backend, people_model, row, images, result, recorded, lifts)
         reads = np.array([result["colours"][role]["oklab"] for role in explain.ROLES])
         for i, role in enumerate(explain.ROLES):
             if recorded:
@@ -85,9 +93,42 @@ def evaluate(backend, manifest, limit=None, target=explain.TARGET_P, log=print):
         summary["read_colour_vs_recorded"] = _colour_stats(delta_e)
     else:
         summary["read_colour_vs_heuristic_estimate"] = _colour_stats(delta_heuristic)
+    if people_model is not None:
+        n_people = max(lifts["pairs"], 1)
+        summary["people_suggestions"] = {
+            **lifts, "share_with_suggestion": round(lifts["with_suggestion"] / n_people, 4),
+            "share_model_over": round(lifts["model_over"] / n_people, 4),
+            "share_people_over": round(lifts["people_over"] / n_people, 4),
+            "share_both": round(lifts["both"] / n_people, 4),
+            "rating_threshold": people.RATING_THRESHOLD, "target_p": target}
     summary["suggestions"] = {**flips, "share_flips_model_and_rule": round(flips["both"] / pairs, 4),
                               "share_with_suggestion": round(flips["with_suggestion"] / pairs, 4),
                               "share_model_flips": round(flips["model_flips"] / pairs, 4),
                               "share_rule_harmonious": round(flips["rule_harmonious"] / pairs, 4),
                               "target_p": target}
     return summary
+
+
+def _people_lift(backend, model, row, images, result, recorded, lifts):
+    """Count one pair the model calls clashing: does its top suggestion lift model and people over?"""
+    lifts["pairs"] += 1
+    if not result["suggestions"]:
+        return
+    s = result["suggestions"][0]
+    lifts["with_suggestion"] += 1
+    i = explain.ROLES.index(s["role"])
+    pair = [image[None] for image in images]
+    pair[i] = result["_previews"][0][None]
+    over = float(backend.predict_batch(*pair)[0]) >= result["threshold"]
+    if recorded:
+        reads = np.array([result["colours"][role]["oklab"] for role in explain.ROLES])
+        truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
+        moved = truth[i].copy()
+        moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
+        truth[i] = moved
+        people_ok = float(model.rate(truth[0], truth[1])) >= people.RATING_THRESHOLD
+    else:
+        people_ok = (s.get("rating_pixels") or 0.0) >= people.RATING_THRESHOLD
+    lifts["model_over"] += over
+    lifts["people_over"] += people_ok
+    lifts["both"] += over and people_ok
