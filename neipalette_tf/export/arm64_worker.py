@@ -17,7 +17,7 @@ root needs only those wheels. `JOB_DIR` holds
 It writes `OUT_DIR/FMT.npz` (default OUT_DIR: `JOB_DIR/out`) per format (`p` of the model, `rating`
 when the model has that output, `p_composed` = head(encoder, encoder),
 `embedding` / `attention` of the attention graph on every top then every
-bottom) and `OUT_DIR/worker.json` (machine, runtime versions, CPU
+bottom, `rating_composed` when the head has that output) and `OUT_DIR/worker.json` (machine, runtime versions, CPU
 features, per-format errors). Inputs are fed the way
 `neipalette_tf.predictors.runtime` feeds them: quantised LiteRT tensors
 with the tensor's scale and zero point, ONNX inputs as float32.
@@ -156,6 +156,8 @@ def run_format(parts, tops, bottoms, batch_size, threads=None):
         feeds = {"top_embedding": e_tops, "bottom_embedding": e_bottoms}
         out = batched(load(parts["head"], threads), feeds, batch_size)
         result["p_composed"] = np.asarray(out["harmony"], np.float64)
+        if "rating" in out:
+            result["rating_composed"] = np.asarray(out["rating"], np.float64).reshape(len(tops), -1)[:, 0]
     if "attention" in parts:
         out = batched(load(parts["attention"], threads), {"image": np.concatenate([tops, bottoms])}, batch_size)
         result["embedding"] = np.asarray(out["embedding"], np.float64)

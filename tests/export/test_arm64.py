@@ -116,14 +116,13 @@ def test_x86_difference_attention_and_rating():
     embedding = np.concatenate([np.zeros((128, 5)), colours * np.asarray(parity.OKLAB_SCALE)], axis=1)
     outputs = {"p": ref["p"], "embedding": embedding, "attention": maps, "rating": np.full(64, 3.0)}
     x86 = {"p": ref["p"] + 1e-6, "rating": np.full(64, 3.25)}
-    result = arm64.judge("tflite", outputs, ref, x86)
+    result = arm64.judge("tflite", outputs, ref, x86)  # no Keras rating: reported against x86, not judged
     assert result["passed"] and result["model"]["x86_max_abs_diff"] == pytest.approx(1e-6)
     assert result["attention"]["passed"] and result["attention"]["max_colour_delta_e"] < 1e-9
-    assert result["rating"]["x86"]["max_abs_diff"] == pytest.approx(0.25) and result["rating"]["keras"] is None
-    assert result["rating"]["bound"] is None  # no rating bound in parity's rules: reported, not judged
+    assert result["rating"]["x86_max_abs_diff"] == pytest.approx(0.25) and result["rating"]["rule"] is None
     lines = arm64.summary_lines("tflite", {"model": "model.tflite", "attention": "attention.tflite"}, result)
     assert lines[0].startswith("model.tflite: max |dp| 0") and "-> pass" in lines[0]
-    assert any(line.startswith("model.tflite rating: vs x86 max |drating| 0.25") for line in lines)
+    assert "model.tflite rating: no Keras rating, vs x86 0.25 -> pass" in lines
     no_rating = arm64.judge("tflite", {"p": ref["p"]}, ref)
     assert "rating" not in no_rating and no_rating["passed"]
     maps_off = maps.copy()
@@ -131,13 +130,19 @@ def test_x86_difference_attention_and_rating():
     assert not arm64.judge("tflite", {**outputs, "attention": maps_off}, ref)["attention"]["passed"]
 
 
-def test_a_rating_bound_in_the_rule_is_applied(monkeypatch):
+def test_the_rating_is_judged_with_paritys_rating_rules():
     ref = _reference(64)
     ref["rating"] = np.full(64, 3.0)
-    monkeypatch.setitem(parity.RULES, "tflite", {**parity.RULES["tflite"], "max_rating_diff": 0.1})
-    assert arm64.judge("tflite", {"p": ref["p"], "rating": np.full(64, 3.05)}, ref)["passed"]
-    failed = arm64.judge("tflite", {"p": ref["p"], "rating": np.full(64, 3.2)}, ref)
-    assert not failed["passed"] and failed["rating"]["failures"] == ["max |drating| 0.2 > 0.1"]
+    outputs = {"p": ref["p"], "p_composed": ref["p"], "rating": np.full(64, 3.0005),
+               "rating_composed": np.full(64, 3.0005)}
+    result = arm64.judge("tflite", outputs, ref)
+    assert result["passed"] and result["rating"]["rule"] == parity.RATING_RULES["tflite"]
+    assert result["encoder+head rating"]["passed"]
+    failed = arm64.judge("tflite", {**outputs, "rating": np.full(64, 3.01)}, ref)
+    assert not failed["passed"] and failed["rating"]["failures"] == ["rating max_abs_diff 0.01 > 0.001"]
+    assert arm64.judge("tflite_int8", {**outputs, "rating": np.full(64, 3.05)}, ref)["passed"]
+    lost = arm64.judge("tflite", {"p": ref["p"]}, ref)  # Keras rates, the graph does not: as parity.json
+    assert not lost["passed"] and lost["rating"]["failures"] == ["the graph has no rating output"]
 
 
 def test_cache_key_follows_what_the_root_is_built_from():
