@@ -1,8 +1,8 @@
 """ARM64 parity: run an export's `.tflite` and `.onnx` files on aarch64 kernels, under emulation.
 
-    python -m export.arm64 --artifacts artifacts/X [--cpu max,cortex-a76,cortex-a53]
-                           [--formats tflite_int8,...] [--model runs/X/model.keras]
-                           [--parity-data pairs.csv] [--cache DIR] [--timeout S]
+    python -m export.arm64 --artifacts artifacts/X [--cpu auto | cortex-a53,cortex-a76,max-nosme,max]
+                           [--pairs 64] [--formats tflite_int8,...] [--model runs/X/model.keras]
+                           [--parity-data pairs.csv] [--cache DIR] [--jobs N] [--timeout S]
 
 Every parity figure of `python -m export` comes from x86 kernels; phones
 run the ARM kernels of XNNPACK and ONNX Runtime (NEON, int8 dot products,
@@ -14,17 +14,22 @@ rules of `parity.json` (`neipalette_tf.export.parity.RULES` /
 `ATTENTION_RULES`):
 
 - the pairs are the export's parity pairs (`parity.json`'s `data`: the same
-  manifest, split and seeded sample), decoded here on the host with
-  `load_image` and handed to the aarch64 side as `.npy` files, so both sides
-  see the same uint8 arrays;
+  manifest, split and seeded sample), `--pairs` of them (a seeded sample;
+  default 64, parity's minimum, since emulated float kernels are slow),
+  decoded here on the host with `load_image` and handed to the aarch64 side
+  as `.npy` files, so both sides see the same uint8 arrays;
 - the Keras reference (p, and the attention graph's colours and maps) is
   computed here on the host from the model the card names (its SHA-256
   checked against the card);
-- each format's files are checked against the card's SHA-256 and run for
-  every `--cpu` model (QEMU's CPU models choose which kernels run:
-  `cortex-a53` is ARMv8.0 NEON only, `cortex-a76` adds the int8 dot
-  product (most phones since 2019), `max` adds int8 matrix multiply, SVE
-  and bf16); a format passes when every graph passes on every CPU;
+- each format's files are checked against the card's SHA-256 and run on
+  CPU profiles (`CPU_PROFILES`: QEMU's CPU models set the hwcaps the
+  runtimes choose kernels by; `cortex-a53` is ARMv8.0 NEON only,
+  `cortex-a76` adds fp16 arithmetic and the int8 dot product (most phones
+  since 2019), `max-nosme` adds int8 matrix multiply, bf16 and SVE2, `max`
+  adds SME); `--cpu auto` runs the float formats on cortex-a76 and the int8
+  ones on cortex-a53, cortex-a76 and max-nosme, one worker process per
+  format and profile, `--jobs` at a time; a format passes when every graph
+  passes on every profile;
 - the same files also run natively here (x86), so the report says how far
   the ARM kernels are from the x86 ones (`x86_max_abs_diff`);
 - people-trained models' `rating` output (people's predicted 1-5 rating)
@@ -51,7 +56,9 @@ so an interrupted build (even `kill -9`) never leaves a half root in use.
 Building needs root (debootstrap), `debootstrap` and `qemu-user-static`
 (Debian: `apt-get install -y qemu-user-static debootstrap`) and the
 network; running needs neither root nor network: the worker runs as
-`qemu-aarch64-static -cpu CPU -L ROOT ROOT/usr/bin/python3 arm64_worker.py JOB`.
+`qemu-aarch64-static -cpu CPU -L PREFIX ROOT/usr/bin/python3 arm64_worker.py JOB`,
+where PREFIX is the root's entries as symlinks plus an aarch64 /proc/cpuinfo
+for the CPU (`make_sysroot`).
 """
 
 import argparse
