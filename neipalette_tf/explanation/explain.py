@@ -441,7 +441,7 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
                        key=lambda s: (not (s["rule_ok"] and prefer), s["delta_e"]))
         regions = {}
         best = []
-        step = len(order) if check_all else max(1, k)
+        step = max(1, len(order)) if check_all else max(1, k)
         for start in range(0, len(order), step):
             batch = order[start:start + step]
             _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model)
