@@ -274,6 +274,21 @@ def agreement_rows(themes, scored, reference):
     return rows
 
 
+def colour_reading(scored, reference):
+    """How closely the model's theme ratings follow the people model's on the exact colours (None without a
+    rating): `{"pearson", "mean_abs_diff"}`. Near 1 and 0: the model reads the garments' colours as they are."""
+    if scored["rating"] is None:
+        return None
+    diff = scored["rating"] - reference["people_model"]
+    pearson = np.corrcoef(scored["rating"], reference["people_model"])[0, 1] if len(diff) > 1 else float("nan")
+    return {"pearson": float(pearson), "mean_abs_diff": float(np.mean(np.abs(diff)))}
+
+
+def reading_line(reading):
+    return (f"model rating vs the people model on exact colours, per theme: Pearson r {reading['pearson']:.3f}, "
+            f"mean |difference| {reading['mean_abs_diff']:.3f} (how well the model reads the garments' colours)")
+
+
 def format_table(rows):
     from neipalette_tf.evaluation.report import markdown_table
 
@@ -347,6 +362,8 @@ def evaluate_human(model_path, themes_path, which="heldout", limit=None, seed=0,
         result, table = _evaluate_human(model_path, themes_path, themes, chosen, what, warning, which, limit, seed,
                                         batch_size, both_orders, workers, render_size, started, st.path)
     print(table)
+    if result["rating_vs_people_model"]:
+        print(reading_line(result["rating_vs_people_model"]))
     print(result["cpu"])
     print(f"time: {result['seconds']['total']:.1f} s (render {result['seconds']['render']:.1f} s, "
           f"model {result['seconds']['model']:.1f} s)")
@@ -370,6 +387,7 @@ def _evaluate_human(model_path, themes_path, themes, chosen, what, warning, whic
     scored = score_themes(predictor, chosen, seed, render_size, both_orders, batch_size, workers)
     reference = reference_scores(chosen)
     rows = agreement_rows(chosen, scored, reference)
+    reading = colour_reading(scored, reference)
     cpu = cpu_summary()
     seconds = time.perf_counter() - started
     table = format_table(rows)
@@ -379,7 +397,8 @@ def _evaluate_human(model_path, themes_path, themes, chosen, what, warning, whic
         "limit": limit, "seed": seed, "both_orders": both_orders, "n_themes": len(chosen),
         "pairs_per_theme": scored["pairs_per_theme"], "garments_rendered": scored["garments"],
         "render_size": scored["render_size"], "image_size": scored["image_size"],
-        "theme_score": scored["score_kind"], "scored_from": scored["scored_from"], "metrics": rows, "cpu": cpu,
+        "theme_score": scored["score_kind"], "scored_from": scored["scored_from"], "metrics": rows,
+        "rating_vs_people_model": reading, "cpu": cpu,
         "seconds": {"total": seconds, "render": scored["render_seconds"], "model": scored["score_seconds"]},
         "per_theme": [{"theme_id": int(i), "rating": float(y), "model_p": float(p),
                        "model_rating": None if scored["rating"] is None else float(scored["rating"][t]),
@@ -398,6 +417,7 @@ def _evaluate_human(model_path, themes_path, themes, chosen, what, warning, whic
         f"{'rating' if scored['score_kind'] == 'rating' else 'p(harmonious)'} over its pairs. Pairwise accuracy: "
         "theme pairs whose ratings differ by >= 0.5. Rule v1 and the people model read the exact theme colours.", "",
         table, "",
+        *([reading_line(reading), ""] if reading else []),
         f"Command: `{command}`. {cpu}. Time: {seconds:.0f} s (render {scored['render_seconds']:.0f} s, "
         f"model {scored['score_seconds']:.0f} s).", ""])
     write_json(os.path.join(out, "human.json"), result)

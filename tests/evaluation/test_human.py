@@ -124,6 +124,9 @@ def test_table_rows_match_the_people_model_and_rule(themes_csv):
     assert rows["rule_v1"]["spearman"] == pytest.approx(spearman(rule_share(themes.lab), themes.ratings))
     assert rows["rule_v1"]["mae"] is None and rows["model_p"]["mae"] is None
     assert rows["model_rating"]["spearman"] == pytest.approx(spearman(scored["rating"], themes.ratings))
+    reading = human.colour_reading(scored, human.reference_scores(themes))
+    assert reading["pearson"] == pytest.approx(np.corrcoef(scored["rating"], expected)[0, 1])
+    assert human.colour_reading(dict(scored, rating=None), {}) is None
     table = human.format_table(rows)
     assert "people model on exact colours" in table and "n/a" in table
 
@@ -180,6 +183,7 @@ def test_command_on_a_people_trained_model(tmp_path, themes_csv, capsys):
     assert result["theme_score"] == "rating" and result["n_themes"] == 3 and result["themes"] == "heldout"
     assert [t["theme_id"] for t in result["per_theme"]] == themes.ids.tolist()
     assert "held out of the people model's fit" in printed and "CPU:" in printed and "time:" in printed
+    assert "Pearson r" in printed and result["rating_vs_people_model"]["mean_abs_diff"] >= 0
     assert "people model on exact colours" in (out / "human.md").read_text()
     # again: its own earlier result is replaced; --themes all goes to its own folder, with a warning
     assert cli.run(evaluate.main, ["--model", str(tmp_path / "model.keras"), "--human", str(themes_csv),
