@@ -54,7 +54,11 @@ SUPPORT_FRACTION = 0.08  # of the blurred attention map's peak
 GREY_CHROMA = 0.03  # below: a hue shift is meaningless, the colour is moved (a, b translated)
 # People-trained models: a suggested colour must lift people's rating (with the other garment's
 # read colour) this far over the threshold, and the rating re-read off the recoloured photo over it.
-PEOPLE_MARGIN = 0.05
+PEOPLE_MARGIN = 0.15
+# People models: candidates also lighter and darker than the garment (the recolouring moves each
+# pixel's lightness by the same step, so shading and texture stay).
+PEOPLE_LIGHTNESS_STEPS = (-0.24, -0.16, -0.08, 0.0, 0.08, 0.16, 0.24)
+LIGHTNESS_RANGE = (0.12, 0.97)
 
 
 def load_backend(path, threads=None):
@@ -213,11 +217,15 @@ def people_reading(lab_t, lab_b, names=("", ""), model=None):
 # --------------------------------------------------------------------------
 
 
-def candidate_colours(lab):
-    """OKLab candidates at the colour's lightness: `CANDIDATE_CHROMAS` x hues every `HUE_STEP`°, in gamut."""
-    L = float(np.asarray(lab)[0])
+def candidate_colours(lab, lightness_steps=(0.0,)):
+    """OKLab candidates: `CANDIDATE_CHROMAS` x hues every `HUE_STEP`°, in gamut, at the colour's lightness
+    plus each of `lightness_steps` (people models: `PEOPLE_LIGHTNESS_STEPS`, since people care about
+    lightness contrast; clipped to `LIGHTNESS_RANGE`)."""
+    L0 = float(np.asarray(lab)[0])
     hues = np.arange(0.0, 360.0, HUE_STEP)
-    lch = np.array([[L, 0.0, 0.0]] + [[L, c, h] for c in CANDIDATE_CHROMAS if c > 0 for h in hues])
+    levels = sorted({round(float(np.clip(L0 + d, *LIGHTNESS_RANGE)), 4) for d in lightness_steps} | {L0})
+    lch = np.array([[L, 0.0, 0.0] for L in levels]
+                   + [[L, c, h] for L in levels for c in CANDIDATE_CHROMAS if c > 0 for h in hues])
     return oklch_to_oklab(lch[in_srgb_gamut(lch)])
 
 
@@ -249,7 +257,8 @@ def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS, peop
     """
     e_top, e_bottom = np.asarray(e_top, np.float32), np.asarray(e_bottom, np.float32)
     currents = embedding_colours(np.stack([e_top, e_bottom]))
-    labs = [candidate_colours(c) for c in currents]
+    steps = PEOPLE_LIGHTNESS_STEPS if people_model is not None else (0.0,)
+    labs = [candidate_colours(c, steps) for c in currents]
     tops = np.concatenate([with_colours(e_top, labs[0]), np.broadcast_to(e_top, (len(labs[1]), len(e_top)))])
     bottoms = np.concatenate([np.broadcast_to(e_bottom, (len(labs[0]), len(e_bottom))), with_colours(e_bottom, labs[1])])
     p_all = backend.score_batch(tops, bottoms)
@@ -335,12 +344,14 @@ def recolour(image, region, current_lab, target_lab):
     """The photo with its colour region moved from `current_lab` to `target_lab` in OKLCH hue / chroma.
 
     Every pixel's (a, b) goes through `shift_ab`, blended in by `region`
-    (0..1); lightness is never changed, so shading and texture stay.
+    (0..1); lightness moves by the same step for every pixel (none when the
+    target keeps the garment's lightness), so shading and texture stay.
     """
     lab = srgb_to_oklab(image)
     ab = lab[..., 1:]
     new = lab.copy()
     new[..., 1:] = ab + region[..., None] * (shift_ab(ab, current_lab, target_lab) - ab)
+    new[..., 0] = lab[..., 0] + region * (float(target_lab[0]) - float(current_lab[0]))
     return np.round(oklab_to_srgb(new)).astype(np.uint8)
 
 
@@ -446,7 +457,7 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
             batch = order[start:start + step]
             _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model)
             for s in batch:
-                people_ok = people_model is None or s["rating_pixels"] >= people.RATING_THRESHOLD
+                people_ok = people_model is None or s["rating_pixels"] >= people.RATING_THRESHOLD + PEOPLE_MARGIN
                 if s["p_pixels"] >= target and people_ok and all(
                         s["role"] != b["role"] or np.linalg.norm(s["oklab"] - b["oklab"]) >= MIN_SUGGESTION_SPACING
                         for b in best):

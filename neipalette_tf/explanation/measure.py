@@ -125,6 +125,7 @@ def _people_lift(backend, model, row, images, result, recorded, lifts):
         truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
         moved = truth[i].copy()
         moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
+        moved[0] += s["colour"]["oklab"][0] - reads[i][0]  # the recolouring's lightness step
         truth[i] = moved
         people_ok = float(model.rate(truth[0], truth[1])) >= people.RATING_THRESHOLD
     else:
