@@ -19,7 +19,7 @@ depends on the machine).
 
 `--attacks`: instead, hostile clients (`neipalette_tf/serving/attacks.py`)
 against the server started with short limits (headers and body gaps 1.5 s,
-a request 6 s, 3 requests in progress and 40 connections per process, so
+a request 6 s, 4 requests in progress and 40 connections per process, so
 that each attack takes seconds): slowloris, stalled and dripping uploads,
 huge headers, large-image `/v1/rank`, a burst past the requests limit,
 malformed HTTP. Under each, a watcher polls `/healthz` every 0.1 s and

@@ -26,7 +26,7 @@ HEALTH_WITHIN_S, SCORE_WITHIN_S = 1.0, 2.0  # the goals under attack
 
 # The server limits the attacks are sized for (`serve_bench --attacks` starts it with these; the tests too):
 # short, so that every attack takes seconds.
-LIMITS = {"header_timeout": 1.5, "body_timeout": 1.5, "timeout": 6.0, "limit_concurrency": 3, "max_connections": 40}
+LIMITS = {"header_timeout": 1.5, "body_timeout": 1.5, "timeout": 6.0, "limit_concurrency": 4, "max_connections": 40}
 
 
 def server_flags(limits=LIMITS):

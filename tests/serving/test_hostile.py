@@ -5,7 +5,7 @@ Each runs while a watcher polls `/healthz` (every answer 200 within 1 s)
 and sends a well-formed `POST /v1/score` every 0.5 s from its own
 connections (each 200 within 2 s): the issue's goals, generous for a loaded
 2-core machine where one takes ~50 ms. The server runs with the short
-limits of `attacks.LIMITS` (headers and body gaps 1.5 s, a request 6 s, 3
+limits of `attacks.LIMITS` (headers and body gaps 1.5 s, a request 6 s, 4
 requests in progress and 40 connections per process) so that the attacks
 take seconds.
 """
@@ -83,7 +83,7 @@ def test_many_large_images_do_not_block_the_server(server):
 
 
 def test_concurrency_limit_answers_json_503(server):
-    """16 well-formed /v1/rank at once against 3 requests in progress per process: the rest get JSON 503."""
+    """16 well-formed /v1/rank at once against 4 requests in progress per process: the rest get JSON 503."""
     r = watched(server[0], attacks.burst, 16, busy_ok=True)
     statuses = sorted(str(s) for s, _ in r)
     assert set(statuses) <= {"200", "503"} and "200" in statuses and "503" in statuses, statuses
