@@ -8,17 +8,45 @@ input benchmark.
 import os
 
 from neipalette_tf import models
+from neipalette_tf.colour import people
 from neipalette_tf.core import cli
 from neipalette_tf.data import bad_input, synth
 from neipalette_tf.data import manifest as mf
+from neipalette_tf.training.config import DEFAULTS
+
+DEFAULT_SYNTH_PATH = DEFAULTS["data"]["path"]  # the synthetic folder the tool renders on its own
+
+def _label_source_mismatch(path, harmony):
+    """Why the synthetic data set at `path` is not labelled by `harmony` (None when it is, or not ours)."""
+    info = synth.dataset_info(path)
+    if info is None:
+        return None
+    params = info.get("parameters") or {}
+    recorded = params.get("harmony", "rule-v1")  # data sets from before the choice: rule v1
+    if recorded != harmony:
+        return f"labelled by {recorded}, but this run's harmony is {harmony}"
+    if harmony == "people" and params.get("people_model") != people.identity():
+        return "labelled by another fit of the people model than this package's"
+    return None
 
 
 def read_run_manifest(cfg):
-    """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`."""
+    """The run's manifest (rendering synthetic data if needed); bad rows per `data.on_bad_input`.
+
+    The configured synthetic folder is rendered when it has no pairs.csv, and rendered again when
+    it is the default folder (`data/synth`, this tool's own) but labelled by another label source
+    than the run's `harmony`; any other synthetic folder of another label source is refused
+    with one line saying what to do.
+    """
 
     path = cfg["data"]["path"]
     csv_path = mf.resolve_manifest_path(path)
-    if not path.endswith(".csv") and (not os.path.exists(csv_path) or synth.is_synthetic_folder(path)):
+    mismatch = None if path.endswith(".csv") else _label_source_mismatch(path, cfg["harmony"])
+    if mismatch and os.path.normpath(path) != os.path.normpath(DEFAULT_SYNTH_PATH):
+        raise cli.UserError(f"{path}: a synthetic data set {mismatch}; train with --harmony "
+                            f"{'rule-v1' if cfg['harmony'] == 'people' else 'people'}, or render it again: "
+                            f"python -m neipalette_tf.data.synth --out {path} --harmony {cfg['harmony']}")
+    if not path.endswith(".csv") and (not os.path.exists(csv_path) or mismatch):
         s = cfg["data"]["synth"]
         try:
             synth.generate(path, pairs=s["pairs"], seed=s["seed"], image_size=s["image_size"],

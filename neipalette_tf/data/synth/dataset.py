@@ -314,10 +314,15 @@ def _summary(params, counts, splits, labels, flipped, results, image_size):
     }
 
 
+def dataset_info(path):
+    """The dataset.json of a data set this generator wrote at `path`, or None."""
+    ds = _read_json(Path(path) / "dataset.json")
+    return ds if isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds else None
+
+
 def is_synthetic_folder(path):
     """True when `path` holds a data set this generator wrote (its dataset.json says so)."""
-    ds = _read_json(Path(path) / "dataset.json")
-    return isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds
+    return dataset_info(path) is not None
 
 
 def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
