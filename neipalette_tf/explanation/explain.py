@@ -259,6 +259,9 @@ def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS, peop
     currents = embedding_colours(np.stack([e_top, e_bottom]))
     steps = PEOPLE_LIGHTNESS_STEPS if people_model is not None else (0.0,)
     labs = [candidate_colours(c, steps) for c in currents]
+    if people_model is not None:  # only colours people would rate over the line go through the head
+        labs = [lab[people_model.rate_against(lab, currents[1 - i]) >= people.RATING_THRESHOLD + PEOPLE_MARGIN]
+                for i, lab in enumerate(labs)]
     tops = np.concatenate([with_colours(e_top, labs[0]), np.broadcast_to(e_top, (len(labs[1]), len(e_top)))])
     bottoms = np.concatenate([np.broadcast_to(e_bottom, (len(labs[0]), len(e_bottom))), with_colours(e_bottom, labs[1])])
     p_all = backend.score_batch(tops, bottoms)
@@ -267,11 +270,7 @@ def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS, peop
         p = p_all[:len(labs[0])] if i == 0 else p_all[len(labs[0]):]
         distance = np.linalg.norm(labs[i] - currents[i], axis=-1)
         by_distance = np.argsort(distance, kind="stable")
-        allowed = np.ones(len(p), dtype=bool)
-        if people_model is not None:
-            other = currents[1 - i]
-            allowed = people_model.rate(labs[i], np.broadcast_to(other, labs[i].shape)) \
-                >= people.RATING_THRESHOLD + PEOPLE_MARGIN
+        allowed = np.ones(len(p), dtype=bool)  # people models: every candidate left is allowed
         chosen = _spaced(by_distance[(p[by_distance] >= target) & allowed[by_distance]], labs[i], k)
         # the head's best colours (people models: among those people rate over the threshold),
         # spaced: checked on pixels too (see explain_images)
