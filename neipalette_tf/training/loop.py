@@ -179,7 +179,9 @@ class TrainingSetup:
         all_pairs = bool(t["all_pairs_loss_weight"]) and has_colours and model.pairing == "siamese"
         # The all-pairs labels come from the model's own label source (its `harmony`).
         all_pairs = getattr(model, "harmony", "rule-v1") if all_pairs else False
-        rating = bool(t.get("rating_loss_weight", 0)) and has_colours and getattr(model, "people_rating", None) is not None
+        # the rating target comes from the recorded colours, with the colour read-out (and in-memory data)
+        rating = (bool(t.get("rating_loss_weight", 0)) and colour and getattr(model, "people_rating", None) is not None
+                  and all(hasattr(data[s], "rating_targets") for s in ("train", "val")))
         self.aux_weights = {}
         if rating:
             self.aux_weights["rating"] = t["rating_loss_weight"]
@@ -191,10 +193,10 @@ class TrainingSetup:
         self.matmul_conv_gradients = bool(t.get("matmul_conv_gradients", True))
         self.trainee = supervised_training_model(model, colour, bool(all_pairs), rating)
         self.monitor = f"val_{LABEL_KEY}_auc" if self.aux_weights else "val_auc"
+        extra = {"rating": True} if rating else {}
         self.train_ds = data["train"].dataset(t["batch_size"], training=True, augment=t["augment"], seed=seed,
-                                              colour_targets=colour, all_pairs=all_pairs, rating=rating)
-        self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs,
-                                          rating=rating)
+                                              colour_targets=colour, all_pairs=all_pairs, **extra)
+        self.val_ds = data["val"].dataset(t["batch_size"], colour_targets=colour, all_pairs=all_pairs, **extra)
 
     def compile(self, learning_rate, decay_steps, weight_decay=0.0, jit_compile="auto"):
         compile_model(self.trainee, learning_rate, decay_steps, weight_decay, self.aux_weights, jit_compile)

@@ -105,31 +105,6 @@ def test_export_publishes_every_format_after_parity(exported):
     assert (out / "model_int8.onnx").stat().st_size * 3.5 <= (out / "model.onnx").stat().st_size
 
 
-def test_every_format_carries_the_rating_of_a_people_model(exported, keras_model, sample_pairs):
-    """The tiny model is people-trained: every graph rates pairs like Keras, the card says where labels came from."""
-    from neipalette_tf.predictors.keras import KerasPredictor
-    from neipalette_tf.predictors.runtime import HarmonyRuntime
-
-    out, _ = exported
-    parity = json.loads((out / "parity.json").read_text())
-    for fmt, r in parity["formats"].items():
-        assert r["rating"]["passed"] and r["rating"]["pairs"] == parity["pairs"], fmt
-    for fmt in ("savedmodel", "onnx", "tflite"):
-        assert parity["formats"][fmt]["rating"]["max_abs_diff"] <= 1e-3, fmt
-    card = json.loads((out / "model_card.json").read_text())
-    assert card["harmony"]["source"] == "people" and "non-commercial" in card["harmony"]["licence"]
-    assert "rating" in {o["name"] for o in card["artifacts"]["onnx"]["model"]["outputs"]}
-    tops, bottoms, _ = sample_pairs
-    reference = KerasPredictor(keras_model).rate_batch(tops, bottoms)
-    for name in ("model.onnx", "model.tflite", "model_int8.tflite"):
-        runtime = HarmonyRuntime(out / name)
-        details = runtime.predict_details(tops, bottoms)
-        assert runtime.has_rating and details["rating"].shape == reference.shape
-        assert np.abs(details["rating"] - reference).max() <= (0.3 if "int8" in name else 1e-3), name
-        p_emb, rating_emb = runtime.rate_scores(runtime.embed_batch(tops), runtime.embed_batch(bottoms))
-        assert np.abs(rating_emb - details["rating"]).max() <= (0.3 if "int8" in name else 1e-3), name
-
-
 def test_savedmodel_serving_signature(exported, keras_model, sample_pairs):
     import tensorflow as tf
 
