@@ -13,13 +13,16 @@ in the training graph; the saved model is the plain HarmonyClassifier.
 
 - **Colour read-out** (`train.colour_loss_weight`): the head's linear colour
   read-out of each garment's embedding (`PairHead.colours`) is trained to
-  the recorded main colour (scaled OKLab, mean squared error). The rule is
-  defined on main colours, so this tells the backbone what to look at: the
-  base fabric, not the background or a print.
+  the recorded main colour (scaled OKLab, mean squared error). Both label
+  sources are defined on main colours, so this tells the backbone what to
+  look at: the base fabric, not the background or a print.
+- **People's rating** (`train.rating_loss_weight`, people models with the
+  colour read-out): the model's rating of the read colours is fitted to the
+  people model's rating of the recorded ones (mean squared error).
 - **All pairs in the batch** (`train.all_pairs_loss_weight`, siamese only):
   the head also scores every top of the batch with every bottom (B x B
-  pairs from 2B backbone passes), labelled by the harmony rule on the
-  recorded colours. The head sees ~B times more labelled pairs per step at
+  pairs from 2B backbone passes), labelled on the recorded colours by the
+  model's label source (`harmony`: the people model or rule v1). The head sees ~B times more labelled pairs per step at
   almost no cost. (With `--label-noise`, these extra labels are clean.)
 
 The training graph outputs the head's *logits* and the cross-entropy is
