@@ -52,7 +52,6 @@ from neipalette_tf.data.synth.dataset import (
     SPLITS,
     dataset_info,
     generate,
-    is_synthetic_folder,
     split_counts,
 )
 from neipalette_tf.data.synth.prints import (
@@ -80,7 +79,7 @@ from neipalette_tf.data.synth.shapes import (
 
 __all__ = [
     # the data set (dataset.py); the command line is cli.main (`python -m neipalette_tf.data.synth`)
-    "generate", "split_counts", "is_synthetic_folder", "dataset_info", "HARMONY_SOURCES",
+    "generate", "split_counts", "dataset_info", "HARMONY_SOURCES",
     "GENERATOR_NAME", "GENERATOR_VERSION", "CSV_COLUMNS", "SPLITS", "LABELS",
     # one pair, one photo (render.py)
     "render_pair", "render_garment", "canvas_size",

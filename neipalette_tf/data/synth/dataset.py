@@ -320,10 +320,6 @@ def dataset_info(path):
     return ds if isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds else None
 
 
-def is_synthetic_folder(path):
-    """True when `path` holds a data set this generator wrote (its dataset.json says so)."""
-    return dataset_info(path) is not None
-
 
 def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
              split_fractions=(0.7, 0.15, 0.15), workers=None, progress=True,
