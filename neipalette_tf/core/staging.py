@@ -46,7 +46,8 @@ FAILED = "FAILED.txt"
 _RENAME_EXCHANGE = 2
 
 
-def _pid_alive(pid):
+def pid_alive(pid):
+    """True when a process of this id exists (or exists under another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -157,7 +158,7 @@ def exchange(new, target):
 def recover(target):
     """Undo a fallback exchange that a kill interrupted (see the module docs)."""
     for old, pid in _siblings(target, "old"):
-        if _pid_alive(pid) or not os.path.isfile(os.path.join(old, MARKER + ".old")):
+        if pid_alive(pid) or not os.path.isfile(os.path.join(old, MARKER + ".old")):
             continue
         if not os.path.lexists(target):
             os.remove(os.path.join(old, MARKER + ".old"))
@@ -185,7 +186,7 @@ def read_marker(folder):
 def leftovers(target):
     """Staging folders of `target` whose process is gone (ours: they carry the marker), newest first."""
     found = [(p, pid) for p, pid in _siblings(target, "staging")
-             if pid != os.getpid() and not _pid_alive(pid) and is_staging(p)]
+             if pid != os.getpid() and not pid_alive(pid) and is_staging(p)]
     return [p for p, _ in sorted(found, key=lambda x: os.path.getmtime(x[0]), reverse=True)]
 
 

@@ -78,6 +78,7 @@ import numpy as np
 from neipalette_tf.core import cli
 from neipalette_tf.core.errors import ArtifactError, Failure, UserError
 from neipalette_tf.core.io_utils import read_json_object, sha256_file, write_json
+from neipalette_tf.core.staging import pid_alive
 from neipalette_tf.export import parity
 from neipalette_tf.predictors.runtime import CARD_NAME
 
@@ -347,15 +348,6 @@ def root_complete(root):
     return all(os.path.isfile(os.path.join(root, *p)) for p in ((BUILD_INFO,), ("usr", "bin", "python3")))
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def remove_stale_builds(cache, name, log=print):
     """Remove `.NAME.building-PID-*` folders whose builder process is gone (a killed build)."""
@@ -364,7 +356,7 @@ def remove_stale_builds(cache, name, log=print):
         if not entry.startswith(prefix):
             continue
         pid = entry[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             path = os.path.join(cache, entry)
             if any(os.path.ismount(os.path.join(path, sub)) for sub in ("proc", "sys", "dev")):
                 log(f"warning: {path} has a mount inside; left in place")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neipalette_tf.colour.harmony import RULE_VERSION
-from neipalette_tf.core.staging import exchange
+from neipalette_tf.core.staging import exchange, pid_alive
 from neipalette_tf.data.synth.backgrounds import ASPECTS
 from neipalette_tf.data.synth.colours import L_RANGE
 from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
@@ -230,21 +230,12 @@ def _check_writable_parent(out):
         raise ValueError(f"{parent}: not writable (permission denied)")
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def _remove_stale(parent, name):
     """Remove temporary folders left by interrupted runs (their process is gone)."""
     for entry in parent.glob(f".{name}.*-*"):
         kind, _, pid = entry.name[len(name) + 2:].partition("-")
-        if kind in ("tmp", "old") and pid.isdigit() and not _pid_alive(int(pid)) and entry.is_dir():
+        if kind in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
 
 
