@@ -67,17 +67,9 @@ def evaluate(backend, manifest, limit=None, target=explain.TARGET_P, log=print):
             continue
         s = result["suggestions"][0]
         flips["with_suggestion"] += 1
-        # the recoloured photo re-scored by the full model graph (the explanation scored it through
-        # encoder + head, which the export checks are the same computation)
-        i = explain.ROLES.index(s["role"])
-        pair = [image[None] for image in images]
-        pair[i] = result["_previews"][0][None]
-        flip = float(backend.predict_batch(*pair)[0]) >= result["threshold"]
+        flip = _model_over_on_photo(backend, images, result, s)
         if recorded:
-            truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
-            moved = truth[i].copy()
-            moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
-            truth[i] = moved
+            truth = _moved_truth(row, reads, s)
             rule_ok = bool(harmonious(oklab_to_oklch(truth[0]), oklab_to_oklch(truth[1])))
         else:
             rule_ok = bool(s["rule_harmonious"])
@@ -116,20 +108,35 @@ def _people_lift(backend, model, row, images, result, recorded, lifts):
         return
     s = result["suggestions"][0]
     lifts["with_suggestion"] += 1
-    i = explain.ROLES.index(s["role"])
-    pair = [image[None] for image in images]
-    pair[i] = result["_previews"][0][None]
-    over = float(backend.predict_batch(*pair)[0]) >= result["threshold"]
+    over = _model_over_on_photo(backend, images, result, s)
     if recorded:
         reads = np.array([result["colours"][role]["oklab"] for role in explain.ROLES])
-        truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
-        moved = truth[i].copy()
-        moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
-        moved[0] += s["colour"]["oklab"][0] - reads[i][0]  # the recolouring's lightness step
-        truth[i] = moved
+        truth = _moved_truth(row, reads, s)
         people_ok = float(model.rate(truth[0], truth[1])) >= people.RATING_THRESHOLD
     else:
         people_ok = (s.get("rating_pixels") or 0.0) >= people.RATING_THRESHOLD
     lifts["model_over"] += over
     lifts["people_over"] += people_ok
     lifts["both"] += over and people_ok
+
+
+def _model_over_on_photo(backend, images, result, s):
+    """The photo recoloured by suggestion `s`, re-scored by the full model graph: over the threshold?
+
+    (The explanation scored it through encoder + head, which the export checks are the same computation.)
+    """
+    i = explain.ROLES.index(s["role"])
+    pair = [image[None] for image in images]
+    pair[i] = result["_previews"][0][None]
+    return float(backend.predict_batch(*pair)[0]) >= result["threshold"]
+
+
+def _moved_truth(row, reads, s):
+    """The recorded colours (OKLab) with suggestion `s` applied as the recolouring moved the photo."""
+    i = explain.ROLES.index(s["role"])
+    truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
+    moved = truth[i].copy()
+    moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
+    moved[0] += s["colour"]["oklab"][0] - reads[i][0]  # the lightness step (none at the garment's lightness)
+    truth[i] = moved
+    return truth
