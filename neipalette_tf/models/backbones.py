@@ -5,6 +5,7 @@
 | `resnet18`        | KerasHub `ResNetBackbone`, basic blocks 2-2-2-2 | preset `resnet_18_imagenet` |
 | `efficientnet_b0` | `keras.applications.EfficientNetB0`      | `weights="imagenet"`      |
 | `resnet50`        | `keras.applications.ResNet50`            | `weights="imagenet"`      |
+| `mobilenet_v3_small` | `keras.applications.MobileNetV3Small` (phones) | `weights="imagenet"` |
 
 `weights` is one of:
 
@@ -55,11 +56,12 @@ def _resnet18(weights):
     )
 
 
-def _applications(constructor, weights):
+def _applications(constructor, weights, **kwargs):
     return constructor(
         include_top=False,
         weights="imagenet" if weights == "imagenet" else None,
         input_shape=(None, None, 3),
+        **kwargs,
     )
 
 
@@ -101,6 +103,13 @@ register_backbone(BackboneSpec(
     # keras.applications ResNet50 ("caffe"): BGR, minus the ImageNet mean.
     normalization={"scale": 1.0, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0),
                    "channel_order": "bgr"}))
+
+register_backbone(BackboneSpec(
+    "mobilenet_v3_small",
+    # Without its built-in Rescaling layer: the same x / 127.5 - 1 is the ImageNormalizer's one
+    # op below, so it travels with the model like every other backbone's (and its weights are the same).
+    lambda w: _applications(keras.applications.MobileNetV3Small, w, include_preprocessing=False),
+    normalization={"scale": 1 / 127.5, "mean": (1.0, 1.0, 1.0), "std": (1.0, 1.0, 1.0)}))
 
 # The normalisation of each backbone, by name (what `ImageNormalizer` takes).
 NORMALIZATIONS = {name: spec.normalization for name, spec in BACKBONES.items()}

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -18,7 +19,8 @@ def _pair(n=2, size=32, seed=0):
     return {k: rng.uniform(0, 255, (n, size, size, 3)).astype("float32") for k in ("top", "bottom")}
 
 
-@pytest.mark.parametrize("backbone", ["resnet18", pytest.param("efficientnet_b0", marks=pytest.mark.slow),
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small",
+                                      pytest.param("efficientnet_b0", marks=pytest.mark.slow),
                                       pytest.param("resnet50", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("pairing", ["siamese", "stacked"])
 def test_builds_predicts_and_reloads(tmp_path, backbone, pairing):
@@ -86,6 +88,21 @@ def test_efficientnet_weights_file(tmp_path):
     source.save_weights(path)
     loaded, used = build_backbone("efficientnet_b0", str(path))
     np.testing.assert_array_equal(source.weights[-1].numpy(), loaded.weights[-1].numpy())
+
+
+def test_mobilenet_v3_small_normalises_outside_and_loads_a_weights_file(tmp_path):
+    """The phone preset: no Rescaling inside the backbone (the ImageNormalizer's x / 127.5 - 1 is
+    the model's one normalisation op), and its weights load from a file the test writes."""
+    source, _ = build_backbone("mobilenet_v3_small", "none")
+    assert not [layer for layer in source.layers if isinstance(layer, keras.layers.Rescaling)]
+    assert NORMALIZATIONS["mobilenet_v3_small"] == {"scale": 1 / 127.5, "mean": (1.0, 1.0, 1.0),
+                                                    "std": (1.0, 1.0, 1.0)}
+    path = tmp_path / "mnv3.weights.h5"
+    source.save_weights(path)
+    loaded, used = build_backbone("mobilenet_v3_small", str(path))
+    assert used == f"file:{path}"
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(source(x)), atol=1e-5)
 
 
 def test_bad_weights_paths(tmp_path):
