@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from neipalette_tf.core import cli
 from neipalette_tf.explanation import explain
 from neipalette_tf.ranking.diversity import mmr
-from neipalette_tf.serving import images
+from neipalette_tf.serving import images, web_runtime
 from neipalette_tf.serving.guards import RETRY_AFTER_S, BodyLimit, HTTPError, RequestGuard
 
 __all__ = ["HTTPError", "create_app", "check_model", "app_from_environment"]
@@ -228,9 +228,11 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
         except Exception:  # noqa: BLE001 - anything else the multipart parser raised
             raise HTTPError(400, "malformed multipart body", "body") from None
 
+    web_runtime.add_routes(app, first, model_name, STATIC)  # page scripts, LiteRT.js, the .tflite file
+
     @app.get("/", include_in_schema=False)
     async def page():
-        return FileResponse(os.path.join(STATIC, "index.html"), media_type="text/html")
+        return FileResponse(os.path.join(STATIC, "index.html"), media_type="text/html", headers=web_runtime.HEADERS)
 
     @app.get("/healthz")
     async def healthz():
@@ -239,7 +241,8 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
     @app.get("/v1/model")
     async def model_card():
         return {"model": model_name, "format": first.format, "image_size": first.image_size,
-                "attention": bool(getattr(first, "files", {}).get("attention")), "limits": limits, "card": card}
+                "attention": bool(getattr(first, "files", {}).get("attention")), "limits": limits, "card": card,
+                "on_device": web_runtime.on_device_info(first, model_name)}
 
     @app.post("/v1/score")
     async def score(request: Request):
