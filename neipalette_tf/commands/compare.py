@@ -22,17 +22,18 @@ Writes into `--out` (default `runs/compare`):
 - `compare.json`: the names, folders and metrics of all models.
 
 The markdown is also printed. A folder that cannot be used gives a one-line
-error naming it and exit status 2.
+error naming it and exit status 2 (`core.cli.run`).
 """
 
 import argparse
 import sys
 
-from neipalette_tf.evaluation.compare import DEFAULT_OUT, CompareError, compare
+from neipalette_tf.core import cli
+from neipalette_tf.evaluation.compare import DEFAULT_OUT, compare
 
 
 def main(argv=None):
-    """CLI entry point; returns the exit status (0 ok, 2 unusable input)."""
+    """CLI entry point; an unusable folder or option raises `CompareError` (one line, exit 2 via `cli.run`)."""
     parser = argparse.ArgumentParser(
         prog="python -m neipalette_tf.compare",
         description="Compare evaluated NeiPalette models (tables and ROC curves).",
@@ -43,15 +44,11 @@ def main(argv=None):
                         help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--names", help="comma-separated model names, one per DIR")
     args = parser.parse_args(argv)
-    try:
-        markdown = compare(args.dirs, args.out, args.names)
-    except CompareError as e:
-        print(f"compare: error: {e}", file=sys.stderr)
-        return 2
+    markdown = compare(args.dirs, args.out, args.names)
     print(markdown, end="")
     print(f"(written to {args.out}: compare.md, compare.json, roc.png)", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -31,7 +31,7 @@ import traceback
 
 import keras
 
-from neipalette_tf import (
+from neipalette_tf.commands import (
     bench_input,
     calibrate,
     cv,
@@ -44,7 +44,7 @@ from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.data import synth
-from neipalette_tf.export import __main__ as export_cli
+from neipalette_tf.commands import export as export_cli
 from neipalette_tf.training import run as training  # `fit` as the training run calls it
 
 FAST = ["--image-size", "32", "--batch-size", "16", "--weights", "none"]

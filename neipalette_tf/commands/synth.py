@@ -1,11 +1,13 @@
-"""The command line of the renderer: argparse and one call to `generate`.
+"""Render the synthetic data set: argparse and one call to `generate` (`neipalette synth`).
 
     python -m neipalette_tf.data.synth --out data/synth --pairs 6000 \\
         --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2]
 """
 
 import argparse
+import sys
 
+from neipalette_tf.core import cli
 from neipalette_tf.data.synth.dataset import generate, validate
 
 
@@ -15,7 +17,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    """Parse the flags and render the data set; a bad argument exits 2 with one line."""
+    """Parse the flags and render the data set; a bad argument is one line, exit 2 (`core.cli.run`)."""
     parser = _Parser(
         prog="python -m neipalette_tf.data.synth",
         description="Render the synthetic NeiPalette pair data set.",
@@ -42,7 +44,9 @@ def main(argv=None):
                  label_noise=args.label_noise, workers=args.workers, progress=not args.no_progress,
                  hue_margin=args.hue_margin, chroma_margin=args.chroma_margin, harmony=args.harmony)
     except ValueError as e:
-        parser.error(str(e))
-    except OSError as e:
-        parser.error(f"{e.filename or args.out}: {e.strerror or e}")
+        raise cli.UserError(str(e)) from None
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
