@@ -1,6 +1,6 @@
-"""`python -m export.arm64` from a checkout: the same as `python -m neipalette_tf.export.arm64` (installed: `neipalette export-arm64`)."""
+"""`python -m export.arm64` from a checkout: the `export-arm64` command, neipalette_tf/commands/export_arm64.py."""
 
 import runpy
 
 if __name__ == "__main__":
-    runpy.run_module("neipalette_tf.export.arm64", run_name="__main__", alter_sys=True)
+    runpy.run_module("neipalette_tf.commands.export_arm64", run_name="__main__", alter_sys=True)

@@ -1,6 +1,6 @@
-"""`python -m export.profile` from a checkout: the same as `python -m neipalette_tf.export.profile` (installed: `neipalette export-profile`)."""
+"""`python -m export.profile` from a checkout: the `export-profile` command, neipalette_tf/commands/export_profile.py."""
 
 import runpy
 
 if __name__ == "__main__":
-    runpy.run_module("neipalette_tf.export.profile", run_name="__main__", alter_sys=True)
+    runpy.run_module("neipalette_tf.commands.export_profile", run_name="__main__", alter_sys=True)

@@ -167,7 +167,7 @@ def main(argv=None):
         parser.error("--model is required (or --broadcast)")
     import numpy as np
 
-    from neipalette_tf.export.bench import spawn
+    from neipalette_tf.export.bench_workers import spawn
 
     protos, size = variants(args.model)
     flops = spawn({"kind": "flops", "model": args.model})["flops_per_pair"]

@@ -13,21 +13,22 @@ a function body are deliberately deferred and do not count) and checks:
 import ast
 import pathlib
 
+from neipalette_tf.commands import COMMANDS, module
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("neipalette_tf", "export")
 
-CLI_MODULES = {f"neipalette_tf.{name}" for name in (
-    "train", "evaluate", "predict", "calibrate", "cv", "compare", "recommend", "explain", "explain_eval",
-    "serve", "serve_bench", "bench_input", "profile_training", "peer_bench", "portability", "fit_harmony",
-    "__main__")} | {
-    "neipalette_tf.export.__main__", "neipalette_tf.data.synth.cli", "neipalette_tf.data.synth.__main__",
-    "neipalette_tf.data.to_tfrecord", "export.__main__", "export.bench", "export.profile", "export.tflite",
-    "export.arm64"}
+# The command-line modules (the top layer): every registered command, `neipalette`, and the
+# `python -m` forwards (neipalette_tf.commands: one registry, so no command is missed here).
+CLI_MODULES = {module(name) for name in COMMANDS} | {"neipalette_tf.__main__", "neipalette_tf.commands"} | {
+    f"{s}.__main__" if (ROOT.joinpath(*s.split(".")) / "__main__.py").exists() else s
+    for s in [c.spelling for c in COMMANDS.values()] if not s.startswith("neipalette_tf.export.")}
 LAYERS = {  # package prefix -> rank; higher may import lower, never the reverse
     "neipalette_tf.colour": 0, "neipalette_tf.core": 0,
     "neipalette_tf.models": 1, "neipalette_tf.data": 1, "neipalette_tf.predictors": 1,
     "neipalette_tf.training": 2, "neipalette_tf.evaluation": 2, "neipalette_tf.export": 2,
     "neipalette_tf.explanation": 2, "neipalette_tf.ranking": 2, "neipalette_tf.serving": 2,
+    "neipalette_tf.commands": 3,
 }
 
 

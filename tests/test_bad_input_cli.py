@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
-from neipalette_tf import evaluate, predict, train
+from neipalette_tf.commands import evaluate, predict, train
 from neipalette_tf.core import cli
 from neipalette_tf.data import bad_input
 from neipalette_tf.data.manifest import ManifestError, read_manifest
@@ -195,7 +195,7 @@ def test_predict_bad_images_and_models(folder, capsys):
 
 
 def test_export_bad_input(folder, capsys):
-    from neipalette_tf.export.__main__ import main as export_main
+    from neipalette_tf.commands.export import main as export_main
 
     out = folder / "artifacts"
     assert "nope.keras: model not found" in _error(capsys, export_main, ["--model", folder / "nope.keras", "--out", out])

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from neipalette_tf import train
+from neipalette_tf.commands import train
 from neipalette_tf.core import cli
 from neipalette_tf.data import bad_input
 from neipalette_tf.data.manifest import Manifest

@@ -572,7 +572,7 @@ def test_calibration_keeps_the_starting_temperature_when_the_split_cannot_suppor
 def test_a_kernel_error_in_training_is_one_line_and_leaves_no_run(tiny_synth, tmp_path, monkeypatch, capsys):
     import tensorflow as tf
 
-    from neipalette_tf import train
+    from neipalette_tf.commands import train
     from neipalette_tf.training import run as training  # `fit` as the training run calls it
 
     def failing_fit(*args, **kwargs):

@@ -1,6 +1,6 @@
 """Compare evaluated NeiPalette models side by side: the library behind `python -m neipalette_tf.compare`.
 
-The command, its flags and what it writes are described in `neipalette_tf/compare.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/compare.py`;
 this module holds the work, callable from Python.
 """
 
@@ -8,6 +8,7 @@ import json
 import os
 from collections import Counter
 
+from neipalette_tf.core.errors import UserError
 from neipalette_tf.core.io_utils import write_json, write_text
 from neipalette_tf.evaluation import plots
 from neipalette_tf.evaluation.metrics import METRIC_KEYS
@@ -26,8 +27,8 @@ OVERALL_HEADER = [
 ]
 
 
-class CompareError(Exception):
-    """A folder or option that cannot be used; the message is one line."""
+class CompareError(UserError):
+    """A folder or option that cannot be used; the message is one line (exit 2 through `core.cli.run`)."""
 
 
 def load_run(directory):

@@ -1,6 +1,6 @@
 """Cross-validation of NeiPalette approaches on one manifest: the library behind `python -m neipalette_tf.cv`.
 
-The command, its flags and what it writes are described in `neipalette_tf/cv.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/cv.py`;
 this module holds the work, callable from Python.
 """
 

@@ -1,6 +1,6 @@
 """Evaluating a trained model on any manifest: the library behind `python -m neipalette_tf.evaluate`.
 
-The command, its flags and what it writes are described in `neipalette_tf/evaluate.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/evaluate.py`;
 this module holds the work, callable from Python.
 """
 

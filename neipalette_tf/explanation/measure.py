@@ -1,6 +1,6 @@
 """Measure the explanations: the library behind `python -m neipalette_tf.explain_eval`.
 
-The command, its flags and what it writes are described in `neipalette_tf/explain_eval.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/explain_eval.py`;
 this module holds the work, callable from Python.
 """
 

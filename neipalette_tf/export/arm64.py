@@ -61,7 +61,6 @@ where PREFIX is the root's entries as symlinks plus an aarch64 /proc/cpuinfo
 for the CPU (`make_sysroot`).
 """
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -75,9 +74,8 @@ import time
 
 import numpy as np
 
-from neipalette_tf.core import cli
 from neipalette_tf.core.errors import ArtifactError, Failure, UserError
-from neipalette_tf.core.io_utils import read_json_object, sha256_file, write_json
+from neipalette_tf.core.io_utils import read_json_object, sha256_file
 from neipalette_tf.core.staging import pid_alive
 from neipalette_tf.export import parity
 from neipalette_tf.predictors.runtime import CARD_NAME
@@ -592,31 +590,6 @@ def run_jobs(jobs, parallel, timeout):
     return done
 
 
-# --------------------------------------------------------------------------
-# The command
-# --------------------------------------------------------------------------
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m export.arm64", description=__doc__.splitlines()[0])
-    p.add_argument("--artifacts", required=True, help="an export folder of `python -m export`")
-    p.add_argument("--cpu", default="auto",
-                   help="comma-separated CPU profiles, each run on every format (auto: the float formats on "
-                        f"{','.join(FLOAT_CPUS)}, the int8 ones on {','.join(INT8_CPUS)}; choose from "
-                        f"{','.join(CPU_PROFILES)})")
-    p.add_argument("--pairs", type=int, default=parity.MIN_PAIRS,
-                   help=f"how many of the export's parity pairs (a seeded sample; default {parity.MIN_PAIRS}, "
-                        "parity's minimum; 0: all): emulated float kernels run ~1 s per 32 px pair")
-    p.add_argument("--formats", help=f"comma-separated subset of the export's {','.join(FORMATS)} (default: all)")
-    p.add_argument("--model", help="the Keras model (default: the card's source.model)")
-    p.add_argument("--parity-data", help="pairs.csv of the parity pairs (default: parity.json's data.manifest)")
-    p.add_argument("--cache", help="folder of the arm64 root (default $NEIPALETTE_CACHE or ~/.cache/neipalette)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="emulated runs at a time, one thread each (default: this machine's CPU count)")
-    p.add_argument("--timeout", type=float, default=7200, help="seconds for all emulated runs (default 7200)")
-    return p.parse_args(argv)
-
-
 def _csv(text):
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
@@ -749,18 +722,7 @@ def run_arm64(args, log=print):
     }
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    result = run_arm64(args)
-    out = os.path.join(args.artifacts, OUTPUT_NAME)
-    write_json(out, result)
-    failed = [fmt for fmt, r in result["formats"].items() if not r["passed"]]
-    if failed:
-        print(f"error: {', '.join(failed)} failed on ARM64 (see {out})", file=sys.stderr)
-        return 1
-    print(f"output: {out}")
-    return 0
+if __name__ == "__main__":  # `python -m neipalette_tf.export.arm64`: the `export-arm64` command
+    import runpy
 
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    runpy.run_module("neipalette_tf.commands.export_arm64", run_name="__main__", alter_sys=True)

@@ -42,7 +42,6 @@ outputs are float32 probabilities. Selective quantisation is TensorFlow's own
 type is set to uint8.
 """
 
-import argparse
 import re
 import warnings
 
@@ -52,7 +51,6 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import convert as tflite_convert
 from tensorflow.lite.python import util as tflite_util
 
-from neipalette_tf.core.cli import UserError
 from neipalette_tf.export.flatbuffer import dump, load, opcodes
 
 # Layers whose tensors stay float32 in the int8 files (matched in the
@@ -254,23 +252,7 @@ def xnnpack_coverage(path):
     return len(delegates), outside, len(ops)
 
 
-def main(argv=None):
-    """`python -m export.tflite FILE.tflite ...`: each file's XNNPACK partitions and the ops outside them."""
-    parser = argparse.ArgumentParser(prog="python -m export.tflite", description=main.__doc__)
-    parser.add_argument("files", nargs="+")
-    for path in parser.parse_args(argv).files:
-        try:
-            partitions, outside, total = xnnpack_coverage(path)
-        except ValueError as e:  # LiteRT's message for a missing or unreadable file
-            raise UserError(f"{path}: not a readable .tflite file ({str(e).splitlines()[0]})") from None
-        ops = ", ".join(op for op, _ in outside) or "none"
-        print(f"{path}: {partitions} XNNPACK partition(s); {len(outside)} of {total} op(s) outside: {ops}")
-    return 0
+if __name__ == "__main__":  # `python -m neipalette_tf.export.tflite`: the `export-tflite` command
+    import runpy
 
-
-if __name__ == "__main__":
-    import sys
-
-    from neipalette_tf.core import cli
-
-    sys.exit(cli.run(main))
+    runpy.run_module("neipalette_tf.commands.export_tflite", run_name="__main__", alter_sys=True)

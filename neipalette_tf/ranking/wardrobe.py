@@ -1,6 +1,6 @@
 """Rank a wardrobe: which of my bottoms go with this top (or tops with this bottom)?: the library behind `python -m neipalette_tf.recommend`.
 
-The command, its flags and what it writes are described in `neipalette_tf/recommend.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/recommend.py`;
 this module holds the work, callable from Python.
 """
 

@@ -1,6 +1,6 @@
 """Load-test the web service: the library behind `python -m neipalette_tf.serve_bench`.
 
-The command, its flags and what it writes are described in `neipalette_tf/serve_bench.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/serve_bench.py`;
 this module holds the work, callable from Python.
 """
 

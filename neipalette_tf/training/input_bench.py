@@ -1,6 +1,6 @@
 """Is the input pipeline fast enough? The measurement: the library behind `python -m neipalette_tf.bench_input`.
 
-The command, its flags and what it writes are described in `neipalette_tf/bench_input.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/bench_input.py`;
 this module holds the work, callable from Python.
 """
 

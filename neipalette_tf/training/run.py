@@ -1,6 +1,6 @@
 """Train a NeiPalette model: the library behind `python -m neipalette_tf.train`.
 
-The command, its flags and what it writes are described in `neipalette_tf/train.py`;
+The command, its flags and what it writes are described in `neipalette_tf/commands/train.py`;
 this module holds the work, callable from Python.
 """
 

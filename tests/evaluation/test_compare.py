@@ -1,4 +1,4 @@
-"""Tests of the comparison CLI, `python -m neipalette_tf.compare`."""
+"""Tests of the comparison command, neipalette_tf/commands/compare.py (`python -m neipalette_tf.compare`)."""
 
 import json
 import os
@@ -10,12 +10,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neipalette_tf.compare import main
+from neipalette_tf.commands.compare import main
+from neipalette_tf.core import cli
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.evaluation.metrics import classification_metrics
 from neipalette_tf.evaluation.report import write_predictions
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _status(argv):
+    """The exit status of the command as `python -m` gives it (a one-line error is exit 2)."""
+    try:
+        return cli.run(main, argv)
+    except SystemExit as e:
+        return e.code
 
 
 def fake_run(directory, backbone, pairing, skill, seed):
@@ -90,13 +99,13 @@ def test_names_option_and_disambiguation(tmp_path, runs, capsys):
     assert [r[0] for r in table_rows(capsys.readouterr().out, "Overall")] == [
         "mobilenet_v3_small-stacked (run_a)", "mobilenet_v3_small-stacked (run_c)"]
 
-    assert main(runs + ["--out", str(tmp_path / "o3"), "--names", "only_one"]) == 2
+    assert _status(runs + ["--out", str(tmp_path / "o3"), "--names", "only_one"]) == 2
 
 
 def test_missing_metrics_is_a_one_line_error(tmp_path, runs, capsys):
     empty = tmp_path / "not_a_run"
     empty.mkdir()
-    assert main([runs[0], str(empty), "--out", str(tmp_path / "cmp")]) == 2
+    assert _status([runs[0], str(empty), "--out", str(tmp_path / "cmp")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(empty) in err and "metrics.json" in err
     assert not (tmp_path / "cmp").exists()
@@ -110,6 +119,6 @@ def test_cli_exit_status(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"compare: error: {tmp_path / 'nowhere'}: no metrics.json here; "
+        f"error: {tmp_path / 'nowhere'}: no metrics.json here; "
         "pass a run or evaluation folder written by write_evaluation"
     ]

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from neipalette_tf import compare, cv
+from neipalette_tf.commands import compare, cv
 from neipalette_tf.core import cli
 from neipalette_tf.evaluation import cv as cv_lib
 from neipalette_tf.evaluation.metrics import METRIC_KEYS

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from neipalette_tf import evaluate
+from neipalette_tf.commands import evaluate
 from neipalette_tf.colour import people
 from neipalette_tf.colour.people_fit import pairwise_accuracy, rule_share, spearman
 from neipalette_tf.core import cli

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
-from neipalette_tf import explain as explain_cli
+from neipalette_tf.commands import explain as explain_cli
 from neipalette_tf.colour import harmony, space
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core import cli
@@ -184,7 +184,7 @@ def test_every_format_reads_the_same_colours_and_attention(explain_export, pair,
 
 def test_cli_writes_the_figure_and_json_without_tensorflow(explain_export, pair, tmp_path):
     out = tmp_path / "out"
-    code = ("import sys, json; from neipalette_tf import explain; from neipalette_tf.core import cli; "
+    code = ("import sys, json; from neipalette_tf.commands import explain; from neipalette_tf.core import cli; "
             f"rc = cli.run(explain.main, ['--model', {str(_formats(explain_export)['onnx'])!r}, {pair[0]!r}, "
             f"{pair[1]!r}, '--out', {str(out)!r}, '--json', '--suggest', '--target', '0.5']); "
             "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; sys.exit(rc)")
@@ -235,7 +235,7 @@ def test_old_exports_without_attention_still_explain(explain_export, pair, tmp_p
 
 
 def test_explain_eval_reports_both_figures(explain_export, tiny_synth, capsys):
-    from neipalette_tf import explain_eval
+    from neipalette_tf.commands import explain_eval
 
     model = str(_formats(explain_export)["onnx"])
     assert cli.run(explain_eval.main, ["--model", model, "--data", str(tiny_synth), "--real",

@@ -20,13 +20,14 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from neipalette_tf.commands import export_arm64
 from neipalette_tf.core import cli
 from neipalette_tf.export import arm64, arm64_worker, exporter, parity
 
 
 def _error(capsys, argv):
     with pytest.raises(SystemExit) as e:
-        cli.run(arm64.main, [str(a) for a in argv])
+        cli.run(export_arm64.main, [str(a) for a in argv])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2, err
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
@@ -198,14 +199,14 @@ def test_main_writes_arm64_json_and_exits_1_on_a_failure(tmp_path, monkeypatch, 
     folder = _fake_export(tmp_path / "x")
     report = {"formats": {"tflite_int8": {"passed": True}, "onnx_int8": {"passed": False}}, "passed": False,
               "value": float("nan")}
-    monkeypatch.setattr(arm64, "run_arm64", lambda args, log=print: report)
-    assert arm64.main(["--artifacts", str(folder)]) == 1
+    monkeypatch.setattr(export_arm64, "run_arm64", lambda args, log=print: report)
+    assert export_arm64.main(["--artifacts", str(folder)]) == 1
     assert "onnx_int8 failed on ARM64" in capsys.readouterr().err
     written = json.loads((folder / "arm64.json").read_text())
     assert written["value"] is None and written["formats"]["onnx_int8"]["passed"] is False
     assert [n for n in os.listdir(folder) if n.startswith(".")] == []  # no temporary file left
     report["formats"]["onnx_int8"]["passed"] = True
-    assert arm64.main(["--artifacts", str(folder)]) == 0
+    assert export_arm64.main(["--artifacts", str(folder)]) == 0
 
 
 def test_arm64_json_belongs_to_the_export_folder(tmp_path):

@@ -331,14 +331,14 @@ def _rejects_unreadable_tflite_files(main, tmp_path, capsys):
 
 
 def test_tflite_coverage_cli(exported, tmp_path, capsys):
+    from neipalette_tf.commands import export_tflite
     from neipalette_tf.core import cli
-    from neipalette_tf.export import tflite
 
     out, _ = exported
-    assert cli.run(tflite.main, [str(out / "model_int8.tflite")]) == 0
+    assert cli.run(export_tflite.main, [str(out / "model_int8.tflite")]) == 0
     assert re.search(r"1 XNNPACK partition\(s\); 3 of \d+ op\(s\) outside: QUANTIZE, QUANTIZE, RESHAPE$",
                      capsys.readouterr().out.strip())
-    _rejects_unreadable_tflite_files(tflite.main, tmp_path, capsys)
+    _rejects_unreadable_tflite_files(export_tflite.main, tmp_path, capsys)
 
 
 @pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors")
@@ -374,21 +374,22 @@ def test_profile_cuts_keep_every_op_and_compute_what_the_full_graph_does(exporte
 
 
 def test_profile_cli_reports_every_scope(exported, tmp_path, capsys):
+    from neipalette_tf.commands import export_profile
     from neipalette_tf.core import cli
-    from neipalette_tf.export import profile
 
     out, _ = exported
-    assert cli.run(profile.main, [str(out / "model_int8.tflite"), "--threads", "1", "--runs", "2"]) == 0
+    assert cli.run(export_profile.main, [str(out / "model_int8.tflite"), "--threads", "1", "--runs", "2"]) == 0
     text = capsys.readouterr().out
     total = float(re.search(r"whole graph ([\d.]+) ms", text).group(1))
     steps = [float(v) for v in re.findall(r"^ +\d+-\d+ +\S+ +[\d.]+ +([-+][\d.]+)$", text, re.M)]
     shares = re.findall(r"^  (\S+) +[-\d.]+ ms +[-\d.]+%$", text, re.M)
     assert total > 0 and steps and sum(steps) == pytest.approx(total, abs=1e-3 * len(steps))
     assert "encoder/colour_pooling" in shares and len(shares) == len(set(shares))
-    _rejects_unreadable_tflite_files(profile.main, tmp_path, capsys)
+    _rejects_unreadable_tflite_files(export_profile.main, tmp_path, capsys)
 
 
 def test_profile_of_onnx_files_by_op_type(exported, tmp_path, capsys):
+    from neipalette_tf.commands import export_profile
     from neipalette_tf.core import cli
     from neipalette_tf.export import profile
 
@@ -400,13 +401,13 @@ def test_profile_of_onnx_files_by_op_type(exported, tmp_path, capsys):
     assert "Gemm" in fp32["by_op"] and "Gather" not in int8["by_op"]
     assert all(ms > 0 for ms in fp32["by_op"].values())
     assert sum(int8["by_op"].values()) == pytest.approx(sum(int8["by_node"].values()))
-    assert cli.run(profile.main, [str(out / "encoder_int8.onnx"), "--threads", "1", "--runs", "2", "--batch", "4"]) == 0
+    assert cli.run(export_profile.main, [str(out / "encoder_int8.onnx"), "--threads", "1", "--runs", "2", "--batch", "4"]) == 0
     text = capsys.readouterr().out
     assert "batch 4" in text and "QLinearConv" in text and "slowest 10 nodes:" in text
     (tmp_path / "bad.onnx").write_bytes(b"not a graph")
     for bad in ("bad.onnx", "none.onnx"):
         with pytest.raises(SystemExit) as e:
-            cli.run(profile.main, [str(tmp_path / bad)])
+            cli.run(export_profile.main, [str(tmp_path / bad)])
         err = capsys.readouterr().err.strip()
         assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable .onnx") and "\n" not in err
 
@@ -429,7 +430,7 @@ def test_head_of_encoder_equals_the_full_model(exported, keras_model, sample_pai
 
 
 def test_predict_cli_answers_alike_in_every_format(exported, run, sample_pairs, capsys):
-    from neipalette_tf import predict
+    from neipalette_tf.commands import predict
     from neipalette_tf.core.preprocessing import load_image
     from neipalette_tf.predictors.runtime import HarmonyRuntime
 
@@ -519,14 +520,15 @@ def test_runtime_runs_without_tensorflow(exported, keras_model, sample_pairs):
 
 
 def test_bench_measures_every_row_and_judges_the_goals(exported, capsys, monkeypatch):
-    from neipalette_tf.export import bench
+    from neipalette_tf.commands import export_bench
+    from neipalette_tf.export import bench, bench_workers
 
     out, _ = exported
     spawn = bench.spawn  # the FLOP count in this process (TensorFlow is loaded here already): ~10 s less
-    monkeypatch.setattr(bench, "spawn", lambda job, **kw: bench.work_flops(job) if job["kind"] == "flops"
+    monkeypatch.setattr(bench, "spawn", lambda job, **kw: bench_workers.work_flops(job) if job["kind"] == "flops"
                         else spawn(job, **kw))
-    assert bench.main(["--artifacts", str(out), "--formats", "tflite,tflite_int8,onnx_int8",
-                       "--rounds", "1", "--min-seconds", "0.05"]) == 0
+    assert export_bench.main(["--artifacts", str(out), "--formats", "tflite,tflite_int8,onnx_int8",
+                              "--rounds", "1", "--min-seconds", "0.05"]) == 0
     report = json.loads((out / "bench.json").read_text())
     assert set(report["rows"]) == {"tflite", "tflite_int8", "onnx_int8"} and report["rounds"] == 1
     assert report["flops_per_pair"] > 0 and report["pairs"] == dict(SPLITS)["test"]
@@ -588,7 +590,7 @@ def test_bench_bad_arguments_are_one_line(exported):
 
 
 def test_failing_parity_publishes_nothing_and_exits_non_zero(run, monkeypatch, tmp_path, capsys):
-    from neipalette_tf.export import __main__ as export_cli
+    from neipalette_tf.commands import export as export_cli
     from neipalette_tf.export import tflite
 
     out = tmp_path / "X"

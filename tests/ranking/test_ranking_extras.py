@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from neipalette_tf import recommend
+from neipalette_tf.commands import recommend
 from neipalette_tf.core import cli
 from neipalette_tf.ranking.diversity import mmr
 

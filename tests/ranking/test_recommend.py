@@ -114,7 +114,7 @@ def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated,
 
 
 def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, wardrobe, tmp_path, capsys):
-    from neipalette_tf import recommend
+    from neipalette_tf.commands import recommend
     from neipalette_tf.core.errors import UserError
 
     out, _, _ = exported
@@ -134,7 +134,7 @@ def test_recommend_cli_ranks_tops_for_a_bottom_and_draws_the_grid(exported, ward
 
 
 def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, capsys):
-    from neipalette_tf import calibrate
+    from neipalette_tf.commands import calibrate
     from neipalette_tf.models import load_model
 
     pairs = make_pairs(tmp_path / "pairs", splits=(("val", 24),))
@@ -157,7 +157,7 @@ def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, ca
 
 def test_bench_times_ranking_end_to_end_and_the_head_alone(exported, capsys):
     """`recommend --bench` on a small wardrobe: every timing is measured and the head's share is printed."""
-    from neipalette_tf import recommend
+    from neipalette_tf.commands import recommend
     from neipalette_tf.core import cli
     from neipalette_tf.ranking.wardrobe import bench, load_scorer
 

@@ -127,7 +127,7 @@ def test_service_never_imports_tensorflow(explain_export):
 
 
 def test_serve_refuses_tensorflow_formats_in_one_line(explain_export, capsys):
-    from neipalette_tf import serve
+    from neipalette_tf.commands import serve
     from neipalette_tf.core import cli
 
     with pytest.raises(SystemExit) as e:
@@ -138,7 +138,7 @@ def test_serve_refuses_tensorflow_formats_in_one_line(explain_export, capsys):
 
 def test_small_load_run_has_no_errors(explain_export, capsys):
     """A short version of `python -m neipalette_tf.serve_bench` (the figures are in docs/explain.md)."""
-    from neipalette_tf import serve_bench
+    from neipalette_tf.commands import serve_bench
     from neipalette_tf.core import cli
     from neipalette_tf.serving.load_test import MAX_MEMORY_GROWTH
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from neipalette_tf import bench_input
+from neipalette_tf.commands import bench_input
 
 pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
 

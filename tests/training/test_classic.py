@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from neipalette_tf import evaluate, predict, train
+from neipalette_tf.commands import evaluate, predict, train
 from neipalette_tf.colour import space
 from neipalette_tf.core import cli
 from neipalette_tf.evaluation.metrics import METRIC_KEYS

@@ -27,7 +27,7 @@ import time
 import pytest
 from conftest import ROOT
 
-from neipalette_tf import train
+from neipalette_tf.commands import train
 from neipalette_tf.core import cli
 from neipalette_tf.training.resume import read_state
 

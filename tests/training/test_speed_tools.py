@@ -61,7 +61,7 @@ def test_peer_benchmark_measures_both_frameworks(tiny_synth):
 
 
 def test_peer_benchmark_without_torch_is_one_line(monkeypatch, capsys):
-    from neipalette_tf import peer_bench as cli_module
+    from neipalette_tf.commands import peer_bench as cli_module
     from neipalette_tf.core import cli
 
     monkeypatch.setattr(cli_module.peer_bench, "torch_available", lambda: False)

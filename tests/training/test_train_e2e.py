@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from neipalette_tf import compare, evaluate, train
+from neipalette_tf.commands import compare, evaluate, train
 from neipalette_tf.evaluation.metrics import METRIC_KEYS
 from neipalette_tf.models import build_backbone, load_model
 from neipalette_tf.training import prepare

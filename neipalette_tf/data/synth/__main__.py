@@ -1,8 +1,6 @@
-"""Entry point of `python -m neipalette_tf.data.synth` (the command line is in `cli`)."""
+"""`python -m neipalette_tf.data.synth`: the `synth` command, neipalette_tf/commands/synth.py (a forward)."""
 
-import sys
-
-from neipalette_tf.data.synth.cli import main
+import runpy
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runpy.run_module("neipalette_tf.commands.synth", run_name="__main__", alter_sys=True)
