@@ -210,11 +210,15 @@ class PeopleModel:
         return np.clip(r, *RATING_RANGE) if clip else r
 
     def rate_against(self, labs, other):
-        """f(c, other) for many colours `labs` `[N, 3]` and one `other` `[3]` (its own part computed once)."""
-        labs = np.asarray(labs, dtype=np.float64)
-        other = np.asarray(other, dtype=np.float64)
-        r = self.bias + 0.5 * (self.like(labs) + float(self.like(other))) \
-            + self.together(labs, np.broadcast_to(other, labs.shape))
+        """f(c, other) for many colours `labs` `[N, 3]` and one `other` `[3]` (its own part computed once).
+
+        Computed in float32 (a candidate search's thousands of colours; 1e-5 from `rate`).
+        """
+        labs = np.asarray(labs, dtype=np.float32)
+        other = np.asarray(other, dtype=np.float32)
+        own = colour_features(labs) @ self.colour_weights.astype(np.float32)
+        pair = pair_features(labs, np.broadcast_to(other, labs.shape)) @ self.pair_weights.astype(np.float32)
+        r = self.bias + 0.5 * (own + float(self.like(other))) + pair
         return np.clip(r, *RATING_RANGE)
 
     def rate_rgb(self, rgb_a, rgb_b):

@@ -217,15 +217,19 @@ def people_reading(lab_t, lab_b, names=("", ""), model=None):
 # --------------------------------------------------------------------------
 
 
+_CHROMAS = np.array([c for c in CANDIDATE_CHROMAS if c > 0])
+
+
 def candidate_colours(lab, lightness_steps=(0.0,)):
     """OKLab candidates: `CANDIDATE_CHROMAS` x hues every `HUE_STEP`°, in gamut, at the colour's lightness
     plus each of `lightness_steps` (people models: `PEOPLE_LIGHTNESS_STEPS`, since people care about
     lightness contrast; clipped to `LIGHTNESS_RANGE`)."""
     L0 = float(np.asarray(lab)[0])
-    hues = np.arange(0.0, 360.0, HUE_STEP)
-    levels = sorted({round(float(np.clip(L0 + d, *LIGHTNESS_RANGE)), 4) for d in lightness_steps} | {L0})
-    lch = np.array([[L, 0.0, 0.0] for L in levels]
-                   + [[L, c, h] for L in levels for c in CANDIDATE_CHROMAS if c > 0 for h in hues])
+    levels = np.array(sorted({round(float(np.clip(L0 + d, *LIGHTNESS_RANGE)), 4) for d in lightness_steps} | {L0}))
+    greys = np.stack([levels, np.zeros_like(levels), np.zeros_like(levels)], axis=-1)
+    # every level x chroma x hue, level-major (the greys of every level first)
+    grid = np.meshgrid(levels, _CHROMAS, np.arange(0.0, 360.0, HUE_STEP), indexing="ij")
+    lch = np.concatenate([greys, np.stack([g.ravel() for g in grid], axis=-1)])
     return oklch_to_oklab(lch[in_srgb_gamut(lch)])
 
 
@@ -436,11 +440,8 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     hidden = {"_previews": [], "_attention": None if attention is None else list(attention)}
     if p < threshold or always_suggest:
         fixes = nearest_fixes(backend, embeddings[0], embeddings[1], target, k, people_model)
-        for role in ROLES:
-            for s in fixes[role] + fixes[role + "_shortlist"]:
-                s["rule_ok"] = _rule_ok(s, lchs)
-                if people_model is not None:
-                    s["rating"] = _people_rating_with(people_model, s, labs)
+        _judge_applied([s for role in ROLES for s in fixes[role] + fixes[role + "_shortlist"]], labs,
+                       people_model)
         # The candidates in the order the suggestions are picked: the ones the rule also calls
         # harmonious (with the other garment's read colour) first, then the nearest. Picking is greedy
         # in this order, so checking them on pixels in this order and stopping once `k` are picked
@@ -473,20 +474,21 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     return result
 
 
-def _rule_ok(s, lchs):
-    """Whether the rule calls the pair harmonious with suggestion `s` applied (on the read colours)."""
-    i = ROLES.index(s["role"])
-    new_lch = oklab_to_oklch(s["oklab"])
-    pair = (new_lch, lchs[1]) if i == 0 else (lchs[0], new_lch)
-    return bool(harmonious(*pair))
-
-
-def _people_rating_with(model, s, labs):
-    """People's rating of the pair with suggestion `s` applied (on the read colours)."""
-    i = ROLES.index(s["role"])
-    pair = [labs[0], labs[1]]
-    pair[i] = s["oklab"]
-    return float(model.rate(*pair))
+def _judge_applied(candidates, labs, people_model=None):
+    """With each candidate applied to its garment (on the read colours): whether the rule calls the
+    pair harmonious (`s["rule_ok"]`) and, with `people_model`, people's rating (`s["rating"]`); one
+    vectorised pass for all candidates."""
+    if not candidates:
+        return
+    pairs = np.repeat(np.asarray(labs, np.float64)[None], len(candidates), axis=0)  # [n, 2, 3]
+    roles = np.array([ROLES.index(s["role"]) for s in candidates])
+    pairs[np.arange(len(candidates)), roles] = np.stack([s["oklab"] for s in candidates])
+    rule_ok = harmonious(oklab_to_oklch(pairs[:, 0]), oklab_to_oklch(pairs[:, 1]))
+    ratings = people_model.rate(pairs[:, 0], pairs[:, 1]) if people_model is not None else None
+    for n, s in enumerate(candidates):
+        s["rule_ok"] = bool(rule_ok[n])
+        if ratings is not None:
+            s["rating"] = float(ratings[n])
 
 
 def _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model=None):
