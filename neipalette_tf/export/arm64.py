@@ -75,6 +75,7 @@ import time
 import numpy as np
 
 from neipalette_tf.core.errors import ArtifactError, Failure, UserError
+from neipalette_tf.core.formats import PARTS, list_formats
 from neipalette_tf.core.io_utils import read_json_object, sha256_file
 from neipalette_tf.core.staging import pid_alive
 from neipalette_tf.export import parity
@@ -83,9 +84,8 @@ from neipalette_tf.predictors.runtime import CARD_NAME
 OUTPUT_NAME = "arm64.json"
 PARITY_NAME = "parity.json"
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "arm64_worker.py")
-FORMATS = ("tflite", "tflite_fp16", "tflite_int8", "onnx", "onnx_int8")
-PARTS = ("model", "encoder", "head", "attention")
-INT8_FORMATS = ("tflite_int8", "onnx_int8")
+FORMATS = list_formats(tf_free=True)  # core.formats: the files the TF-free runtime reads
+INT8_FORMATS = list_formats(tf_free=True, precision="int8")
 # CPU profiles -> QEMU's -cpu: which aarch64 features, so which kernels, the runtimes pick.
 CPU_PROFILES = {
     "cortex-a53": "cortex-a53",  # ARMv8.0 NEON only: no fp16 arithmetic, no int8 dot product (older budget phones)

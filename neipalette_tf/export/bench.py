@@ -43,13 +43,14 @@ import numpy as np
 
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.cpu_info import cpu_summary
+from neipalette_tf.core.formats import list_formats
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.evaluation.metrics import classification_metrics
 from neipalette_tf.export.bench_workers import BATCH, MIN_SECONDS, artifact, export_card, spawn
 
-RUNTIME_FORMATS = ("onnx", "onnx_int8", "tflite", "tflite_fp16", "tflite_int8")
-INT8_ROWS = ("tflite_int8", "onnx_int8")
+RUNTIME_FORMATS = list_formats(tf_free=True)  # core.formats: what the TF-free runtime reads
+INT8_ROWS = list_formats(tf_free=True, precision="int8")
 INT8_GOAL = 2.5  # each int8 file against float32 TFLite, at batch 1 (both thread counts) and batch 32
 THREADS = (1, 2)
 ROUNDS = 3
@@ -105,7 +106,7 @@ def run_bench(folder, data=None, command=None, log=print, formats=None, rounds=R
 
 
     card = export_card(folder)
-    available = ["keras"] + [f for f in ("savedmodel", *RUNTIME_FORMATS) if f in card["artifacts"]]
+    available = ["keras"] + [f for f in list_formats() if f in card["artifacts"]]
     if formats:
         missing = [f for f in formats if f not in available]
         if missing:

@@ -35,6 +35,7 @@ import numpy as np
 from neipalette_tf.core import memory, staging
 from neipalette_tf.core import staging as staging_lib
 from neipalette_tf.core.cli import UserError
+from neipalette_tf.core.formats import get_format, list_formats
 from neipalette_tf.core.io_utils import hash_file, write_json
 from neipalette_tf.data.manifest import Manifest, read_manifest, resolve_manifest_path
 from neipalette_tf.data.pipeline import load_images
@@ -49,8 +50,8 @@ from neipalette_tf.training.prepare import prepare_manifest
 
 BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes (bench.OUTPUT_NAMES, checked by a test)
 ARM64_OUTPUT_NAME = "arm64.json"  # what `export.arm64` writes (arm64.OUTPUT_NAME, checked by a test)
-FORMATS = ("savedmodel", "tflite", "tflite_fp16", "tflite_int8", "onnx", "onnx_int8")
-INT8_FORMATS = ("tflite_int8", "onnx_int8")
+FORMATS = list_formats()  # the registry: neipalette_tf/core/formats.py
+INT8_FORMATS = list_formats(precision="int8")
 CALIBRATION_PAIRS = 128
 MIN_CALIBRATION_PAIRS = 100
 MAX_PARITY_PAIRS = 1024
@@ -156,7 +157,11 @@ def _onnx_calibration(model, calibration):
 
 
 class Builder:
-    """Builds formats into `staging`; returns `{part: staged path}` per format."""
+    """Builds formats into `staging`; returns `{part: staged path}` per format.
+
+    `build(fmt)` calls the method of the format's family (`savedmodel`, `onnx`, `tflite`, as
+    `core.formats` registers it) with the format's spec.
+    """
     def __init__(self, model, staging, calibration):
         self.model = model
         self.staging = staging
@@ -175,27 +180,32 @@ class Builder:
         return self._saved_model
 
     def build(self, fmt):
-        if fmt == "savedmodel":  # a copy: the staged one stays the TFLite source
-            return {"model": shutil.copytree(self.saved_model, os.path.join(self.staging, "publish", "saved_model"))}
-        if fmt in ("onnx", "onnx_int8"):
-            functions = savedmodel.endpoints(self.model)
-            feeds = _onnx_calibration(self.model, self.calibration) if fmt == "onnx_int8" else None
-            files = {}
-            for part, key in self.parts.items():
-                if part not in self._onnx:
-                    self._onnx[part] = onnx_export.convert(*functions[key], optimize_graph=False)
-                    memory.release()  # tf2onnx frees gigabytes per graph; hand them back before the next
-                if fmt == "onnx":
-                    graph = onnx_export.optimized(self._onnx[part])
-                else:
-                    graph = onnx_export.quantize_int8(
-                        onnx_export.optimized(self._onnx[part], onnx_export.INT8_MAX_OUTPUT_PIXELS),
-                        feeds[part], tflite.FLOAT_SCOPES,
-                        tflite.ATTENTION_INT8_SCOPES if part == "attention" else tflite.INT8_SCOPES)
-                files[part] = _write_bytes(os.path.join(self.staging, onnx_export.file_name(part, fmt)),
-                                           graph.SerializeToString())
-            return files
-        precision = tflite.PRECISIONS[fmt]
+        spec = get_format(fmt)
+        return getattr(self, spec.family)(spec)
+
+    def savedmodel(self, spec):  # a copy: the staged one stays the TFLite source
+        return {"model": shutil.copytree(self.saved_model, os.path.join(self.staging, "publish", "saved_model"))}
+
+    def onnx(self, spec):
+        functions = savedmodel.endpoints(self.model)
+        feeds = _onnx_calibration(self.model, self.calibration) if spec.int8 else None
+        files = {}
+        for part, key in self.parts.items():
+            if part not in self._onnx:
+                self._onnx[part] = onnx_export.convert(*functions[key], optimize_graph=False)
+                memory.release()  # tf2onnx frees gigabytes per graph; hand them back before the next
+            if spec.precision == "float32":
+                graph = onnx_export.optimized(self._onnx[part])
+            else:
+                graph = onnx_export.quantize_int8(
+                    onnx_export.optimized(self._onnx[part], onnx_export.INT8_MAX_OUTPUT_PIXELS),
+                    feeds[part], tflite.FLOAT_SCOPES,
+                    tflite.ATTENTION_INT8_SCOPES if part == "attention" else tflite.INT8_SCOPES)
+            files[part] = _write_bytes(os.path.join(self.staging, spec.file_name(part)), graph.SerializeToString())
+        return files
+
+    def tflite(self, spec):
+        precision = spec.precision
         source, data = self.saved_model, {}
         if precision == "int8":
             source = savedmodel.write(self.model, os.path.join(self.staging, "int8_source"), pin_pixel_range=True)
@@ -205,26 +215,26 @@ class Builder:
             flatbuffer = tflite.convert(source, key, precision, data.get(key), float32_model=self._float32.get(key))
             if precision == "float32":
                 self._float32[key] = flatbuffer
-            files[part] = _write_bytes(os.path.join(self.staging, tflite.file_name(part, fmt)), flatbuffer)
+            files[part] = _write_bytes(os.path.join(self.staging, spec.file_name(part)), flatbuffer)
         return files
 
 
 def runner(fmt, files, image_size):
-    """The format's files as NumPy functions (`predict_batch`, `embed_batch`, `score_batch`)."""
-    if fmt == "savedmodel":
+    """The format's files as NumPy functions (`predict_batch`, `embed_batch`, `score_batch`): the
+    TF-free runtime for a TF-free format, else the SavedModel predictor."""
+    if not get_format(fmt).tf_free:
         return SavedModelPredictor(files["model"])
-
     return HarmonyRuntime.from_files(files, image_size)
 
 
 def describe(fmt, files, run):
     """Card entries `{part: {"file", "inputs", "outputs", ...}}` of a format's staged files."""
-    if fmt == "savedmodel":
-        rel = os.path.join(savedmodel.SAVED_MODEL_DIR, savedmodel.VERSION)
+    spec = get_format(fmt)
+    if spec.family == "savedmodel":
         signatures = model_card.describe_saved_model(run.signatures)
-        return {part: {"file": rel, "signature": key, **signatures[key]}
+        return {part: {"file": spec.file_name(part), "signature": key, **signatures[key]}
                 for part, key in savedmodel.PARTS.items() if key in signatures}
-    read = onnx_export.describe if fmt.startswith("onnx") else tflite.describe
+    read = {"onnx": onnx_export.describe, "tflite": tflite.describe}[spec.family]
     return {part: {"file": os.path.basename(path), **read(path)} for part, path in files.items()}
 
 
@@ -235,11 +245,10 @@ def describe(fmt, files, run):
 
 def final_paths(fmt, out, parts=tuple(savedmodel.PARTS)):
     """Where a format's files live once published."""
-    if fmt == "savedmodel":
-        return {"model": os.path.join(out, savedmodel.SAVED_MODEL_DIR, savedmodel.VERSION)}
-    if fmt.startswith("onnx"):
-        return {p: os.path.join(out, onnx_export.file_name(p, fmt)) for p in parts}
-    return {p: os.path.join(out, tflite.file_name(p, fmt)) for p in parts}
+    spec = get_format(fmt)
+    if spec.family == "savedmodel":
+        return {"model": os.path.join(out, spec.file_name("model"))}
+    return {p: os.path.join(out, spec.file_name(p)) for p in parts}
 
 
 def _remove(path):

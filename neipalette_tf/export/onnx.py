@@ -50,6 +50,7 @@ from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
+from neipalette_tf.core.formats import get_format
 from neipalette_tf.export.onnx_optimize import MAX_OUTPUT_PIXELS, METADATA_KEY, optimize
 from neipalette_tf.export.tflite import scope_pattern
 
@@ -65,7 +66,8 @@ INT8_METADATA_KEY = "neipalette_int8"
 
 
 def file_name(part, fmt="onnx"):
-    return f"{part}_int8.onnx" if fmt == "onnx_int8" else f"{part}.onnx"
+    """`encoder_int8.onnx` for part "encoder" of format "onnx_int8" (`core.formats`)."""
+    return get_format(fmt).file_name(part)
 
 
 def freeze(fn, input_signature):

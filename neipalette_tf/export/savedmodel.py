@@ -38,10 +38,12 @@ writes version 1.
 import numpy as np
 import tensorflow as tf
 
-SAVED_MODEL_DIR = "saved_model"
+from neipalette_tf.core import formats
+
+SAVED_MODEL_DIR = formats.SAVED_MODEL_DIR
 PARTS = {"model": "serving_default", "encoder": "encoder", "head": "head",  # file part -> signature
          "attention": "attention"}
-VERSION = "1"
+VERSION = formats.SAVED_MODEL_VERSION
 # load_image returns uint8: the models take its values, 0..255, as floats.
 PIXEL_RANGE = (float(np.iinfo(np.uint8).min), float(np.iinfo(np.uint8).max))
 

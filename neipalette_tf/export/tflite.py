@@ -51,6 +51,7 @@ from ai_edge_litert.interpreter import Interpreter
 from tensorflow.lite.python import convert as tflite_convert
 from tensorflow.lite.python import util as tflite_util
 
+from neipalette_tf.core.formats import get_format, list_formats
 from neipalette_tf.export.flatbuffer import dump, load, opcodes
 
 # Layers whose tensors stay float32 in the int8 files (matched in the
@@ -72,13 +73,12 @@ ATTENTION_INT8_SCOPES = ("head/hidden",)
 # too, its hidden layer int8 like the full model's).
 IMAGE_SIGNATURES = ("serving_default", "encoder", "attention")
 
-PRECISIONS = {"tflite": "float32", "tflite_fp16": "float16", "tflite_int8": "int8"}
-_SUFFIX = {"float32": "", "float16": "_fp16", "int8": "_int8"}
+PRECISIONS = {name: get_format(name).precision for name in list_formats(family="tflite")}  # core.formats
 
 
 def file_name(part, fmt):
     """`model_int8.tflite` for part "model" of format "tflite_int8", etc."""
-    return f"{part}{_SUFFIX[PRECISIONS[fmt]]}.tflite"
+    return get_format(fmt).file_name(part)
 
 
 def scope_pattern(scopes):

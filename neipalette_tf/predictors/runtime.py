@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here, importable from here
+from neipalette_tf.core.formats import PARTS, format_of, get_format, list_formats
 from neipalette_tf.core.io_utils import hash_file, read_json_object, sha256_file
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.predictors.base import Predictor
@@ -119,7 +120,9 @@ class LiteRTGraph:
                 for name, d in self.outputs.items()}
 
 
-GRAPH_TYPES = {".onnx": OnnxGraph, ".tflite": LiteRTGraph}
+# The graph of each TF-free family (`core.formats`), by the file suffix of its formats.
+GRAPHS = {"onnx": OnnxGraph, "tflite": LiteRTGraph}
+GRAPH_TYPES = {get_format(name).suffix: GRAPHS[get_format(name).family] for name in list_formats(tf_free=True)}
 
 
 # What each part's graph takes and gives (a foreign model with other names is refused).
@@ -170,14 +173,6 @@ def verify_file(path, expected, card_path):
                             f"{card_path} (the file was changed or damaged; --no-verify uses it anyway)")
 
 
-def format_of(path):
-    """"onnx", "onnx_int8", "tflite", "tflite_fp16" or "tflite_int8", from a model file's name."""
-    name = os.path.basename(os.fspath(path))
-    if name.endswith(".onnx"):
-        return "onnx_int8" if "_int8" in name else "onnx"
-    return "tflite_int8" if "_int8" in name else "tflite_fp16" if "_fp16" in name else "tflite"
-
-
 class HarmonyRuntime(Predictor):
     """Score outfits with an exported `.onnx` or `.tflite` model, no TensorFlow.
 
@@ -208,7 +203,7 @@ class HarmonyRuntime(Predictor):
         self.format, entry = find_artifact(self.card, os.path.basename(path))
         self.format = self.format or format_of(path)
         files, hashes = {"model": path}, {}
-        for part in ("model", "encoder", "head", "attention"):
+        for part in PARTS:
             if entry and part in entry:
                 if part != "model":
                     if not isinstance(entry[part].get("file"), str):
