@@ -20,6 +20,7 @@ isolation (COOP / COEP), which the threaded WASM build needs for
 SharedArrayBuffer.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -161,27 +162,48 @@ def fixed_batch(model_bytes):
     return bytes(data)
 
 
+# The graphs the service computes its verdict with (`explain.explain_images`, `full_model=False`): the
+# garments' embeddings from the attention graph (the encoder in exports made before it), p from the
+# head on them. The page runs the same files, so it shows the service's p (the full model graph of an
+# int8 export can differ from head(encoder) by more than 0.01: each is within the export's own bounds).
+EMBEDDING_PARTS = ("attention", "encoder")
+
+
+def on_device_parts(backend):
+    """`{part: file}` of the graphs the page runs (an embedding graph and the head), or None."""
+    files = getattr(backend, "files", None) or {}
+    embed = next((p for p in EMBEDDING_PARTS if p in files), None)
+    if embed is None or "head" not in files:
+        return None
+    return {embed: files[embed], "head": files["head"]}
+
+
 def on_device_info(backend, model_name):
     """What `/v1/model` tells the page about on-device scoring with the service's model."""
     version = installed_version()
     card = getattr(backend, "card", None) or {}
+    parts = on_device_parts(backend)
     info = {"available": False, "name": model_name, "format": backend.format, "image_size": int(backend.image_size),
             "threshold": float(card.get("threshold", 0.5)), "runtime": f"{PACKAGE} {version}" if version else None,
-            "file": None, "reason": None}
+            "files": None, "reason": None}
     if backend.format not in ON_DEVICE_FORMATS:
         info["reason"] = (f"the service runs {model_name} ({backend.format}); on-device scoring runs the .tflite "
-                          "the service runs: serve a model*.tflite file")
+                          "files the service runs: serve a model*.tflite file")
+    elif parts is None:
+        info["reason"] = f"{model_name} has no encoder and head files beside it"
     elif version is None:
         info["reason"] = ("the on-device runtime (LiteRT.js) is not installed on the server: "
                           "python -m neipalette_tf.web_runtime")
     else:
-        info.update(available=True, file="/v1/model/file")
+        info.update(available=True, files={part: {"name": os.path.basename(path), "url": f"/v1/model/file/{part}"}
+                                           for part, path in parts.items()})
     return info
 
 
 def add_routes(app, backend, model_name, static):
     """The page's resources: `/static/{name}` (its scripts), `/vendor/{path}` (LiteRT.js) and
-    `/v1/model/file` (the .tflite file the service runs, only that file). Returns `on_device_info`."""
+    `/v1/model/file/{part}` (the .tflite files the service scores with, by part name: only those).
+    Returns nothing; `on_device_info` says what the page may load."""
     from fastapi.responses import FileResponse, Response
 
     from neipalette_tf.serving.guards import HTTPError
@@ -205,16 +227,21 @@ def add_routes(app, backend, model_name, static):
             raise HTTPError(404, "no such file", None)
         return send(path)
 
-    model_file, served = os.path.abspath(backend.path), {}
+    parts, served = on_device_parts(backend), {}
 
-    @app.get("/v1/model/file")
-    async def model_file_route():
-        if backend.format not in ON_DEVICE_FORMATS:
+    @app.get("/v1/model/file/{part}")
+    async def model_file(part: str):
+        if backend.format not in ON_DEVICE_FORMATS or parts is None:
             raise HTTPError(404, on_device_info(backend, model_name)["reason"], None)
-        if "bytes" not in served:  # read once: the file the service loaded at start
-            with open(model_file, "rb") as f:
-                served["bytes"] = fixed_batch(f.read())
-        return Response(served["bytes"], media_type="application/octet-stream",
-                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{model_name}"'})
-
-    return on_device_info(backend, model_name)
+        if part not in parts:
+            raise HTTPError(404, f"part: one of {', '.join(parts)}", "part")
+        if part not in served:  # read once, checked against the model card's SHA-256 as the runtime does
+            with open(parts[part], "rb") as f:
+                data = f.read()
+            expected = (getattr(backend, "_hashes", None) or {}).get(part)
+            if expected and hashlib.sha256(data).hexdigest() != expected:
+                raise HTTPError(500, f"{os.path.basename(parts[part])}: differs from its model card's SHA-256", None)
+            served[part] = fixed_batch(data)
+        name = os.path.basename(parts[part])
+        return Response(served[part], media_type="application/octet-stream",
+                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,12 +1,16 @@
-// On-device scoring: the service's own .tflite file run in the page by LiteRT.js (WASM, or WebGPU
+// On-device scoring: the service's own .tflite files run in the page by LiteRT.js (WASM, or WebGPU
 // for float32 files where the browser has it); the photos never leave the device.
 //
-// The model file comes from GET /v1/model/file (the file the service runs, nothing else), the
-// runtime from /vendor/ (installed by the web-runtime command; no CDN). The photos go through
-// letterbox.js, the port of neipalette_tf/core/preprocessing.load_image, so the model sees the
-// pixels Python would give it; the graph holds the normalisation, as in every other runtime.
-// Inputs `top` and `bottom` are [1, S, S, 3] RGB (uint8 in the int8 files, float32 0..255 in the
-// float32 / float16 ones); outputs `harmony` (p) and, for people-trained models, `rating`.
+// The files are those the service scores with (GET /v1/model's on_device.files): the embedding graph
+// (`attention`, or `encoder` in older exports) on each garment, then the `head` on the two
+// embeddings, as neipalette_tf.explanation.explain_images does for the service's verdict; each
+// served with its batch fixed at 1 (LiteRT.js cannot resize inputs). The runtime comes from /vendor/
+// (installed by the web-runtime command; no CDN). The photos go through letterbox.js, the port of
+// neipalette_tf/core/preprocessing.load_image, so the graphs see the pixels Python would give them;
+// normalisation is inside the graphs. Image inputs are [1, S, S, 3] RGB (uint8 in the int8 files,
+// float32 0..255 otherwise); the embedding's last three values are the garment's main colour
+// (OKLab, scaled by OKLAB_SCALE of neipalette_tf/colour/space.py); the head gives `harmony` (p) and,
+// for people-trained models, `rating`.
 
 import { loadImage } from "./letterbox.js";
 
@@ -35,67 +39,95 @@ function threadCount(rt) {
   return rt.threads ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 
-// The compiled model: WebGPU for float32 files when the browser has a WebGPU adapter (LiteRT.js has
+const OKLAB_SCALE = [1.0, 4.0, 4.0];
+
+async function compileOne(rt, url, accelerator) {
+  const bytes = new Uint8Array(await (await fetch(url, { cache: "force-cache" })).arrayBuffer());
+  const options = { accelerator, cpuOptions: { numThreads: threadCount(rt) } };
+  const model = await rt.lib.loadAndCompile(bytes, options);
+  const inputs = {};
+  for (const d of model.getInputDetails()) inputs[d.name] = d;
+  return { model, inputs, bytes: bytes.length };
+}
+
+// The compiled graphs: WebGPU for float32 files when the browser has a WebGPU adapter (LiteRT.js has
 // no fp16 on WebGPU, and the int8 files' quantised ops are CPU kernels), WASM (XNNPACK) otherwise.
 export async function compile(info, preferred) {
-  const key = info.file + "|" + (preferred || "");
+  const key = JSON.stringify(info.files) + "|" + (preferred || "");
   if (compiled.has(key)) return compiled.get(key);
   const rt = await loadRuntime();
-  const bytes = new Uint8Array(await (await fetch(info.file, { cache: "force-cache" })).arrayBuffer());
   let accelerator = preferred || "wasm";
   if (!preferred && info.format === "tflite" && rt.lib.isWebGPUSupported() && navigator.gpu
       && await navigator.gpu.requestAdapter().catch(() => null)) accelerator = "webgpu";
-  let model;
+  const embedPart = info.files.attention ? "attention" : "encoder";
+  let graphs;
+  const load = (acc) => Promise.all([compileOne(rt, info.files[embedPart].url, acc), compileOne(rt, info.files.head.url, acc)]);
   try {
-    model = await rt.lib.loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threadCount(rt) } });
+    graphs = await load(accelerator);
   } catch (e) {
     if (accelerator === "wasm") throw e;
     accelerator = "wasm";
-    model = await rt.lib.loadAndCompile(bytes, { accelerator, cpuOptions: { numThreads: threadCount(rt) } });
+    graphs = await load(accelerator);
   }
-  const inputs = {};
-  for (const d of model.getInputDetails()) inputs[d.name] = d;
-  for (const name of ["top", "bottom"]) {
-    if (!inputs[name]) throw new Error(`${info.name}: no input '${name}' (inputs: ${Object.keys(inputs).join(", ")})`);
+  const [embed, head] = graphs;
+  if (!embed.inputs.image) throw new Error(`${info.files[embedPart].name}: no input 'image'`);
+  for (const name of ["top_embedding", "bottom_embedding"]) {
+    if (!head.inputs[name]) throw new Error(`${info.files.head.name}: no input '${name}'`);
   }
-  const entry = { model, accelerator, inputs, threads: accelerator === "wasm" ? threadCount(rt) : null,
-                  fullyAccelerated: model.isFullyAccelerated, bytes: bytes.length };
+  const entry = { embed, head, accelerator, threads: accelerator === "wasm" ? threadCount(rt) : null,
+                  fullyAccelerated: embed.model.isFullyAccelerated && head.model.isFullyAccelerated,
+                  files: `${info.files[embedPart].name} + ${info.files.head.name}` };
   compiled.set(key, entry);
   return entry;
 }
 
-function tensorOf(rt, detail, pixels, size) {
-  const data = detail.dtype === "uint8" ? pixels : Float32Array.from(pixels);
-  return new rt.lib.Tensor(data, [1, size, size, 3]);
-}
-
 async function valuesOf(tensor) {
   const local = tensor.accelerator === "wasm" ? tensor : await tensor.moveTo("wasm");
-  const values = Array.from(local.toTypedArray());
+  const values = local.toTypedArray().slice();
   local.delete();
+  if (local !== tensor) tensor.delete();
   return values;
 }
 
-// The model on already letterboxed pixels (Uint8Array size*size*3 each) -> {p, rating, ms}.
-export async function run(entry, top, bottom, size) {
-  const rt = runtime;
-  const feeds = { top: tensorOf(rt, entry.inputs.top, top, size), bottom: tensorOf(rt, entry.inputs.bottom, bottom, size) };
-  const t0 = performance.now();
+async function runGraph(graph, feeds) {
   let out;
   try {
-    out = await entry.model.run(feeds);
+    out = await graph.model.run(feeds);
   } finally {
-    feeds.top.delete(); feeds.bottom.delete();
+    for (const t of Object.values(feeds)) t.delete();
   }
-  const result = { p: null, rating: null };
-  for (const [name, tensor] of Object.entries(out)) {
-    const values = await valuesOf(tensor);
-    if (name === "harmony") result.p = values[0];
-    if (name === "rating") result.rating = values[0];
-  }
-  result.ms = performance.now() - t0;
-  if (result.p === null) throw new Error("the model gave no 'harmony' output");
-  return result;
+  const values = {};
+  for (const [name, tensor] of Object.entries(out)) values[name] = await valuesOf(tensor);
+  return values;
+}
+
+async function embed(entry, pixels, size) {
+  const rt = runtime, d = entry.embed.inputs.image;
+  const data = d.dtype === "uint8" ? pixels : Float32Array.from(pixels);
+  const out = await runGraph(entry.embed, { image: new rt.lib.Tensor(data, [1, size, size, 3]) });
+  if (!out.embedding) throw new Error("the embedding graph gave no 'embedding' output");
+  return out.embedding;
+}
+
+// The main colour in an embedding (its last three values), as OKLCH [L, C, h°].
+export function colourOf(embedding) {
+  const n = embedding.length;
+  const L = embedding[n - 3] / OKLAB_SCALE[0], a = embedding[n - 2] / OKLAB_SCALE[1], b = embedding[n - 1] / OKLAB_SCALE[2];
+  const h = (Math.atan2(b, a) * 180 / Math.PI + 360) % 360;
+  return [L, Math.hypot(a, b), h];
+}
+
+// The graphs on already letterboxed pixels (Uint8Array size*size*3 each) -> {p, rating, colours, ms}.
+export async function run(entry, top, bottom, size) {
+  const rt = runtime;
+  const t0 = performance.now();
+  const eTop = await embed(entry, top, size), eBottom = await embed(entry, bottom, size);
+  const dims = [1, eTop.length];
+  const out = await runGraph(entry.head, { top_embedding: new rt.lib.Tensor(eTop, dims),
+                                           bottom_embedding: new rt.lib.Tensor(eBottom, dims) });
+  if (!out.harmony) throw new Error("the head gave no 'harmony' output");
+  return { p: out.harmony[0], rating: out.rating ? out.rating[0] : null,
+           colours: { top: colourOf(eTop), bottom: colourOf(eBottom) }, ms: performance.now() - t0 };
 }
 
 // Score two photos (File / Blob) in the page. `info`: /v1/model's on_device block.
@@ -107,8 +139,8 @@ export async function score(info, topFile, bottomFile) {
   const t2 = performance.now();
   const r = await run(entry, top, bottom, info.image_size);
   const t3 = performance.now();
-  return { p: r.p, rating: r.rating, label: r.p >= info.threshold ? "harmonious" : "clashing",
-           backend: backendName(entry), file: info.name,
+  return { p: r.p, rating: r.rating, colours: r.colours, label: r.p >= info.threshold ? "harmonious" : "clashing",
+           backend: backendName(entry), files: entry.files,
            ms: { load: t1 - t0, preprocess: t2 - t1, model: r.ms, pair: t3 - t1 } };
 }
 
