@@ -51,12 +51,13 @@ from neipalette_tf.explanation.explain import (
     public,
     save_figure,
 )
+from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.explain", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True,
-                   help="model.keras, a SavedModel folder, model.onnx, model*.tflite or an export folder")
+    p.add_argument("--model",
+                   help="model.keras, a SavedModel folder, model.onnx, model*.tflite or an export folder " + MODEL_HELP)
     p.add_argument("top", help="photo of the top")
     p.add_argument("bottom", help="photo of the bottom")
     p.add_argument("--out", help="write explain.png and explain.json into this folder")
@@ -97,6 +98,7 @@ def _print_text(result, out_png):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.model = resolve_model(args.model)  # no --model: the built-in model
     for name, value in (("--threshold", args.threshold), ("--target", args.target)):
         if not 0.0 < value < 1.0:
             raise cli.UserError(f"{name} must be between 0 and 1, got {value}")

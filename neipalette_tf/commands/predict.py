@@ -23,13 +23,14 @@ import sys
 from neipalette_tf.core import cli
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.predictors import load_predictor
+from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.predict", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True,
+    p.add_argument("--model",
                    help="model.keras, model.palette.json, model.probe.json, a SavedModel folder, "
-                        "model*.tflite or model.onnx")
+                        "model*.tflite or model.onnx " + MODEL_HELP)
     p.add_argument("top", help="photo of the top")
     p.add_argument("bottom", help="photo of the bottom")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -44,6 +45,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.model = resolve_model(args.model)  # no --model: the built-in model
 
     for path in (args.top, args.bottom):  # fail fast, before loading a model
         load_image(path, 8)

@@ -47,11 +47,12 @@ from neipalette_tf.ranking.wardrobe import (
     rank,
     shown,
 )
+from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.recommend", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="model.keras, model.onnx, model*.tflite, an export folder or saved_model/")
+    p.add_argument("--model", help="model.keras, model.onnx, model*.tflite, an export folder or saved_model/ " + MODEL_HELP)
     query = p.add_mutually_exclusive_group()
     query.add_argument("--top", help="photo of a top: rank the wardrobe's bottoms")
     query.add_argument("--bottom", help="photo of a bottom: rank the wardrobe's tops")
@@ -92,6 +93,7 @@ def _check_paths(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.model = resolve_model(args.model)  # no --model: the built-in model
     if args.k < 1:
         raise cli.UserError(f"--k must be at least 1, got {args.k}")
     if args.threads is not None and args.threads < 1:

@@ -64,11 +64,12 @@ from neipalette_tf.serving.app import (
 )
 from neipalette_tf.serving.server import DEFAULT_CONNECTION_LIMITS as CONN
 from neipalette_tf.serving.server import run
+from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.serve", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="model.onnx, model*.tflite or an export folder")
+    p.add_argument("--model", help="model.onnx, model*.tflite or an export folder " + MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--processes", type=int, default=1,
@@ -107,6 +108,7 @@ POSITIVE = ("processes", "workers", "max_upload_mb", "max_pixels", "max_request_
 
 def main(argv=None):
     args = parse_args(argv)
+    args.model = resolve_model(args.model)  # no --model: the built-in model
     for name in POSITIVE:
         value = getattr(args, name)
         if value is not None and not value > 0:  # `not >`: NaN too
