@@ -15,7 +15,8 @@
 - `"imagenet"`: ImageNet weights or an error.
 - `"none"`: random initialisation.
 - a path: a backbone `.weights.h5` file (saved with `backbone.save_weights`)
-  or, for `resnet18`, a KerasHub preset folder (`backbone.save_to_preset`).
+  or, for a backbone with a KerasHub preset (`BackboneSpec.preset`), a
+  KerasHub preset folder (`backbone.save_to_preset`).
 
 Every backbone maps a normalised image `[N, H, W, 3]` (any H, W) to a
 feature map; the task model pools it.
@@ -72,13 +73,21 @@ class BackboneSpec:
     `build(source)` takes "imagenet", "none" or a folder path; `normalization`
     is `ImageNormalizer`'s arguments (it travels inside every saved model);
     `preset` names the KerasHub preset of its ImageNet weights (None: the
-    keras.applications download).
+    keras.applications download); a backbone with a KerasHub preset also loads
+    weights from a preset folder (`backbone.save_to_preset`). `large`: its
+    tests build it only in the full tier (KerasHub's `large` marker: slow to
+    build on a 2-core CPU).
     """
 
     name: str
     build: Callable
     normalization: dict
     preset: Optional[str] = None
+    large: bool = False
+
+    @property
+    def loads_preset_folders(self):
+        return self.preset is not None
 
 
 BACKBONES = {}
@@ -95,11 +104,11 @@ register_backbone(BackboneSpec(
     # KerasHub ResNet presets: x / 255, then ImageNet mean / std.
     normalization={"scale": 1 / 255.0, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}))
 register_backbone(BackboneSpec(
-    "efficientnet_b0", lambda w: _applications(keras.applications.EfficientNetB0, w),
+    "efficientnet_b0", lambda w: _applications(keras.applications.EfficientNetB0, w), large=True,
     # keras.applications EfficientNet rescales and normalises inside itself.
     normalization={"scale": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}))
 register_backbone(BackboneSpec(
-    "resnet50", lambda w: _applications(keras.applications.ResNet50, w),
+    "resnet50", lambda w: _applications(keras.applications.ResNet50, w), large=True,
     # keras.applications ResNet50 ("caffe"): BGR, minus the ImageNet mean.
     normalization={"scale": 1.0, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0),
                    "channel_order": "bgr"}))
@@ -144,8 +153,10 @@ def build_backbone(name, weights="auto", log=print):
             return _build(name, "none"), "none (imagenet unavailable)"
     path = os.path.abspath(os.fspath(weights))
     if os.path.isdir(path):
-        if name != "resnet18":
-            raise WeightsError(f"{path}: a preset folder works for resnet18 only; pass a .weights.h5 file for {name}")
+        if name in BACKBONES and not BACKBONES[name].loads_preset_folders:
+            kerashub = ", ".join(n for n, spec in BACKBONES.items() if spec.loads_preset_folders)
+            raise WeightsError(f"{path}: a preset folder works for the KerasHub backbones ({kerashub}) only; "
+                               f"pass a .weights.h5 file for {name}")
         try:
             return _build(name, path), f"preset:{path}"
         except Exception as e:

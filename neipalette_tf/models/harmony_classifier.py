@@ -76,7 +76,7 @@ class HarmonyClassifier(keras.Model):
     Args:
         backbone: a Keras model mapping a normalised image to a feature map.
         image_size: the square input size S.
-        backbone_name: "resnet18", "efficientnet_b0" or "resnet50".
+        backbone_name: a backbone registered in `models.backbones` (`BACKBONES`).
         pairing: "siamese" or "stacked".
         normalization: kwargs of `ImageNormalizer`; default: the backbone's.
         head_units, dropout, head_projection: the `PairHead` (`head_projection`:

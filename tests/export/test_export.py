@@ -18,6 +18,8 @@ import pytest
 from conftest import ROOT
 from helpers import SIZE, SPLITS
 
+from neipalette_tf.models.backbones import BACKBONES
+
 pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not the fast tier
 
 TFLITE_FILES = ("model.tflite", "model_fp16.tflite", "model_int8.tflite")
@@ -629,15 +631,18 @@ def test_export_bad_input_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_efficientnet_onnx_has_no_leaked_inputs():
-    """EfficientNetB0's Normalization layer captures its mean / variance as eager tensors."""
+@pytest.mark.slow  # one tf2onnx conversion per registered backbone
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_every_backbone_exports_to_onnx_without_leaked_inputs(backbone):
+    """A backbone's captured constants stay constants (EfficientNetB0's Normalization layer captures its
+    mean / variance as eager tensors, which once leaked out as graph inputs), and ONNX gives Keras' p."""
     import onnxruntime as ort
 
     from neipalette_tf.export import onnx as onnx_export
     from neipalette_tf.export.savedmodel import endpoints
     from neipalette_tf.models import build_classifier
 
-    model, _ = build_classifier("efficientnet_b0", SIZE, weights="none")
+    model, _ = build_classifier(backbone, SIZE, weights="none")
     proto = onnx_export.convert(*endpoints(model)["serving_default"])
     assert [i.name for i in proto.graph.input] == ["top", "bottom"]
     x = np.random.default_rng(0).integers(0, 256, (2, SIZE, SIZE, 3)).astype("float32")

@@ -1,41 +1,15 @@
-import keras
+"""The harmony classifier (models/harmony_classifier.py) and its head; every backbone's build, weights and
+normalisation: tests/models/test_backbones.py."""
+
 import numpy as np
 import pytest
 
-from neipalette_tf.models import (
-    NORMALIZATIONS,
-    HarmonyClassifier,
-    ImageNormalizer,
-    WeightsError,
-    backbones,
-    build_backbone,
-    build_classifier,
-    load_model,
-)
+from neipalette_tf.models import HarmonyClassifier, build_classifier
 
 
 def _pair(n=2, size=32, seed=0):
     rng = np.random.default_rng(seed)
     return {k: rng.uniform(0, 255, (n, size, size, 3)).astype("float32") for k in ("top", "bottom")}
-
-
-@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small",
-                                      pytest.param("efficientnet_b0", marks=pytest.mark.slow),
-                                      pytest.param("resnet50", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("pairing", ["siamese", "stacked"])
-def test_builds_predicts_and_reloads(tmp_path, backbone, pairing):
-    model, used = build_classifier(backbone, 32, pairing, weights="none")
-    assert used == "none"
-    x = _pair()
-    p = model.predict(x, verbose=0)
-    assert p.shape == (2, 2)
-    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
-    model.save(tmp_path / "m.keras")
-    again = load_model(tmp_path / "m.keras")
-    assert isinstance(again, HarmonyClassifier)
-    assert (again.image_size, again.backbone_name, again.pairing) == (32, backbone, pairing)
-    assert again.normalization == model.normalization
-    np.testing.assert_allclose(again.predict(x, verbose=0), p, atol=1e-6)
 
 
 def test_encoder_and_head_compose_to_the_full_model():
@@ -62,73 +36,6 @@ def test_siamese_is_symmetric_in_weights_not_in_roles():
     e1 = enc.predict(x["top"], verbose=0)
     e2 = enc.predict(x["top"], verbose=0)
     np.testing.assert_array_equal(e1, e2)
-
-
-def test_weights_from_a_weights_file(tmp_path):
-    source, _ = build_backbone("resnet18", "none")
-    path = tmp_path / "backbone.weights.h5"
-    source.save_weights(path)
-    loaded, used = build_backbone("resnet18", str(path))
-    assert used == f"file:{path}"
-    for a, b in zip(source.weights, loaded.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
-def test_weights_from_a_keras_hub_preset_folder(tmp_path):
-    source, _ = build_backbone("resnet18", "none")
-    source.save_to_preset(str(tmp_path / "preset"))
-    loaded, used = build_backbone("resnet18", str(tmp_path / "preset"))
-    assert used.startswith("preset:")
-    np.testing.assert_array_equal(source.weights[0].numpy(), loaded.weights[0].numpy())
-
-
-def test_efficientnet_weights_file(tmp_path):
-    source, _ = build_backbone("efficientnet_b0", "none")
-    path = tmp_path / "effnet.weights.h5"
-    source.save_weights(path)
-    loaded, used = build_backbone("efficientnet_b0", str(path))
-    np.testing.assert_array_equal(source.weights[-1].numpy(), loaded.weights[-1].numpy())
-
-
-def test_mobilenet_v3_small_normalises_outside_and_loads_a_weights_file(tmp_path):
-    """The phone preset: no Rescaling inside the backbone (the ImageNormalizer's x / 127.5 - 1 is
-    the model's one normalisation op), and its weights load from a file the test writes."""
-    source, _ = build_backbone("mobilenet_v3_small", "none")
-    assert not [layer for layer in source.layers if isinstance(layer, keras.layers.Rescaling)]
-    assert NORMALIZATIONS["mobilenet_v3_small"] == {"scale": 1 / 127.5, "mean": (1.0, 1.0, 1.0),
-                                                    "std": (1.0, 1.0, 1.0)}
-    path = tmp_path / "mnv3.weights.h5"
-    source.save_weights(path)
-    loaded, used = build_backbone("mobilenet_v3_small", str(path))
-    assert used == f"file:{path}"
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(source(x)), atol=1e-5)
-
-
-def test_bad_weights_paths(tmp_path):
-    with pytest.raises(WeightsError, match="weights not found"):
-        build_backbone("resnet18", str(tmp_path / "nope.weights.h5"))
-    other, _ = build_backbone("resnet18", "none")
-    other.save_weights(tmp_path / "r18.weights.h5")
-    with pytest.raises(WeightsError, match="does not fit the resnet50 backbone"):
-        build_backbone("resnet50", str(tmp_path / "r18.weights.h5"))
-
-
-def test_auto_falls_back_to_random_in_one_line(monkeypatch):
-    real = backbones._build
-
-    def offline(name, source):
-        if source == "imagenet":
-            raise ConnectionError("no network\nsecond line")
-        return real(name, source)
-
-    monkeypatch.setattr(backbones, "_build", offline)
-    lines = []
-    _, used = build_backbone("resnet18", "auto", log=lines.append)
-    assert used == "none (imagenet unavailable)"
-    assert len(lines) == 1 and "random initialisation" in lines[0] and "\n" not in lines[0]
-    with pytest.raises(WeightsError, match="ImageNet weights for resnet18 could not be loaded"):
-        build_backbone("resnet18", "imagenet")
 
 
 def test_models_saved_before_the_colour_options_load_as_they_were_built():
@@ -194,31 +101,6 @@ def test_head_reads_the_colours_exactly():
     assert np.array_equal(np.asarray(_columns(e, -3, 3)), e[:, -3:])
     assert np.array_equal(np.asarray(_columns(e, -6, 3)), e[:, -6:-3])
     assert np.array_equal(np.asarray(_columns(e, 2, 4)), e[:, 2:6])
-
-
-@pytest.mark.parametrize("name", sorted(NORMALIZATIONS))
-def test_normalizer_is_the_configured_affine_map_in_one_tflite_op(name):
-    """`(x[..., order] * scale - mean) / std` for every backbone's constants, on image batches and
-    on other ranks; in a TFLite graph it is one op (a depthwise 1 x 1 convolution; a 1 x 1
-    convolution that also reverses the channels for BGR; none for the identity), not a broadcast
-    SUB and MUL (two requantised ops in the int8 files)."""
-    import keras
-    import tensorflow as tf
-
-    from neipalette_tf.export.flatbuffer import op_names
-
-    config = NORMALIZATIONS[name]
-    layer = ImageNormalizer(**config)
-    x = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype("float32")
-    order = slice(None, None, -1) if config.get("channel_order") == "bgr" else slice(None)
-    expected = (x[..., order] * config["scale"] - np.array(config["mean"])) / np.array(config["std"])
-    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(layer(x[:, 0, 0])), expected[:, 0, 0], rtol=1e-5, atol=1e-4)
-
-    model = keras.Sequential([keras.Input((8, 8, 3)), ImageNormalizer(**config)])
-    ops = op_names(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    assert ops == {"efficientnet_b0": [], "resnet50": ["CONV_2D"]}.get(name, ["DEPTHWISE_CONV_2D"]), name
-
 
 
 @pytest.mark.parametrize("projection", [4, None])
