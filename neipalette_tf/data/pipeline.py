@@ -101,10 +101,49 @@ def warp_images(images, params):
         output_shape=tf.shape(images)[1:3],
         fill_value=0.0,
         interpolation="BILINEAR",
-        fill_mode="REFLECT",
+        fill_mode="NEAREST",  # zoomed out (scale > 1): the border's colour, not a mirrored garment
     )
     warped.set_shape(images.shape)
     return warped
+
+
+def light_params(seed, exposure=(0.55, 1.1), shadow=0.5, shadow_light=(0.35, 0.8)):
+    """Random light `[2, 4]` for the two photos of one pair: exposure (shared), shadow light (1.0: no
+    shadow), shadow edge angle (rad) and offset (-1..1 of the half side). Stateless: the same seed, the
+    same draw.
+
+    The light of the scene (photos at home are dim, lit from one side, with hard shadows): one
+    `exposure` for both photos of a pair (one scene, so the two garments' colours keep their
+    relation) and, on each photo with probability `shadow`, a hard shadow over part of it at
+    `shadow_light` of the light. Applied in linear light (`light_images`), so a shadow darkens a
+    fabric without turning its hue; the colour targets stay the fabric's.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    gain = tf.random.stateless_uniform([], seeds[0], exposure[0], exposure[1])
+    has = tf.random.stateless_uniform([2], seeds[1]) < shadow
+    level = tf.random.stateless_uniform([2], seeds[2], shadow_light[0], shadow_light[1])
+    angle = tf.random.stateless_uniform([2], seeds[3], -math.pi, math.pi)
+    offset = tf.random.stateless_uniform([2], seeds[4], -0.6, 0.6)
+    return tf.stack([tf.fill([2], gain), tf.where(has, level, tf.ones_like(level)), angle, offset], axis=-1)
+
+
+def light_images(images, params):
+    """Apply `light_params` rows `[N, 4]` to a batch `[N, S, S, 3]` float32 in 0..255 (sRGB): in linear
+    light, every pixel times the exposure, and those past the shadow's straight edge times its level."""
+    size = tf.shape(images)[1]
+    gain, level, angle, offset = [p[:, None, None, None] for p in tf.unstack(params, axis=1)]
+    grid = tf.linspace(-1.0, 1.0, size)
+    yy, xx = grid[:, None], grid[None, :]
+    side = tf.cast(tf.cos(angle) * xx[None, :, :, None] + tf.sin(angle) * yy[None, :, :, None] > offset,
+                   tf.float32)
+    factor = gain * (1.0 - side * (1.0 - level))
+    x = tf.clip_by_value(images / 255.0, 0.0, 1.0)
+    linear = tf.where(x <= 0.04045, x / 12.92, tf.pow((x + 0.055) / 1.055, 2.4))
+    linear = tf.clip_by_value(linear * factor, 0.0, 1.0)
+    srgb = tf.where(linear <= 0.0031308, linear * 12.92, 1.055 * tf.pow(tf.maximum(linear, 1e-12), 1 / 2.4) - 0.055)
+    out = srgb * 255.0
+    out.set_shape(images.shape)
+    return out
 
 
 def augment_images(images, seed, crop_scale=(0.8, 1.0), rotation_deg=8.0, flip=True):
@@ -150,19 +189,26 @@ def _finish(ds, batch_size, training, augment, seed, all_pairs=False):
     on R replicas sees the same augmented pairs as training on one.
     """
     if training and augment:
-        aug = dict(augment)
+        aug = {k: v for k, v in augment.items() if k != "light"}
+        light = augment.get("light") or None  # None / absent: the light as rendered; else light_params' kwargs
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
         def _draw(pair, s):
-            s_top, s_bottom = tf.unstack(tf.random.experimental.stateless_split(s, 2))
-            return (*pair, augmentation_params(s_top, **aug), augmentation_params(s_bottom, **aug))
+            s_top, s_bottom, s_light = tf.unstack(tf.random.experimental.stateless_split(s, 3))
+            warps = (augmentation_params(s_top, **aug), augmentation_params(s_bottom, **aug))
+            if light is None:
+                return (*pair, *warps)
+            lights = light_params(s_light, **light)
+            return (*pair, tf.concat([warps[0], lights[0]], 0), tf.concat([warps[1], lights[1]], 0))
 
         ds = tf.data.Dataset.zip((ds, seeds)).map(_draw, num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size)
 
         def _augment(top, bottom, target, p_top, p_bottom):
-            top = warp_images(tf.cast(top, tf.float32), p_top)
-            bottom = warp_images(tf.cast(bottom, tf.float32), p_bottom)
+            top = warp_images(tf.cast(top, tf.float32), p_top[:, :5])
+            bottom = warp_images(tf.cast(bottom, tf.float32), p_bottom[:, :5])
+            if light is not None:
+                top, bottom = light_images(top, p_top[:, 5:]), light_images(bottom, p_bottom[:, 5:])
             return top, bottom, target
 
         ds = ds.map(_augment, num_parallel_calls=AUTOTUNE)

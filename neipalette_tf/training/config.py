@@ -74,7 +74,9 @@ DEFAULTS = {
         "all_pairs_loss_weight": 1.0,
         # People models: people's rating of the read colours against the recorded colours' (0: off).
         "rating_loss_weight": 0.1,
-        "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0},
+        # crop_scale above 1 zooms out (the garment smaller, off-centre); `light`: the scene's light
+        # (LIGHT_DEFAULTS: exposure shared by a pair, hard shadows; data.pipeline.light_params), null: as rendered.
+        "augment": {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0, "light": None},
         "mixed_precision": False,
         # Deterministic TensorFlow ops (same seed -> same metrics.json).
         "deterministic": False,
@@ -106,8 +108,11 @@ HARMONY_SOURCES = ("people", "rule-v1")  # models.harmony_classifier.HARMONY_SOU
 PAIRINGS = ("siamese", "stacked")
 
 
+# `train.augment.light: {}` (or true): these; each key can be set alone.
+LIGHT_DEFAULTS = {"exposure": [0.55, 1.1], "shadow": 0.5, "shadow_light": [0.35, 0.8]}
+
 # Sections that `null` or `false` switches off (`train: {augment: null}`: no augmentation).
-SWITCHABLE = ("train.augment",)
+SWITCHABLE = ("train.augment", "train.augment.light")
 
 
 def _merge(base, update, where=""):
@@ -325,15 +330,49 @@ def _check_types(cfg):
     if cfg["train"]["augment"] is not None:  # null / false: augmentation off
         crop = cfg["train"]["augment"]["crop_scale"]
         if not isinstance(crop, (list, tuple)) or len(crop) != 2:
-            raise ConfigError(f"train.augment.crop_scale must be 2 numbers [low, high] in (0, 1], got {_shown(crop)}",
+            raise ConfigError(f"train.augment.crop_scale must be 2 numbers [low, high] in (0, 2], got {_shown(crop)}",
                               key="train.augment.crop_scale")
-        crop = [_number(c, "train.augment.crop_scale", low=0, high=1, low_open=True,
-                        what=f"2 numbers [low, high] in (0, 1] (got {_shown(cfg['train']['augment']['crop_scale'])}); each")
+        crop = [_number(c, "train.augment.crop_scale", low=0, high=2, low_open=True,
+                        what=f"2 numbers [low, high] in (0, 2] (got {_shown(cfg['train']['augment']['crop_scale'])}); each")
                 for c in crop]
         if crop[0] > crop[1]:
             raise ConfigError(f"train.augment.crop_scale must be [low, high] with low <= high, got {_shown(crop)}",
                               key="train.augment.crop_scale")
         cfg["train"]["augment"]["crop_scale"] = crop
+        _check_light(cfg["train"]["augment"])
+
+
+def _pair(value, key, low, high):
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{key} must be 2 numbers [low, high] in ({low:g}, {high:g}], got {_shown(value)}", key=key)
+    pair = [_number(v, key, low=low, high=high, low_open=True, what=f"2 numbers [low, high] in ({low:g}, {high:g}] "
+                    f"(got {_shown(value)}); each") for v in value]
+    if pair[0] > pair[1]:
+        raise ConfigError(f"{key} must be [low, high] with low <= high, got {_shown(pair)}", key=key)
+    return pair
+
+
+def _check_light(augment):
+    """`train.augment.light`: null (the light as rendered) or exposure / shadow / shadow_light (pipeline.LIGHT_DEFAULTS)."""
+    light = augment.get("light")
+    if light in (None, False):
+        augment["light"] = None
+        return
+    if light is True:
+        light = {}
+    if not isinstance(light, dict):
+        raise ConfigError(f"train.augment.light must be null or a mapping of exposure, shadow, shadow_light, "
+                          f"got {_shown(light)}", key="train.augment.light")
+    unknown = sorted(set(light) - set(LIGHT_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"train.augment.light: unknown key '{unknown[0]}' (use {', '.join(LIGHT_DEFAULTS)})",
+                          key=f"train.augment.light.{unknown[0]}")
+    light = {**copy.deepcopy(LIGHT_DEFAULTS), **light}
+    light["exposure"] = _pair(light["exposure"], "train.augment.light.exposure", 0, 4)
+    light["shadow_light"] = _pair(light["shadow_light"], "train.augment.light.shadow_light", 0, 1)
+    light["shadow"] = _number(light["shadow"], "train.augment.light.shadow", low=0, high=1,
+                              what="a probability in [0, 1]")
+    augment["light"] = light
 
 
 def validate(cfg):

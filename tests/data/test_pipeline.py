@@ -6,8 +6,11 @@ from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import (
     PairData,
     augment_images,
+    light_images,
+    light_params,
     pair_dataset_from_arrays,
 )
+from neipalette_tf.colour.space import oklab_to_oklch, srgb_to_oklab
 
 AUG = {"flip": True, "crop_scale": [0.8, 1.0], "rotation_deg": 8.0}
 
@@ -85,3 +88,33 @@ def test_a_pairs_augmentation_does_not_depend_on_its_batch():
     plain = pairs(12, augment=None)  # the same shuffle, no warp: the warp did change the pixels
     assert np.abs(whole[0] - plain[0]).mean() > 5
 
+
+
+def test_light_at_full_exposure_without_shadow_is_identity():
+    image = np.random.default_rng(2).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    params = light_params(tf.constant([1, 2]), exposure=(1.0, 1.0), shadow=0.0)
+    np.testing.assert_allclose(light_images(tf.constant(image), params).numpy(), image, atol=0.05)
+
+
+def test_light_darkens_in_linear_light_and_keeps_the_hue():
+    # one fabric colour; half the photo in a hard shadow: the shadowed half is darker, the same hue
+    image = np.broadcast_to(np.array([190.0, 60.0, 40.0], np.float32), (1, 32, 32, 3)).copy()
+    params = tf.constant([[0.8, 0.4, 0.0, 0.0]])  # exposure 0.8, shadow at 40 %, edge x = 0 (right half)
+    out = light_images(tf.constant(image), params).numpy()[0]
+    lit, shade = oklab_to_oklch(srgb_to_oklab(out[16, 4])), oklab_to_oklch(srgb_to_oklab(out[16, 28]))
+    base = oklab_to_oklch(srgb_to_oklab(image[0, 0, 0]))
+    assert shade[0] < lit[0] < base[0]
+    assert abs(lit[2] - base[2]) < 3 and abs(shade[2] - base[2]) < 3  # degrees of hue
+
+
+def test_a_pairs_two_photos_share_one_exposure():
+    rng = np.random.default_rng(4)
+    flat = np.full((8, 24, 24, 3), 180, np.uint8)
+    labels = np.arange(8) % 2
+    augment = {"flip": False, "crop_scale": [1.0, 1.0], "rotation_deg": 0.0,
+               "light": {"exposure": [0.3, 1.0], "shadow": 0.0, "shadow_light": [0.5, 0.5]}}
+    ds = pair_dataset_from_arrays(flat, flat, labels, 8, training=True, augment=augment, seed=int(rng.integers(99)))
+    x, _ = next(iter(ds))
+    top, bottom = x["top"].numpy(), x["bottom"].numpy()
+    np.testing.assert_allclose(top, bottom, atol=1e-3)  # one scene: the same light on both photos
+    assert top[:, 0, 0, 0].std() > 5  # and the light differs between pairs
