@@ -260,9 +260,13 @@ def test_on_device_p_equals_the_service_p(device_server, phone, tmp_path):
         "Promise.all([import('/static/on_device.js'), fetch('/v1/model').then(r => r.json())])"
         ".then(([m, info]) => m.bench(info.on_device, f('top'), f('bottom'), 20)).then(done, e => done({error: e.message}));")
     assert "error" not in timing, timing
+    from neipalette_tf.core.cpu_info import cpu_summary
+
     print(f"\n{os.path.basename(model)} in Chromium ({backend}), phone viewport: max |Δp| {worst:.5f} over "
           f"{len(pairs)} pairs; per pair {timing['pair_ms_median']:.1f} ms median (model "
-          f"{timing['model_ms_median']:.1f} ms), first {timing['pair_ms_first']:.1f} ms; screenshot {shot}")
+          f"{timing['model_ms_median']:.1f} ms), first {timing['pair_ms_first']:.1f} ms; screenshot {shot}\n"
+          f"Chromium {phone.capabilities.get('browserVersion')}, {phone.execute_script('return navigator.hardwareConcurrency')} "
+          f"hardware threads; {cpu_summary()}")
 
 
 def test_vendor_file_stays_inside_the_folder(tmp_path):
