@@ -204,6 +204,7 @@ def add_routes(app, backend, model_name, static):
     """The page's resources: `/static/{name}` (its scripts), `/vendor/{path}` (LiteRT.js) and
     `/v1/model/file/{part}` (the .tflite files the service scores with, by part name: only those).
     Returns nothing; `on_device_info` says what the page may load."""
+    from fastapi import Request
     from fastapi.responses import FileResponse, Response
 
     from neipalette_tf.serving.guards import HTTPError
@@ -230,7 +231,7 @@ def add_routes(app, backend, model_name, static):
     parts, served = on_device_parts(backend), {}
 
     @app.get("/v1/model/file/{part}")
-    async def model_file(part: str):
+    async def model_file(part: str, request: Request):
         if backend.format not in ON_DEVICE_FORMATS or parts is None:
             raise HTTPError(404, on_device_info(backend, model_name)["reason"], None)
         if part not in parts:
@@ -241,7 +242,11 @@ def add_routes(app, backend, model_name, static):
             expected = (getattr(backend, "_hashes", None) or {}).get(part)
             if expected and hashlib.sha256(data).hexdigest() != expected:
                 raise HTTPError(500, f"{os.path.basename(parts[part])}: differs from its model card's SHA-256", None)
-            served[part] = fixed_batch(data)
-        name = os.path.basename(parts[part])
-        return Response(served[part], media_type="application/octet-stream",
-                        headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+            served[part] = fixed_batch(data), '"%s"' % hashlib.sha256(data).hexdigest()[:32]
+        data, etag = served[part]
+        # revalidated on every page load (no-cache + ETag): a restarted service with another model is never stale
+        headers = {**HEADERS, "Cache-Control": "no-cache", "ETag": etag,
+                   "Content-Disposition": f'attachment; filename="{os.path.basename(parts[part])}"'}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type="application/octet-stream", headers=headers)

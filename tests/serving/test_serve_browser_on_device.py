@@ -90,7 +90,7 @@ def phone(tmp_path):
         options.add_argument(flag)
     options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_script_timeout(180)
+    driver.set_script_timeout(300)
     try:
         yield driver
     finally:
@@ -140,7 +140,7 @@ def _open(phone, base):
     from selenium.webdriver.support.ui import WebDriverWait
 
     phone.get(base)
-    WebDriverWait(phone, 30).until(lambda d: d.find_element(By.ID, "device-note").text)
+    WebDriverWait(phone, 120).until(lambda d: d.find_element(By.ID, "device-note").text)
     assert phone.find_element(By.ID, "mode-device").is_selected(), phone.find_element(By.ID, "device-note").text
     assert phone.execute_script("return window.crossOriginIsolated"), "COOP / COEP headers missing"
     assert phone.execute_script("return navigator.maxTouchPoints") > 0 and \
@@ -160,7 +160,7 @@ def _score_in_page(phone):
 
     phone.execute_script("window.neipaletteLastOnDevice = null")
     phone.find_element(By.ID, "score").click()
-    WebDriverWait(phone, 120).until(lambda d: d.execute_script("return window.neipaletteLastOnDevice")
+    WebDriverWait(phone, 300).until(lambda d: d.execute_script("return window.neipaletteLastOnDevice")
                                     or "Error" in d.find_element(By.ID, "status").text)
     status = phone.find_element(By.ID, "status").text
     assert "Error" not in status, status
@@ -179,7 +179,12 @@ def test_the_service_serves_the_model_file_and_the_runtime(device_server):
     assert sorted(info["files"]) == ["attention", "head"]
     for part, entry in info["files"].items():
         assert entry == {"name": part + suffix, "url": f"/v1/model/file/{part}"}
-        served = urllib.request.urlopen(base + entry["url"][1:], timeout=30).read()
+        response = urllib.request.urlopen(base + entry["url"][1:], timeout=30)
+        served, etag = response.read(), response.headers["ETag"]
+        assert response.headers["Cache-Control"] == "no-cache" and etag
+        with pytest.raises(urllib.error.HTTPError) as e:  # revalidation: 304 when unchanged
+            urllib.request.urlopen(urllib.request.Request(base + entry["url"][1:], headers={"If-None-Match": etag}))
+        assert e.value.code == 304
         original = open(os.path.join(os.path.dirname(model), part + suffix), "rb").read()
         # byte for byte the file, but for its unknown (batch) dimensions, fixed at 1
         assert served == web_runtime.fixed_batch(original) and len(served) == len(original) and served != original

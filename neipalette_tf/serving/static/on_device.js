@@ -42,7 +42,7 @@ function threadCount(rt) {
 const OKLAB_SCALE = [1.0, 4.0, 4.0];
 
 async function compileOne(rt, url, accelerator) {
-  const bytes = new Uint8Array(await (await fetch(url, { cache: "force-cache" })).arrayBuffer());
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
   const options = { accelerator, cpuOptions: { numThreads: threadCount(rt) } };
   const model = await rt.lib.loadAndCompile(bytes, options);
   const inputs = {};
