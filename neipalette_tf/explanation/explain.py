@@ -31,7 +31,6 @@ from neipalette_tf.colour.space import (
 )
 from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.preprocessing import load_image
-from neipalette_tf.evaluation.plots import save_figure as save_png
 from neipalette_tf.predictors import load_predictor
 
 ROLES = ("top", "bottom")
@@ -573,6 +572,7 @@ def save_figure(result, top, bottom, path):
     # Deferred: only the figure needs matplotlib; the web service draws with Pillow.
     from matplotlib.figure import Figure
 
+    from neipalette_tf.evaluation.plots import save_figure as save_png  # matplotlib too: the runtime extra has none
 
     suggestions = result["suggestions"]
     attention = result.get("_attention") or [None, None]
