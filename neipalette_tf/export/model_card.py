@@ -26,6 +26,8 @@ OUTPUT_MEANINGS = {
     "harmony": "[N] p(harmonious) = probabilities[:, 1]; harmonious when >= threshold",
     "embedding": "[N, D] garment embedding; the head compares two of them",
     "attention": "[N, P] colour attention weights over the (S/2) x (S/2) pooled pixels, row-major, sum 1",
+    "palette": "[N, K, 4] each garment's K palette entries: OKLab L, a, b and share of the attention (rows "
+               "sum 1; unsorted: merge entries closer than dE 0.07, drop shares < 0.06, sort by share)",
     "rating": "[N] people's predicted rating of the pair, 1 (dislike) .. 5 (like), from the garments' main "
               "colours (people-trained models only)",
 }

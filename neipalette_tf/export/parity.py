@@ -17,12 +17,16 @@ attention map, for `neipalette_tf.explain`) are checked on every image of
 the pairs against the Keras model's `attention_outputs`: the colour's OKLab
 distance (ΔE) and the attention map's L1 distance (sum of |a - a_keras|
 over its pixels, 0..2), both at their maximum and (int8) 95th percentile,
-with the bounds of `ATTENTION_RULES`.
+with the bounds of `ATTENTION_RULES`. The graph's `palette` (each garment's K colours and shares)
+is checked on the same images: entries matched to Keras' by the permutation with the least total
+ΔE, then the largest entry ΔE and share difference (`palette_delta_e`, `palette_share_diff`).
 
 A parity check on a saturated model (every p near 0 or 1) proves little,
 so the report states how many Keras outputs lie in (0.02, 0.98) and warns
 when fewer than a quarter do.
 """
+
+import itertools
 
 import numpy as np
 
@@ -39,13 +43,18 @@ RULES = {
     "tflite_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
     "onnx_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
 }
+# The palette (raw entries, matched): float graphs to rounding (a pixel on the edge between two
+# entries may change sides: one pooled pixel's weight of share); int8 graphs as their attention moves.
+_FLOAT_PALETTE = {"max_palette_delta_e": 1e-3, "max_palette_share_diff": 0.02}
+_INT8_PALETTE = {"p95_palette_delta_e": 0.03, "p95_palette_share_diff": 0.15}
 ATTENTION_RULES = {
-    "savedmodel": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
-    "onnx": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
-    "tflite": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3},
-    "tflite_fp16": {"max_colour_delta_e": 5e-3, "max_attention_l1": 0.05},
-    "tflite_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
-    "onnx_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3},
+    "savedmodel": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE},
+    "onnx": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE},
+    "tflite": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE},
+    "tflite_fp16": {"max_colour_delta_e": 5e-3, "max_attention_l1": 0.05,
+                    "p95_palette_delta_e": 0.01, "p95_palette_share_diff": 0.05},
+    "tflite_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3, **_INT8_PALETTE},
+    "onnx_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3, **_INT8_PALETTE},
 }
 # People-trained models' `rating` (1..5) against Keras': float graphs to rounding, int8 graphs
 # within the int8 colour bounds above times the rating's steepest slope in colour (~5 per unit ΔE).
@@ -126,25 +135,53 @@ def read_colours(embeddings):
 
 
 def attention(runner, pairs, batch_size=32):
-    """(OKLab main colours `[2N, 3]`, attention maps `[2N, P]`) of every top, then every bottom."""
+    """(OKLab main colours `[2N, 3]`, attention maps `[2N, P]`, raw palettes `[2N, K, 4]`) of every
+    top, then every bottom."""
     images = np.concatenate([pairs.tops, pairs.bottoms])
-    colours, maps = [], []
+    colours, maps, palettes = [], [], []
     for i in range(0, len(images), batch_size):
-        e, a = runner.attend_batch(images[i:i + batch_size])
-        colours.append(read_colours(e))
-        maps.append(np.asarray(a, np.float64))
-    return np.concatenate(colours), np.concatenate(maps)
+        out = runner.attend_details(images[i:i + batch_size])
+        colours.append(read_colours(out["embedding"]))
+        maps.append(np.asarray(out["attention"], np.float64))
+        palettes.append(np.asarray(out["palette"], np.float64))
+    return np.concatenate(colours), np.concatenate(maps), np.concatenate(palettes)
+
+
+def palette_differences(reference, got):
+    """Per garment: (largest entry ΔE, largest share difference) of raw palettes `[N, K, 4]`, their
+    entries matched by the permutation with the least total ΔE (the graphs' entry order may differ:
+    the principal axis' sign is free)."""
+    reference, got = np.asarray(reference, np.float64), np.asarray(got, np.float64)
+    if reference.shape != got.shape:
+        return np.full(len(reference), np.inf), np.full(len(reference), np.inf)
+    best_e = best_s = None
+    total = np.full(len(reference), np.inf)
+    for perm in itertools.permutations(range(reference.shape[1])):
+        d = np.linalg.norm(got[:, perm, :3] - reference[:, :, :3], axis=-1)  # [N, K]
+        s = np.abs(got[:, perm, 3] - reference[:, :, 3])
+        better = d.sum(axis=-1) < total
+        total = np.where(better, d.sum(axis=-1), total)
+        best_e = np.where(better, d.max(axis=-1), best_e if best_e is not None else np.inf)
+        best_s = np.where(better, s.max(axis=-1), best_s if best_s is not None else np.inf)
+    return best_e, best_s
 
 
 def compare_attention(reference, got, rule):
-    """Colour ΔE and attention L1 of `got` against the Keras `reference`, judged by `rule`."""
+    """Colour ΔE and attention L1 (and, where both carry one, the palette's entry ΔE and share
+    difference) of `got` against the Keras `reference`, judged by `rule`."""
     delta_e = np.linalg.norm(got[0] - reference[0], axis=-1)
     l1 = np.abs(got[1] - reference[1]).sum(axis=-1) if got[1].shape == reference[1].shape else np.full(len(delta_e), 2.0)
     finite = bool(np.isfinite(got[0]).all() and np.isfinite(got[1]).all())
     values = {"max_colour_delta_e": float(np.max(delta_e)), "p95_colour_delta_e": float(np.quantile(delta_e, 0.95)),
               "max_attention_l1": float(np.max(l1)), "p95_attention_l1": float(np.quantile(l1, 0.95))}
-    failures = [] if finite else ["non-finite colours or attention"]
-    failures += [f"{key} {values[key]:.3g} > {bound}" for key, bound in rule.items() if not values[key] <= bound]
+    if len(got) > 2 and len(reference) > 2:
+        entry_e, share = palette_differences(reference[2], got[2])
+        finite = finite and bool(np.isfinite(got[2]).all())
+        values.update(max_palette_delta_e=float(np.max(entry_e)), p95_palette_delta_e=float(np.quantile(entry_e, 0.95)),
+                      max_palette_share_diff=float(np.max(share)), p95_palette_share_diff=float(np.quantile(share, 0.95)))
+    failures = [] if finite else ["non-finite colours, attention or palette"]
+    failures += [f"{key} {values[key]:.3g} > {bound}" for key, bound in rule.items()
+                 if key in values and not values[key] <= bound]
     return {**values, "images": len(delta_e), "rule": rule, "passed": not failures, "failures": failures}
 
 

@@ -9,7 +9,7 @@ the ONNX files (converted from the same functions) all use them:
 | `serving_default` | `top`, `bottom`: `[N, S, S, 3]` RGB 0..255      | `probabilities` `[N, 2]`, `harmony` `[N]` |
 | `encoder`         | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`                     |
 | `head`            | `top_embedding`, `bottom_embedding`: `[N, D]`   | `probabilities`, `harmony`               |
-| `attention`       | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`, `attention` `[N, P]` |
+| `attention`       | `image`: `[N, S, S, 3]` RGB 0..255              | `embedding` `[N, D]`, `attention` `[N, P]`, `palette` `[N, K, 4]` |
 
 `harmony` is `probabilities[:, 1]`, p(harmonious). Models trained on people's labels
 (`harmony: people`) add `rating` `[N]` to `serving_default` and `head`: people's predicted
@@ -17,7 +17,9 @@ rating of the pair, 1..5, from the garments' main colours (the model's `PeopleRa
 float32 `rating` scope of the int8 files). `attention` is the colour
 attention's weights over the P = (S / 2)^2 pixels of its pooled map
 (row-major, summing to 1; `HarmonyClassifier.attention_outputs`), next to
-the encoder's embedding, for `neipalette_tf.explain`. Stacked models have
+the encoder's embedding, for `neipalette_tf.explain`; `palette` is each garment's K colours
+(OKLab) and their shares of that attention (`models.palette.ColourPalette`, float32 in the int8
+files: the `palette` scope). Stacked models have
 `serving_default` only. S, D and the normalisation come from the model.
 
 A siamese model's `serving_default` is `head(encoder(concat([top, bottom])))`
@@ -116,7 +118,7 @@ def endpoints(model, pin_pixel_range=False):
     def attend(image):
         out = model.attention_outputs(prepare(image))
         # [N, P] as it is: a reshape to [N, h, w] would be an op outside XNNPACK; callers reshape.
-        return {"embedding": out["embedding"], "attention": out["attention"]}
+        return {"embedding": out["embedding"], "attention": out["attention"], "palette": out["palette"]}
 
     embedding = lambda name: tf.TensorSpec([None, dim], tf.float32, name=name)  # noqa: E731
     result = {"serving_default": (serve, pair_spec)}

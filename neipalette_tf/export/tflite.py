@@ -60,7 +60,7 @@ from neipalette_tf.export.flatbuffer import dump, load, opcodes
 # (2 MB of weights, no colour arithmetic) and the colour attention's key
 # convolutions (where to look, not what colour; docs/deployment.md, "int8
 # thread scaling").
-FLOAT_SCOPES = ("colour_pooling", "embedding", "head", "temperature", "probabilities", "rating")
+FLOAT_SCOPES = ("colour_pooling", "palette", "embedding", "head", "temperature", "probabilities", "rating")
 INT8_SCOPES = ("head/hidden",) + tuple(
     f"colour_pooling/{layer}" for layer in ("key1", "key_d2", "key_d4", "key2", "saliency"))
 # The attention graph (`attention_int8.tflite`, what explanations draw) keeps the key convolutions

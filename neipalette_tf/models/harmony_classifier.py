@@ -37,6 +37,7 @@ from keras import layers, ops
 from neipalette_tf.models.backbones import NORMALIZATIONS
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
+from neipalette_tf.models.palette import ColourPalette
 from neipalette_tf.models.preprocessor import ImageNormalizer
 from neipalette_tf.models.temperature import TemperatureScaling
 
@@ -110,6 +111,8 @@ class HarmonyClassifier(keras.Model):
         self.colour_pooling = ColourAttentionPooling(
             colour_channels, garments=1 if pairing == "siamese" else 2, context=colour_context,
             name="colour_pooling")
+        # No weights: models saved before it load unchanged, and gain it (`attention_outputs`).
+        self.palette = ColourPalette(self.colour_pooling.stride, name="palette")
         self.join = layers.Concatenate(name="embedding", dtype="float32")
         if harmony not in HARMONY_SOURCES:
             raise ValueError(f"harmony must be one of {HARMONY_SOURCES}, got {harmony!r}")
@@ -216,19 +219,23 @@ class HarmonyClassifier(keras.Model):
         return keras.Model(image, self._embed(image), name="encoder")
 
     def attention_outputs(self, images):
-        """One image batch `[N, S, S, 3]` -> `{"embedding": [N, D + 3], "attention": [N, P]}`.
+        """One image batch `[N, S, S, 3]` -> `{"embedding": [N, D + 3], "attention": [N, P],
+        "palette": [N, K, 4]}`.
 
         The encoder's embedding and the colour attention's weights over the
         `(S / stride)^2` pooled pixels (row-major, summing to 1), in one pass:
         what `neipalette_tf.explain` reads, and the exports' `attention`
-        signature (siamese only). Called on tensors (eager or traced), not
+        signature (siamese only). `palette`: each garment's K colours (OKLab) and shares of the
+        attention (`ColourPalette`; `neipalette_tf.colour.palette.read_palette` reads them).
+        Called on tensors (eager or traced), not
         as a functional model: the layers run under their own names, so the
         int8 export keeps the colour path float as in the encoder.
         """
         self._require_siamese("attention")
         features = self.pooling(self.backbone(self.preprocessor(images), training=False))
         colours, attention = self.colour_pooling(images, features, return_attention=True)
-        return {"embedding": self.join([features, colours]), "attention": attention}
+        return {"embedding": self.join([features, colours]), "attention": attention,
+                "palette": self.palette(images, attention)}
 
     def head_model(self):
         """Embeddings `{"top_embedding", "bottom_embedding"}` -> probabilities (siamese only)."""

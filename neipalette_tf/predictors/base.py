@@ -6,6 +6,7 @@
 | `embed_batch(images)`           | uint8 `[N, S, S, 3]`            | embeddings `[N, D]`    |
 | `score_batch(e_tops, e_bottoms)`| embeddings `[N, D]` twice       | p(harmonious) `[N]`    |
 | `attend_batch(images)`          | uint8 `[N, S, S, 3]`            | embeddings, attention `[N, P]` |
+| `attend_details(images)`        | uint8 `[N, S, S, 3]`            | `{"embedding", "attention", "palette" [N, K, 4]}` |
 | `predict_pair(top, bottom)`     | two image files (or bytes)      | p(harmonious), a float |
 | `predict_details(tops, bottoms)`| uint8 `[N, S, S, 3]` twice      | `{"p": [N], "rating": [N] or None}` |
 | `rate_batch(tops, bottoms)`     | uint8 `[N, S, S, 3]` twice      | people's rating 1..5 `[N]` |
@@ -26,6 +27,7 @@ Implementations: `predictors.keras.KerasPredictor` (model.keras),
 (`models.classic`). `predictors.load_predictor(path)` picks one by format.
 """
 
+from neipalette_tf.colour.palette import palettes_from_attention
 from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.preprocessing import load_image
 
@@ -68,6 +70,17 @@ class Predictor:
         """(embeddings `[N, D]`, colour attention maps `[N, P]`): what explanations read."""
         raise ArtifactError(f"{self.path}: this model has no colour attention output (a stacked or classic "
                             "model, or an export made before explanations); export it again")
+
+    def attend_details(self, images):
+        """`{"embedding", "attention", "palette"}` of garment images in one pass of the attention graph.
+
+        `palette` `[N, K, 4]`: each garment's raw palette (OKLab and share per entry;
+        `neipalette_tf.colour.palette.read_palette` reads it). From the graph's `palette` output
+        where it has one; exports made before it get the same soft k-means in NumPy over the
+        graph's attention map.
+        """
+        e, a = self.attend_batch(images)
+        return {"embedding": e, "attention": a, "palette": palettes_from_attention(images, a)}
 
     def predict_pair(self, top, bottom):
         """p(harmonious) of one pair of image files (paths or bytes)."""

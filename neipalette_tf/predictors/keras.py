@@ -4,11 +4,11 @@ import numpy as np
 import tensorflow as tf
 
 from neipalette_tf.core.io_utils import sha256_file
+from neipalette_tf.core.vocabulary import COLOUR_COLUMNS
 from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.models import load_model
 from neipalette_tf.predictors.base import Predictor
 
-COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")
 
 
 def predict_data(model, data, batch_size=64):
@@ -86,8 +86,16 @@ class KerasPredictor(Predictor):
             return super().attend_batch(images)
         if getattr(self, "_attend", None) is None:
             self._attend = tf.function(self.model.attention_outputs, reduce_retracing=True)
+        return tuple(self.attend_details(images)[k] for k in ("embedding", "attention"))
+
+    def attend_details(self, images):
+        """`{"embedding", "attention", "palette"}` of garment images (`HarmonyClassifier.attention_outputs`)."""
+        if not self.siamese:
+            return super().attend_details(images)
+        if getattr(self, "_attend", None) is None:
+            self._attend = tf.function(self.model.attention_outputs, reduce_retracing=True)
         out = self._attend(np.asarray(images, np.float32))
-        return np.asarray(out["embedding"]), np.asarray(out["attention"])
+        return {k: np.asarray(v) for k, v in out.items()}
 
     def score_batch(self, e_tops, e_bottoms):
         if not self.siamese:

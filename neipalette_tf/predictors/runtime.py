@@ -30,9 +30,9 @@ from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here,
 from neipalette_tf.core.formats import PARTS, format_of, get_format, list_formats
 from neipalette_tf.core.io_utils import hash_file, read_json_object, sha256_file
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import CARD_NAME
 from neipalette_tf.predictors.base import Predictor
 
-CARD_NAME = "model_card.json"
 HARMONY = "harmony"  # output name: p(harmonious), shape [N]
 RATING = "rating"  # output name of people-trained models: people's predicted rating 1..5, shape [N]
 
@@ -311,6 +311,14 @@ class HarmonyRuntime(Predictor):
         """
         out = self.attention.run({"image": images})
         return np.asarray(out["embedding"], dtype=np.float32), np.asarray(out["attention"], dtype=np.float32)
+
+    def attend_details(self, images):
+        """`{"embedding", "attention", "palette"}` in one run of the `attention` graph (its `palette`
+        output; graphs exported before it: the NumPy palette over its attention map)."""
+        out = self.attention.run({"image": images})
+        if "palette" not in out:
+            return super().attend_details(images)
+        return {k: np.asarray(out[k], dtype=np.float32) for k in ("embedding", "attention", "palette")}
 
     def image(self, source):
         """A path, bytes, or an already preprocessed uint8 `[S, S, 3]` array -> model input."""

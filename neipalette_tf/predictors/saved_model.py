@@ -68,3 +68,12 @@ class SavedModelPredictor(Predictor):
                                 "existed, or a stacked model); export the model again")
         out = self._call("attention", image=images)
         return out["embedding"], out["attention"]
+
+    def attend_details(self, images):
+        """`{"embedding", "attention", "palette"}`: the signature's `palette` where it has one."""
+        if "attention" not in self.signatures:
+            return super().attend_details(images)
+        out = self._call("attention", image=images)
+        if "palette" not in out:
+            return super().attend_details(images)
+        return {k: out[k] for k in ("embedding", "attention", "palette")}
