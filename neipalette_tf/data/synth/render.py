@@ -21,6 +21,7 @@ from neipalette_tf.data.synth.colours import (
     to_linear,
     to_srgb,
 )
+from neipalette_tf.data.synth import patterns
 from neipalette_tf.data.synth.drawing import Xf, grid, polyline, smooth_noise, waves
 from neipalette_tf.data.synth.prints import (
     MAX_PRINT_FRACTION,
@@ -62,7 +63,7 @@ def supersampling(image_size):
     return int(max(1, min(3, round(384 / image_size))))
 
 
-def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True, with_masks=False):
+def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True, with_masks=False, pattern=None):
     """Render one garment photo; returns a dict with the JPEG bytes and info.
 
     Args:
@@ -75,6 +76,9 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
         prints: False renders no prints, trims or details in other colours.
         with_masks: also return `alpha` (garment coverage per final pixel,
             uint8) and `print_alpha` (prints and details in other colours).
+        pattern: a `patterns.sample_pattern` dict: a multi-colour garment (no prints or
+            details in other colours); `info["palette"]` records each colour (OKLCH, the main
+            colour first) and its exact share of the garment.
     """
     scene = scene if scene is not None else sample_scene(rng)
     W, H = canvas_size(scene["aspect"], image_size)
@@ -120,6 +124,9 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
     for part in shape.parts:
         gdraw.polygon(xf(wobble(rng, part, amp)), fill=255)
     canvas.paste(tuple(main_rgb), mask=gmask)
+    label = patterns.paint(canvas, gmask, pattern, ss) if pattern is not None else None
+    if pattern is not None:
+        prints = False
     lines = Image.new("L", (Ww, Hw), 200)  # 200 = unchanged lightness
     ldraw = ImageDraw.Draw(lines)
     for poly, f in shape.shade:
@@ -134,6 +141,7 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
     if hanging and shape.hanger[0] == "clip":
         draw_hanger(draw, shape, xf, hanger_col, front=True)
         draw_hanger(gdraw, shape, xf, 0, front=True)
+    palette_shares = patterns.shares(label, gmask, ss, len(pattern["colours"])) if pattern is not None else None
 
     # down to the final size (box filter = antialiasing), then light in linear RGB
     if ss > 1:
@@ -195,8 +203,11 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
             "hanging": hanging,
             "print_style": style,
             "print_fraction": float(printer.fraction),
+            "pattern": pattern["kind"] if pattern is not None else "none",
         },
     }
+    if pattern is not None:
+        result["info"]["palette_shares"] = palette_shares
     if with_masks:
         acc = Image.fromarray(printer.acc.astype(np.uint8) * 255)
         result["alpha"] = np.asarray(gmask, dtype=np.uint8)
@@ -224,14 +235,71 @@ def _choose_categories(rng, bottom_lch):
     return top, str(rng.choice(["trousers", "shorts", "skirt"], p=[0.45, 0.28, 0.27]))
 
 
+def _palette(lch, info):
+    """[(OKLCH, share)] of a rendered garment, main colour first (a plain garment: its main colour, 1.0)."""
+    if "palette_shares" not in info:
+        return [(tuple(lch), 1.0)]
+    return list(zip(info["palette_colours"], info["palette_shares"]))
+
+
+def _outfit_rating(top, bottom):
+    """People's rating of the outfit palette: both garments' colours, each weighing half its share."""
+    from neipalette_tf.colour import people
+    from neipalette_tf.colour.space import oklch_to_oklab
+
+    labs = oklch_to_oklab(np.array([c for c, _ in top + bottom]))
+    weights = np.array([0.5 * s for _, s in top + bottom])
+    return people.default().palette_rating(labs, weights)
+
+
+PATTERN_TRIES = 4  # patterns tried per pair before its garments are rendered plain
+
+
+def _render_multicolour(rng, tops, bottoms, top, bottom, multicolour, harmony, harmonious_target, rating, render):
+    """Render a pair whose garments may be multi-colour (each with probability `multicolour`).
+
+    People labels: the outfit palette's rating must stay on the target's side of the threshold by
+    the sampling margin (else another pattern, and after PATTERN_TRIES plain garments). Rule v1:
+    each garment's main colour must keep >= patterns.RULE_MIN_DOMINANT of it. Returns
+    (top render, bottom render, rating).
+    """
+    from neipalette_tf.colour import people
+    from neipalette_tf.data.synth.colours import PEOPLE_MARGIN
+
+    for _ in range(PATTERN_TRIES):
+        specs = [patterns.sample_pattern(rng, lch, harmony) if rng.random() < multicolour else None
+                 for lch in (top, bottom)]
+        if specs == [None, None]:
+            break
+        states = [r.bit_generator.state for r in (tops, bottoms)]
+        out = [render(r, lch, spec) for r, lch, spec in zip((tops, bottoms), (top, bottom), specs)]
+        palettes = [_palette(lch, o["info"]) for lch, o in zip((top, bottom), out)]
+        if harmony == "people":
+            r = _outfit_rating(*palettes)
+            t = people.RATING_THRESHOLD
+            ok = (r >= t + PEOPLE_MARGIN) if harmonious_target else (r <= t - PEOPLE_MARGIN)
+        else:
+            r, ok = rating, all(p[0][1] >= patterns.RULE_MIN_DOMINANT for p in palettes)
+        if ok:
+            return out[0], out[1], r
+        for g, state in zip((tops, bottoms), states):  # the same garments, plain, if no pattern fits
+            g.bit_generator.state = state
+    return render(tops, top, None), render(bottoms, bottom, None), rating
+
+
 def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chroma_margin=0.012,
-                prints=True, with_masks=False, harmony="rule-v1"):
+                prints=True, with_masks=False, harmony="rule-v1", multicolour=0.0):
     """Everything about pair `index` of a data set with this seed.
 
     Returns a dict: `top_lch`, `bottom_lch` (main colours, OKLCH), `reason`
     (why the pair has its label), `rating` (people's predicted rating of the main colours for
     `harmony="people"`, whose labels it decides; else None), `top_category`, `bottom_category`,
-    and `top` / `bottom`: the `render_garment` results.
+    and `top` / `bottom`: the `render_garment` results; `top_palette` / `bottom_palette`:
+    [(OKLCH, share)], the main colour first.
+
+    `multicolour`: the share of garments drawn multi-colour (`patterns`; 0: the data set as
+    before, the same pixels). Their pairs' labels: people's rating of the outfit palette (shares
+    as weights) for people labels; the main colour, kept >= 70 % of each garment, for rule v1.
     """
     rc, rt, rb, rs = _pair_rngs(seed, index)
     rating = None
@@ -242,6 +310,20 @@ def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chro
         top, bottom, reason = sample_pair_colours(rc, harmonious_target, hue_margin, chroma_margin)
     top_cat, bottom_cat = _choose_categories(rc, bottom)
     scene = sample_scene(rs) if rs.random() < 0.3 else None  # both photos in the same place
+    cats = {id(rt): top_cat, id(rb): bottom_cat}
+
+    def render(rng, lch, pattern):
+        out = render_garment(rng, quantise(lch)[0], cats[id(rng)], image_size, scene, prints, with_masks, pattern)
+        if pattern is not None:
+            out["info"]["palette_colours"] = [tuple(lch)] + [tuple(c) for c in pattern["colours"]]
+        return out
+
+    if multicolour > 0:
+        rp = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 1]))  # patterns' own
+        top_render, bottom_render, rating = _render_multicolour(rp, rt, rb, top, bottom, multicolour, harmony,
+                                                                harmonious_target, rating, render)
+    else:
+        top_render, bottom_render = render(rt, top, None), render(rb, bottom, None)
     return {
         "top_lch": top,
         "bottom_lch": bottom,
@@ -249,6 +331,8 @@ def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chro
         "rating": rating,
         "top_category": top_cat,
         "bottom_category": bottom_cat,
-        "top": render_garment(rt, quantise(top)[0], top_cat, image_size, scene, prints, with_masks),
-        "bottom": render_garment(rb, quantise(bottom)[0], bottom_cat, image_size, scene, prints, with_masks),
+        "top": top_render,
+        "bottom": bottom_render,
+        "top_palette": _palette(top, top_render["info"]),
+        "bottom_palette": _palette(bottom, bottom_render["info"]),
     }
