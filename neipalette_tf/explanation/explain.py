@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 
-from neipalette_tf.colour import people
+from neipalette_tf.colour import palette, people
 from neipalette_tf.colour.harmony import (
     ANALOGOUS_MAX_DEG,
     COMPLEMENTARY_MIN_DEG,
@@ -65,16 +65,22 @@ def load_backend(path, threads=None):
     return load_predictor(path, threads=threads, embeddings=True)
 
 
-def read_garments(backend, images):
-    """Embeddings `[N, D]`, read colours (OKLab `[N, 3]`) and attention maps `[N, h, w]` (or None)."""
+def read_garments(backend, images, palettes=False):
+    """Embeddings `[N, D]`, read colours (OKLab `[N, 3]`) and attention maps `[N, h, w]` (or None);
+    with `palettes`, also each garment's palette, `[{"hex", "share"}]` largest first (or None;
+    `neipalette_tf.colour.palette`), from the same pass."""
     images = np.asarray(images)
     try:
-        embeddings, attention = backend.attend_batch(images)
+        out = backend.attend_details(images)
+        embeddings, attention, raw = out["embedding"], out["attention"], out["palette"]
         side = math.isqrt(attention.shape[1])
         attention = np.asarray(attention, np.float64).reshape(len(images), side, side)
     except ArtifactError:  # no attention graph (an export made before it existed)
         embeddings, attention = backend.embed_batch(images), None
     embeddings = np.asarray(embeddings, np.float32)
+    if palettes:
+        return embeddings, embedding_colours(embeddings), attention, \
+            None if raw is None else [palette.as_json(r) for r in raw]
     return embeddings, embedding_colours(embeddings), attention
 
 
@@ -394,7 +400,7 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     float formats, 1e-5 apart; one pass less).
     """
     images = np.stack([top, bottom])
-    embeddings, labs, attention = read_garments(backend, images)
+    embeddings, labs, attention, garment_palettes = read_garments(backend, images, palettes=True)
     p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
     people_model = people.default() if getattr(backend, "has_rating", False) else None
     rating = None
@@ -408,6 +414,7 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
         p = p_head
     garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
     for i, role in enumerate(ROLES):
+        garments[role]["palette"] = None if garment_palettes is None else garment_palettes[i]
         garments[role]["attention_map"] = None if attention is None else {
             "shape": list(attention[i].shape), "peak": [int(v) for v in np.unravel_index(attention[i].argmax(),
                                                                                          attention[i].shape)]}
