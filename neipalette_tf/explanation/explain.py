@@ -70,6 +70,7 @@ def read_garments(backend, images, palettes=False):
     with `palettes`, also each garment's palette, `[{"hex", "share"}]` largest first (or None;
     `neipalette_tf.colour.palette`), from the same pass."""
     images = np.asarray(images)
+    raw = None
     try:
         out = backend.attend_details(images)
         embeddings, attention, raw = out["embedding"], out["attention"], out["palette"]
