@@ -13,14 +13,15 @@ a function body are deliberately deferred and do not count) and checks:
 import ast
 import pathlib
 
-from neipalette_tf.commands import COMMANDS, module
+from neipalette_tf.commands import COMMANDS
+from neipalette_tf.commands import module as command_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("neipalette_tf", "export")
 
 # The command-line modules (the top layer): every registered command, `neipalette`, and the
 # `python -m` forwards (neipalette_tf.commands: one registry, so no command is missed here).
-CLI_MODULES = {module(name) for name in COMMANDS} | {"neipalette_tf.__main__", "neipalette_tf.commands"} | {
+CLI_MODULES = {command_module(name) for name in COMMANDS} | {"neipalette_tf.__main__", "neipalette_tf.commands"} | {
     f"{s}.__main__" if (ROOT.joinpath(*s.split(".")) / "__main__.py").exists() else s
     for s in [c.spelling for c in COMMANDS.values()] if not s.startswith("neipalette_tf.export.")}
 LAYERS = {  # package prefix -> rank; higher may import lower, never the reverse
@@ -194,3 +195,73 @@ def test_every_source_path_in_the_docs_exists():
             if not (ROOT / path).exists():
                 bad.append(f"{doc.name}: {path}")
     assert checked and not bad, sorted(set(bad))
+
+
+# The packages and modules that never load TensorFlow at import (docs/architecture.md): the runtime,
+# the service and the data tools run on machines without it. A module-level import of TensorFlow,
+# Keras or a converter, directly or through a project module, fails here.
+TF_FREE = ("neipalette_tf.core", "neipalette_tf.colour", "neipalette_tf.data.manifest", "neipalette_tf.data.synth",
+           "neipalette_tf.predictors.runtime", "neipalette_tf.predictors.base", "neipalette_tf.ranking",
+           "neipalette_tf.explanation", "neipalette_tf.serving", "neipalette_tf.commands.predict",
+           "neipalette_tf.commands.recommend", "neipalette_tf.commands.synth", "neipalette_tf.commands.serve",
+           "neipalette_tf.commands.export_profile", "neipalette_tf.__main__")
+TF_FREE_EXACT = ("neipalette_tf", "neipalette_tf.commands")  # the packages themselves, not all they hold
+HEAVY = ("tensorflow", "keras", "keras_hub", "tf2onnx", "tf_keras")
+
+
+def _heavy_imports(path):
+    """Third-party heavy packages a module imports at module level (also under a top-level `if` / `try`)."""
+    found = set()
+
+    def visit(nodes):
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                found.add(node.module.split(".")[0])
+            elif isinstance(node, (ast.If, ast.Try)):
+                visit(node.body + node.orelse + getattr(node, "finalbody", [])
+                      + [n for h in getattr(node, "handlers", []) for n in h.body])
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)).body)
+    return found & set(HEAVY)
+
+
+def _tf_free(name):
+    return name in TF_FREE_EXACT or any(name == p or name.startswith(p + ".") for p in TF_FREE)
+
+
+def test_the_tf_free_modules_never_import_tensorflow_at_module_level():
+    modules, graph = _modules(), _graph()
+    checked, bad = 0, []
+    for name in sorted(m for m in modules if _tf_free(m)):
+        checked += 1
+        seen, stack, chain = {name}, [(name, [name])], None
+        while stack and chain is None:
+            module, path = stack.pop()
+            heavy = _heavy_imports(modules[module])
+            if heavy:
+                chain = path + [sorted(heavy)[0]]
+                break
+            for target in graph.get(module, ()):
+                if target in modules and target not in seen:
+                    seen.add(target)
+                    stack.append((target, path + [target]))
+        if chain:
+            bad.append(" -> ".join(chain))
+    assert checked > 30 and not bad, "TF-free modules that load TensorFlow at import:\n" + "\n".join(bad)
+
+
+def test_the_tf_free_scan_sees_an_import_through_a_project_module():
+    # data.pipeline imports tensorflow at module level; anything importing it is not TF-free
+    assert "tensorflow" in _heavy_imports(_modules()["neipalette_tf.data.pipeline"])
+    assert "neipalette_tf.data.pipeline" in _graph()["neipalette_tf.predictors.keras"]
+
+
+def test_where_to_add_things_names_every_registry_and_its_contract_test():
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").split("## Where to add things", 1)[1]
+    for needed in ("register_backbone", "models/backbones.py", "tests/models/test_backbones.py",
+                   "register_format", "core/formats.py", "tests/core/test_formats.py",
+                   "neipalette_tf/commands/__init__.py", "COMMANDS", "tests/commands/test_commands.py",
+                   "core/vocabulary.py", "tests/core/test_vocabulary.py", "DEFAULTS", "tests/training/test_config.py"):
+        assert needed in text, f"docs/architecture.md's 'Where to add things' does not name {needed}"

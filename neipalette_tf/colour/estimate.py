@@ -25,8 +25,8 @@ Example:
 import numpy as np
 
 from neipalette_tf.colour.space import srgb_to_oklab
+from neipalette_tf.core.vocabulary import BACKGROUND_DELTA
 
-BACKGROUND_DELTA = 0.06  # OKLab distance; ~ a just clearly visible difference
 MIN_PIXELS = 16
 
 

@@ -22,6 +22,7 @@ import sys
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import THRESHOLD
 from neipalette_tf.predictors import load_predictor
 from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
@@ -33,7 +34,7 @@ def parse_args(argv):
                         "model*.tflite or model.onnx " + MODEL_HELP)
     p.add_argument("top", help="photo of the top")
     p.add_argument("bottom", help="photo of the bottom")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=THRESHOLD, help=f"harmonious when p >= this (default {THRESHOLD:g})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the SHA-256 check of exported files against their model_card.json")

@@ -2,7 +2,7 @@
 
     python -m neipalette_tf.recommend --model MODEL --top IMG --wardrobe DIR [--k 5] [--out grid.png] [--cache PATH] [--json]
     python -m neipalette_tf.recommend --model MODEL --bottom IMG --wardrobe DIR ...
-        [--diverse] [--explain]   (neipalette_tf.ranking.extras)
+        [--diverse] [--explain]   (neipalette_tf.ranking.diverse_explain)
     python -m neipalette_tf.recommend --model MODEL --bench [--garments 1000]
 
 Every image in DIR (not its subfolders) is scored against the query with
@@ -37,16 +37,13 @@ import sys
 from neipalette_tf.core import cli, staging
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.preprocessing import load_image
-from neipalette_tf.ranking import extras as ranking_extras
-from neipalette_tf.ranking.wardrobe import (
-    BENCH_GOAL_MS,
-    CACHE_DIR,
-    bench,
-    load_scorer,
-    plot_grid,
-    rank,
-    shown,
-)
+from neipalette_tf.core.vocabulary import THRESHOLD
+from neipalette_tf.ranking import diverse_explain
+from neipalette_tf.ranking.bench import BENCH_GOAL_MS, bench
+from neipalette_tf.ranking.cache import CACHE_DIR
+from neipalette_tf.ranking.plot import plot_grid
+from neipalette_tf.ranking.rank import load_scorer, rank
+from neipalette_tf.ranking.wardrobe import shown
 from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
 
@@ -128,9 +125,9 @@ def main(argv=None):
     notes = query_colour = None
     if args.diverse or args.explain:
         if args.diverse:
-            ranking = ranking_extras.diverse(scorer, store, ranking, args.k)
+            ranking = diverse_explain.diverse(scorer, store, ranking, args.k)
         if args.explain:
-            query_colour, notes = ranking_extras.explain(scorer, store, query, role, ranking)
+            query_colour, notes = diverse_explain.explain(scorer, store, query, role, ranking)
     if args.out:
         plot_grid(query, role, ranking, args.k, args.out)
     for path, reason in store.skipped:
@@ -148,7 +145,7 @@ def main(argv=None):
     note = f", {len(store.skipped)} unreadable skipped" if store.skipped else ""
     print(f"{len(ranking)} {other} ranked for {shown(query)} (cache: {store.hits} hits, {store.misses} new{note})")
     for i, (f, p) in enumerate(ranking):
-        print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= 0.5 else 'clashing  '}  {shown(f)}")
+        print(f"{i + 1:4d}  {p:.4f}  {'harmonious' if p >= THRESHOLD else 'clashing  '}  {shown(f)}")
         if notes and i < args.k:
             print(f"      {notes[i]['colour']['name']} {notes[i]['colour']['hex']}; rule: {notes[i]['rule']['reading']}")
     if args.out:

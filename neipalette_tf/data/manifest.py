@@ -34,10 +34,9 @@ import os
 import numpy as np
 
 from neipalette_tf.core.errors import ManifestError  # noqa: F401 - raised here, importable from here
+from neipalette_tf.core.vocabulary import LABEL_NAMES, SPLIT_FRACTIONS, SPLITS  # noqa: F401 - importable from here
 
 REQUIRED_COLUMNS = ("top", "bottom", "label")
-SPLITS = ("train", "val", "test")
-LABEL_NAMES = ("clashing", "harmonious")  # index = class id
 _LABELS = {"harmonious": 1, "clashing": 0, "1": 1, "0": 0}
 
 
@@ -163,7 +162,7 @@ def _parse_row(raw, where, base, check_files, has_split):
     return row
 
 
-def stratified_split(labels, fractions=(0.7, 0.15, 0.15), seed=0):
+def stratified_split(labels, fractions=SPLIT_FRACTIONS, seed=0):
     """Assign 'train' / 'val' / 'test' per row, stratified by label.
 
     Every class is shuffled with the seed and cut by `fractions`; with very

@@ -63,6 +63,7 @@ import tensorflow as tf
 from neipalette_tf.core import staging
 from neipalette_tf.core.io_utils import write_json, write_text
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import COLOUR_COLUMNS, SPLIT_FRACTIONS
 from neipalette_tf.data.manifest import (
     SPLITS,
     Manifest,
@@ -82,7 +83,6 @@ INFO_NAME = "tfrecords.json"
 FORMAT = "neipalette-pairs-tfrecord"
 VERSION = 1
 ENCODINGS = ("bytes", "pixels")
-COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")
 SHUFFLE_BUFFER = 2048
 
 
@@ -167,7 +167,7 @@ def _write_index(path, rows, colours):
     write_text(path, buf.getvalue())
 
 
-def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split_fractions=(0.7, 0.15, 0.15),
+def write_tfrecords(manifest_path, out, shards=8, image_size=None, seed=0, split_fractions=SPLIT_FRACTIONS,
                     log=None):
     """Write a manifest's pairs as TFRecord shards into `out`; returns the folder's info dict.
 

@@ -12,7 +12,7 @@ from neipalette_tf.core.preprocessing import ImageLoadError
 from neipalette_tf.core.provenance import provenance
 from neipalette_tf.data import bad_input
 from neipalette_tf.data.pipeline import PairData
-from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
+from neipalette_tf.evaluation.calibration_embeddings import add_calibration_and_embeddings, split_logits
 from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
 from neipalette_tf.models.classic import load_model_any
 from neipalette_tf.predictors.keras import predict_manifest, prediction_records

@@ -13,6 +13,8 @@ read its output. Everything here uses scikit-learn and NumPy only.
 """
 
 import numpy as np
+
+from neipalette_tf.core.vocabulary import LABEL_NAMES, POSITIVE_LABEL, THRESHOLD
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -22,8 +24,6 @@ from sklearn.metrics import (
 )
 
 # Class names indexed by label: CLASS_NAMES[0] == "clashing".
-CLASS_NAMES = ("clashing", "harmonious")
-POSITIVE_LABEL = 1
 
 METRIC_KEYS = (
     "accuracy",
@@ -91,7 +91,7 @@ def _bootstrap_ci(y, p, correct, n_bootstrap, seed):
     return _percentile_ci(accuracies), _percentile_ci(aucs)
 
 
-def classification_metrics(y_true, p_harmonious, threshold=0.5, n_bootstrap=1000, seed=0):
+def classification_metrics(y_true, p_harmonious, threshold=THRESHOLD, n_bootstrap=1000, seed=0):
     """Metrics of harmonious-vs-clashing predictions.
 
     Args:
@@ -125,7 +125,7 @@ def classification_metrics(y_true, p_harmonious, threshold=0.5, n_bootstrap=1000
         y, predicted, labels=[0, 1], zero_division=0
     )
     per_class = {
-        CLASS_NAMES[label]: {
+        LABEL_NAMES[label]: {
             "precision": float(precision[label]),
             "recall": float(recall[label]),
             "f1": float(f1[label]),
@@ -134,7 +134,7 @@ def classification_metrics(y_true, p_harmonious, threshold=0.5, n_bootstrap=1000
         for label in (1, 0)
     }
     accuracy_ci, auc_ci = _bootstrap_ci(y, p, predicted == y, n_bootstrap, seed)
-    positive = per_class[CLASS_NAMES[POSITIVE_LABEL]]
+    positive = per_class[LABEL_NAMES[POSITIVE_LABEL]]
     return {
         "accuracy": float(accuracy_score(y, predicted)),
         "precision": positive["precision"],

@@ -21,7 +21,8 @@ from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.colour.space import oklch_to_srgb
 from neipalette_tf.core.io_utils import atomic_write
 from neipalette_tf.core.preprocessing import letterbox, load_image
-from neipalette_tf.evaluation.metrics import CLASS_NAMES, roc_points
+from neipalette_tf.core.vocabulary import LABEL_NAMES, THRESHOLD
+from neipalette_tf.evaluation.metrics import roc_points
 
 DPI = 120
 SAMPLE_IMAGE_SIZE = 96
@@ -71,7 +72,7 @@ def plot_roc(curves, path, title="ROC curve (positive class: harmonious)"):
     save_figure(fig, path)
 
 
-def plot_confusion(cm, path, labels=CLASS_NAMES, title="Confusion matrix"):
+def plot_confusion(cm, path, labels=LABEL_NAMES, title="Confusion matrix"):
     """A 2x2 confusion matrix [[tn, fp], [fn, tp]] with counts in the cells."""
     cm = np.asarray(cm, dtype=np.int64)
     row_totals = np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -137,7 +138,7 @@ def plot_curves(history, path):
     save_figure(fig, path)
 
 
-def pick_samples(records, n, threshold=0.5):
+def pick_samples(records, n, threshold=THRESHOLD):
     """Indices of up to `n` records, half correct and half wrong where possible.
 
     Deterministic: within each group (wrong, correct) the records are sorted
@@ -186,7 +187,7 @@ def _default_loader(path):
     return load_image(path, SAMPLE_IMAGE_SIZE)
 
 
-def plot_samples(records, path, n=16, image_loader=_default_loader, threshold=0.5):
+def plot_samples(records, path, n=16, image_loader=_default_loader, threshold=THRESHOLD):
     """A grid of test pairs with labels, predictions and colour swatches.
 
     Each cell shows the top (left) and bottom (right) image with a strip of
@@ -219,7 +220,7 @@ def plot_samples(records, path, n=16, image_loader=_default_loader, threshold=0.
         truth, predicted = int(record["label"]), int(p >= threshold)
         ax.imshow(_pair_tile(record, image_loader), interpolation="nearest")
         ax.set_title(
-            f"true: {CLASS_NAMES[truth]}\npred: {CLASS_NAMES[predicted]}  (p = {p:.2f})",
+            f"true: {LABEL_NAMES[truth]}\npred: {LABEL_NAMES[predicted]}  (p = {p:.2f})",
             color=CORRECT_COLOUR if truth == predicted else WRONG_COLOUR,
             fontsize=9,
         )

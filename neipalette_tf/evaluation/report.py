@@ -22,16 +22,15 @@ import csv
 import os
 
 from neipalette_tf.core.io_utils import atomic_write, write_json, write_text
+from neipalette_tf.core.vocabulary import COLOUR_COLUMNS, LABEL_NAMES, THRESHOLD
 from neipalette_tf.evaluation import plots
 from neipalette_tf.evaluation.metrics import (
-    CLASS_NAMES,
     METRIC_KEYS,
     classification_metrics,
 )
 
 N_BOOTSTRAP = 1000
 PREDICTION_COLUMNS = ("top", "bottom", "label", "p_harmonious", "predicted")
-COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")
 PER_CLASS_HEADER = ["Class", "Precision", "Recall", "F1-score", "Support"]
 FIGURES = {
     "roc.png": "ROC curve",
@@ -96,7 +95,7 @@ def model_name(metrics, fallback="model"):
     return f"{backbone}-stacked" if metrics.get("pairing") == "stacked" else str(backbone)
 
 
-def write_predictions(path, records, threshold=0.5):
+def write_predictions(path, records, threshold=THRESHOLD):
     """Write records as predictions.csv (labels as class names)."""
     colours = [c for c in COLOUR_COLUMNS if any(r.get(c) is not None for r in records)]
     with atomic_write(path, "w", newline="", encoding="utf-8") as f:
@@ -105,8 +104,8 @@ def write_predictions(path, records, threshold=0.5):
         for r in records:
             p = float(r["p_harmonious"])
             writer.writerow(
-                [r["top"], r["bottom"], CLASS_NAMES[int(r["label"])], repr(p),
-                 CLASS_NAMES[int(p >= threshold)]]
+                [r["top"], r["bottom"], LABEL_NAMES[int(r["label"])], repr(p),
+                 LABEL_NAMES[int(p >= threshold)]]
                 + ["" if r.get(c) is None else repr(float(r[c])) for c in colours]
             )
 
@@ -120,7 +119,7 @@ def read_predictions(directory):
         record = {
             "top": row["top"],
             "bottom": row["bottom"],
-            "label": CLASS_NAMES.index(row["label"]),
+            "label": LABEL_NAMES.index(row["label"]),
             "p_harmonious": float(row["p_harmonious"]),
         }
         record.update({c: float(row[c]) for c in COLOUR_COLUMNS if row.get(c)})
@@ -155,7 +154,7 @@ def _report_markdown(metrics, meta, figures):
     return "\n\n".join(parts) + "\n"
 
 
-def write_evaluation(out_dir, records, meta, history=None, threshold=0.5):
+def write_evaluation(out_dir, records, meta, history=None, threshold=THRESHOLD):
     """Compute metrics of `records` and write every evaluation file to `out_dir`.
 
     Args:

@@ -76,13 +76,13 @@ import numpy as np
 
 from neipalette_tf.core.errors import ArtifactError, Failure, UserError
 from neipalette_tf.core.formats import PARTS, list_formats
+from neipalette_tf.core.vocabulary import ARM64_OUTPUT_NAME as OUTPUT_NAME  # noqa: F401 - what the command writes
+from neipalette_tf.core.vocabulary import PARITY_NAME
 from neipalette_tf.core.io_utils import read_json_object, sha256_file
 from neipalette_tf.core.staging import pid_alive
 from neipalette_tf.export import parity
 from neipalette_tf.predictors.runtime import CARD_NAME
 
-OUTPUT_NAME = "arm64.json"
-PARITY_NAME = "parity.json"
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "arm64_worker.py")
 FORMATS = list_formats(tf_free=True)  # core.formats: the files the TF-free runtime reads
 INT8_FORMATS = list_formats(tf_free=True, precision="int8")

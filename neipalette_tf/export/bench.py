@@ -45,6 +45,7 @@ from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.formats import list_formats
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import BENCH_OUTPUT_NAMES as OUTPUT_NAMES  # noqa: F401 - what the bench writes
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.evaluation.metrics import classification_metrics
 from neipalette_tf.export.bench_workers import BATCH, MIN_SECONDS, artifact, export_card, spawn
@@ -54,8 +55,6 @@ INT8_ROWS = list_formats(tf_free=True, precision="int8")
 INT8_GOAL = 2.5  # each int8 file against float32 TFLite, at batch 1 (both thread counts) and batch 32
 THREADS = (1, 2)
 ROUNDS = 3
-# What the bench writes into an export folder (the exporter clears them: they describe one export).
-OUTPUT_NAMES = ("bench.json", "bench.md")
 
 
 def bench_pairs(card, data):

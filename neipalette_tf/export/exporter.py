@@ -37,6 +37,7 @@ from neipalette_tf.core import staging as staging_lib
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.formats import get_format, list_formats
 from neipalette_tf.core.io_utils import hash_file, write_json
+from neipalette_tf.core.vocabulary import ARM64_OUTPUT_NAME, BENCH_OUTPUT_NAMES, PARITY_NAME
 from neipalette_tf.data.manifest import Manifest, read_manifest, resolve_manifest_path
 from neipalette_tf.data.pipeline import load_images
 from neipalette_tf.export import model_card, parity, savedmodel, tflite
@@ -48,15 +49,12 @@ from neipalette_tf.predictors.saved_model import SavedModelPredictor
 from neipalette_tf.training.config import load_config
 from neipalette_tf.training.prepare import prepare_manifest
 
-BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export.bench` writes (bench.OUTPUT_NAMES, checked by a test)
-ARM64_OUTPUT_NAME = "arm64.json"  # what `export.arm64` writes (arm64.OUTPUT_NAME, checked by a test)
 FORMATS = list_formats()  # the registry: neipalette_tf/core/formats.py
 INT8_FORMATS = list_formats(precision="int8")
 CALIBRATION_PAIRS = 128
 MIN_CALIBRATION_PAIRS = 100
 MAX_PARITY_PAIRS = 1024
 STAGING_PREFIX = ".staging-"
-PARITY_NAME = "parity.json"
 
 
 # --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 from neipalette_tf.core import preprocessing
 from neipalette_tf.core.io_utils import sha256_file
 from neipalette_tf.data.manifest import LABEL_NAMES
-from neipalette_tf.predictors.runtime import CARD_NAME  # noqa: F401 - the file name, shared with the runtime
+from neipalette_tf.core.vocabulary import CARD_NAME  # noqa: F401 - the file name, shared with the runtime
 
 IMAGE_INPUTS = ("top", "bottom", "image")
 OUTPUT_MEANINGS = {

@@ -31,9 +31,9 @@ import itertools
 import numpy as np
 
 from neipalette_tf.colour.space import OKLAB_SCALE
+from neipalette_tf.core.vocabulary import THRESHOLD
 from neipalette_tf.evaluation.metrics import roc_points
 
-THRESHOLD = 0.5
 MIN_PAIRS = 64
 RULES = {
     "savedmodel": {"max_abs_diff": 1e-4, "min_agreement": 1.0},

@@ -4,11 +4,11 @@ import numpy as np
 import tensorflow as tf
 
 from neipalette_tf.core.io_utils import sha256_file
+from neipalette_tf.core.vocabulary import COLOUR_COLUMNS
 from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.models import load_model
 from neipalette_tf.predictors.base import Predictor
 
-COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")
 
 
 def predict_data(model, data, batch_size=64):

@@ -30,9 +30,9 @@ from neipalette_tf.core.errors import ArtifactError  # noqa: F401 - raised here,
 from neipalette_tf.core.formats import PARTS, format_of, get_format, list_formats
 from neipalette_tf.core.io_utils import hash_file, read_json_object, sha256_file
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import CARD_NAME
 from neipalette_tf.predictors.base import Predictor
 
-CARD_NAME = "model_card.json"
 HARMONY = "harmony"  # output name: p(harmonious), shape [N]
 RATING = "rating"  # output name of people-trained models: people's predicted rating 1..5, shape [N]
 

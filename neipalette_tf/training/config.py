@@ -19,6 +19,7 @@ import os
 import yaml
 
 from neipalette_tf.core.errors import ConfigError  # noqa: F401 - raised here, importable from here
+from neipalette_tf.core.vocabulary import SPLIT_FRACTIONS, SYNTH_DEFAULTS
 from neipalette_tf.models.backbones import BACKBONES as REGISTERED_BACKBONES
 
 # The packaged configs (`neipalette_tf/configs/NAME.yaml`): `--config NAME` or a path.
@@ -40,8 +41,8 @@ DEFAULTS = {
         # A pairs.csv manifest, or a folder holding one. When the folder has
         # no pairs.csv yet, the synthetic generator renders it there.
         "path": "data/synth",
-        "synth": {"pairs": 6000, "seed": 0, "image_size": 96, "label_noise": 0.0},
-        "split_fractions": [0.7, 0.15, 0.15],
+        "synth": {key: SYNTH_DEFAULTS[key] for key in ("pairs", "seed", "image_size", "label_noise")},
+        "split_fractions": list(SPLIT_FRACTIONS),
         "cache": True,
         # Bad rows / images: "error" stops with one line, "skip" leaves them
         # out and lists them in skipped.csv (neipalette_tf/data/bad_input.py).
@@ -264,35 +265,58 @@ def _get(cfg, dotted):
     return node, leaf
 
 
-# key: (integer, low, high, low_open, high_open)
-NUMBERS = {
-    "seed": (True, 0, None, False, False),
-    "data.synth.pairs": (True, 20, None, False, False),
-    "data.synth.seed": (True, 0, None, False, False),
-    "data.synth.image_size": (True, 32, 1024, False, False),
-    "data.synth.label_noise": (False, 0, 0.5, False, True),
-    "model.image_size": (True, 32, 1024, False, False),
-    "model.head_units": (True, 1, None, False, False),
-    "model.head_projection": (True, 0, None, False, False),
-    "model.dropout": (False, 0, 1, False, True),
-    "train.epochs": (True, 1, None, False, False),
-    "train.batch_size": (True, 1, None, False, False),
-    "train.learning_rate": (False, 0, None, True, False),
-    "train.weight_decay": (False, 0, None, False, False),
-    "train.warmup_epochs": (True, 0, None, False, False),
-    "train.finetune_lr_factor": (False, 0, None, True, False),
-    "train.early_stopping_patience": (True, 0, None, False, False),
-    "train.colour_loss_weight": (False, 0, None, False, False),
-    "train.all_pairs_loss_weight": (False, 0, None, False, False),
-    "train.rating_loss_weight": (False, 0, None, False, False),
-    "train.augment.rotation_deg": (False, 0, 180, False, False),
-    "classic.palette_colours": (True, 1, 64, False, False),
-    "classic.palette_C": (False, 0, None, True, False),
-    "classic.probe_C": (False, 0, None, True, False),
+# The bounds of the numeric keys: key -> (low, high, low_open, high_open). Every key's type comes from
+# its default in DEFAULTS (big_vision's configs: an option's type is its default's): an int default
+# takes integers, a float default numbers, a bool default true / false, a string default a non-empty
+# string; `validate` checks the keys in CHECKED_IN_VALIDATE (choices, lists, nullable values) itself.
+RANGES = {
+    "seed": (0, None, False, False),
+    "data.synth.pairs": (20, None, False, False),
+    "data.synth.seed": (0, None, False, False),
+    "data.synth.image_size": (32, 1024, False, False),
+    "data.synth.label_noise": (0, 0.5, False, True),
+    "model.image_size": (32, 1024, False, False),
+    "model.head_units": (1, None, False, False),
+    "model.head_projection": (0, None, False, False),
+    "model.dropout": (0, 1, False, True),
+    "train.epochs": (1, None, False, False),
+    "train.batch_size": (1, None, False, False),
+    "train.learning_rate": (0, None, True, False),
+    "train.weight_decay": (0, None, False, False),
+    "train.warmup_epochs": (0, None, False, False),
+    "train.finetune_lr_factor": (0, None, True, False),
+    "train.early_stopping_patience": (0, None, False, False),
+    "train.colour_loss_weight": (0, None, False, False),
+    "train.all_pairs_loss_weight": (0, None, False, False),
+    "train.rating_loss_weight": (0, None, False, False),
+    "train.augment.rotation_deg": (0, 180, False, False),
+    "classic.palette_colours": (1, 64, False, False),
+    "classic.palette_C": (0, None, True, False),
+    "classic.probe_C": (0, None, True, False),
 }
-BOOLEANS = ("data.cache", "train.augment.flip", "train.mixed_precision", "train.deterministic", "train.calibrate",
-            "train.matmul_conv_gradients")
-STRINGS = ("name", "data.path", "model.weights")
+CHECKED_IN_VALIDATE = ("harmony", "mode", "model.backbone", "model.pairing", "data.on_bad_input",
+                       "data.split_fractions", "train.jit_compile", "train.strategy", "train.augment.crop_scale",
+                       "train.augment.light", "classic.cache_dir")
+
+
+def leaves(tree, prefix=""):
+    """(dotted key, value) of every non-section entry of a config tree."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _typed(kind):
+    return tuple(key for key, default in leaves(DEFAULTS) if type(default) is kind and key not in CHECKED_IN_VALIDATE)
+
+
+# key: (integer, low, high, low_open, high_open)
+NUMBERS = {key: (type(default) is int, *RANGES.get(key, (None, None, False, False)))
+           for key, default in leaves(DEFAULTS) if type(default) in (int, float) and key not in CHECKED_IN_VALIDATE}
+BOOLEANS = _typed(bool)
+STRINGS = _typed(str)
 
 
 def _check_types(cfg):

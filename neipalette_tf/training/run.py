@@ -24,7 +24,7 @@ from neipalette_tf.data import bad_input, tfrecord
 from neipalette_tf.data.manifest import resolve_manifest_path
 from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.evaluation import calibration
-from neipalette_tf.evaluation.extras import add_calibration_and_embeddings, split_logits
+from neipalette_tf.evaluation.calibration_embeddings import add_calibration_and_embeddings, split_logits
 from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
 from neipalette_tf.models import load_model
 from neipalette_tf.predictors.keras import prediction_records

@@ -11,7 +11,7 @@ from neipalette_tf.data import tfrecord
 
 @pytest.fixture(scope="module")
 def shards(tiny_synth, tmp_path_factory):
-    from neipalette_tf.data import to_tfrecord
+    from neipalette_tf.commands import to_tfrecord
 
     out = tmp_path_factory.mktemp("shards")
     assert to_tfrecord.main([str(tiny_synth / "pairs.csv"), "--out", str(out), "--shards", "3"]) == 0
@@ -51,7 +51,7 @@ def test_round_trip_matches_load_image(shards, tiny_synth, tmp_path):
 def test_bad_image_stops_the_conversion_and_leaves_nothing(tiny_synth, tmp_path):
     import shutil
 
-    from neipalette_tf.data import to_tfrecord
+    from neipalette_tf.commands import to_tfrecord
 
     data = tmp_path / "data"
     shutil.copytree(tiny_synth, data)

@@ -672,4 +672,5 @@ def test_stacked_model_exports_without_encoder_and_head(pairs_csv, tmp_path):
 def test_the_exporter_clears_what_the_bench_writes():
     from neipalette_tf.export import bench, exporter
 
-    assert exporter.BENCH_OUTPUT_NAMES == bench.OUTPUT_NAMES
+    names, _ = exporter.export_names()  # what an export folder may hold, and a re-export clears
+    assert set(bench.OUTPUT_NAMES) <= names

@@ -86,7 +86,7 @@ def wardrobe(tiny_synth, tmp_path_factory):
 
 
 def test_keras_and_onnx_rank_the_wardrobe_alike_and_the_cache_is_hit(calibrated, exported, wardrobe, tmp_path):
-    from neipalette_tf.ranking import wardrobe as wardrobe_lib
+    from neipalette_tf.ranking import rank as wardrobe_lib
 
     out, _, _ = exported
     folder, _, query, _ = wardrobe
@@ -159,7 +159,8 @@ def test_bench_times_ranking_end_to_end_and_the_head_alone(exported, capsys):
     """`recommend --bench` on a small wardrobe: every timing is measured and the head's share is printed."""
     from neipalette_tf.commands import recommend
     from neipalette_tf.core import cli
-    from neipalette_tf.ranking.wardrobe import bench, load_scorer
+    from neipalette_tf.ranking.bench import bench
+    from neipalette_tf.ranking.rank import load_scorer
 
     out, _, _ = exported
     r = bench(load_scorer(str(out / "model.onnx")), n=20, queries=3)

@@ -14,6 +14,8 @@ import numpy as np
 
 from neipalette_tf.colour.harmony import RULE_VERSION
 from neipalette_tf.core.staging import exchange, pid_alive
+from neipalette_tf.core.vocabulary import LABEL_NAMES as LABELS  # index = class id
+from neipalette_tf.core.vocabulary import SPLIT_FRACTIONS, SPLITS, SYNTH_DEFAULTS
 from neipalette_tf.data.synth.backgrounds import ASPECTS
 from neipalette_tf.data.synth.colours import L_RANGE
 from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
@@ -41,18 +43,12 @@ CSV_COLUMNS = (
     "label_noise_flipped",
 )
 PEOPLE_COLUMNS = ("rating",)  # people-labelled sets only: people's predicted rating of the main colours
-# Sets with multi-colour garments only (`multicolour` > 0): each garment's pattern ("none" when plain)
-# and palette, "L C h share" per colour joined by ";", the main colour first (`format_palette`).
-PALETTE_COLUMNS = ("top_pattern", "top_palette", "bottom_pattern", "bottom_palette")
-SPLITS = ("train", "val", "test")
-LABELS = ("clashing", "harmonious")  # index = class id
 
 
 def _render_task(args):
     """Render pair `index` and write its two JPEGs (in a worker); returns its pairs.csv facts."""
-    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony, multicolour = args
-    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin, harmony=harmony,
-                    multicolour=multicolour)
+    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony = args
+    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin, harmony=harmony)
     names = {}
     for part in ("top", "bottom"):
         name = f"{index:0{width}d}_{part}.jpg"
@@ -69,28 +65,10 @@ def _render_task(args):
         "reason": r["reason"],
         "rating": r["rating"],
         "info": (r["top"]["info"], r["bottom"]["info"]),
-        "palettes": (r["top_palette"], r["bottom_palette"]),
     }
 
 
-def format_palette(palette):
-    """[(OKLCH, share)] -> "L C h share;..." (what pairs.csv's palette columns hold)."""
-    return ";".join(f"{c[0]:.4f} {c[1]:.4f} {c[2]:.4f} {s:.4f}" for c, s in palette)
-
-
-def parse_palette(text):
-    """"L C h share;..." -> [(OKLCH tuple, share)]; ValueError (one line) for a malformed one."""
-    entries = []
-    for part in str(text).split(";"):
-        values = part.split()
-        if len(values) != 4:
-            raise ValueError(f"palette entry {part!r} is not 'L C h share'")
-        L, C, h, s = (float(v) for v in values)
-        entries.append(((L, C, h), s))
-    return entries
-
-
-def split_counts(pairs, split_fractions=(0.7, 0.15, 0.15)):
+def split_counts(pairs, split_fractions=SPLIT_FRACTIONS):
     """Pairs per split; val and test are even (2 * round(f * N / 2)), train the rest."""
     val = 2 * int(math.floor(split_fractions[1] * pairs / 2 + 0.5))
     test = 2 * int(math.floor(split_fractions[2] * pairs / 2 + 0.5))
@@ -125,7 +103,7 @@ def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue
         raise ValueError(f"margins must be in 0..10 degrees and 0..0.02 chroma, got {hue_margin}, {chroma_margin}")
 
 
-def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony, multicolour=0.0):
+def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony):
     from neipalette_tf.colour import people
 
     return {
@@ -139,8 +117,6 @@ def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, c
         "split_fractions": [float(f) for f in split_fractions],
         "hue_margin_deg": float(hue_margin),
         "chroma_margin": float(chroma_margin),
-        # only when asked for: a data set without them keeps the parameters (and files) it had
-        **({"multicolour": float(multicolour)} if multicolour > 0 else {}),
     }
 
 
@@ -324,7 +300,6 @@ def _summary(params, counts, splits, labels, flipped, results, image_size):
             "backgrounds": _counter(i["background"] for i in infos),
             "hanging": int(sum(i["hanging"] for i in infos)),
             "print_styles": _counter(i["print_style"] for i in infos),
-            **({"patterns": _counter(i["pattern"] for i in infos)} if "multicolour" in params else {}),
             "print_fraction": _counter(_fraction_bin(i["print_fraction"]) for i in infos),
         },
     }
@@ -337,9 +312,11 @@ def dataset_info(path):
 
 
 
-def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
-             split_fractions=(0.7, 0.15, 0.15), workers=None, progress=True,
-             hue_margin=5.0, chroma_margin=0.012, harmony="people", multicolour=0.0):
+def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"],
+             image_size=SYNTH_DEFAULTS["image_size"], label_noise=SYNTH_DEFAULTS["label_noise"],
+             split_fractions=SPLIT_FRACTIONS, workers=None, progress=True,
+             hue_margin=SYNTH_DEFAULTS["hue_margin"], chroma_margin=SYNTH_DEFAULTS["chroma_margin"],
+             harmony="people"):
     """Render the synthetic data set into out_dir; returns the path of pairs.csv.
 
     A folder that already holds a complete data set made with the same
@@ -350,14 +327,9 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
 
     `harmony` is the label source: "people" (labels from the people model of colour compatibility,
     `neipalette_tf.colour.people`, CC BY-NC-SA: pairs.csv gains a `rating` column) or "rule-v1".
-    `multicolour` (0..1): the share of garments drawn multi-colour (stripes, checks, colour-blocking,
-    florals, small prints; `render.render_pair`); pairs.csv gains `PALETTE_COLUMNS`.
     """
-    if not isinstance(multicolour, (int, float)) or not 0.0 <= multicolour <= 1.0:
-        raise ValueError(f"multicolour must be a share in 0..1, got {multicolour!r}")
     validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin, harmony)
-    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony,
-                     multicolour)
+    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony)
     out = Path(out_dir)
     if _reusable(out, params):
         print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
@@ -380,7 +352,7 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
     try:
         (tmp / "images").mkdir(parents=True)
         tasks = [(seed, i, image_size, int(targets[i]), hue_margin, chroma_margin, str(tmp / "images"), width,
-                  harmony, multicolour) for i in range(pairs)]
+                  harmony) for i in range(pairs)]
         results = []
         bar = _progress(pairs, progress)
         try:
@@ -399,17 +371,14 @@ def generate(out_dir, pairs=6000, seed=0, image_size=96, label_noise=0.0,
         with open(tmp / "pairs.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             people = harmony == "people"
-            multi = multicolour > 0
-            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()) + (PALETTE_COLUMNS if multi else ()))
+            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()))
             for i, r in enumerate(results):
                 writer.writerow([
                     r["top"], r["bottom"], LABELS[labels[i]], splits[i],
                     r["top_category"], *(f"{v:.4f}" for v in r["top_lch"]),
                     r["bottom_category"], *(f"{v:.4f}" for v in r["bottom_lch"]),
                     int(flipped[i]),
-                ] + ([f"{r['rating']:.4f}"] if people else [])
-                  + ([r["info"][0]["pattern"], format_palette(r["palettes"][0]),
-                      r["info"][1]["pattern"], format_palette(r["palettes"][1])] if multi else []))
+                ] + ([f"{r['rating']:.4f}"] if people else []))
         summary = _summary(params, counts, splits, labels, flipped, results, image_size)
         with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, sort_keys=False)

@@ -17,9 +17,9 @@ import json
 import os
 
 from neipalette_tf.core.cli import UserError
+from neipalette_tf.core.vocabulary import CLASSIC_FORMAT as FORMAT
 from neipalette_tf.models import load_model
 
-FORMAT = "neipalette-classic"
 MODEL_FILES = {"palette": "model.palette.json", "probe": "model.probe.json"}
 
 

@@ -44,12 +44,12 @@ from neipalette_tf.colour import harmony, space
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import BACKGROUND_DELTA
+from neipalette_tf.core.vocabulary import CLASSIC_FORMAT as FORMAT
 from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 from neipalette_tf.predictors.base import Predictor
 
-FORMAT = "neipalette-classic"
 VERSION = 1
-BACKGROUND_DELTA = 0.06  # OKLab distance from the border colour that counts as garment
 CENTRE_SIGMA = 0.5        # Gaussian centre weight, in half-image units
 MIN_FOREGROUND = 0.05     # below this weighted share the whole (centre-weighted) image is used
 MAX_PIXELS = 4096         # k-means on at most this many pixels (evenly subsampled)

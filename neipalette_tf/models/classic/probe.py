@@ -31,11 +31,11 @@ from neipalette_tf.core.cli import UserError
 from neipalette_tf.core.io_utils import atomic_write, write_json
 from neipalette_tf.core.io_utils import sha256_file as file_sha256
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import CLASSIC_FORMAT as FORMAT
 from neipalette_tf.models import load_model
 from neipalette_tf.models.classic.linear import fit_logistic, predict_logistic
 from neipalette_tf.predictors.base import Predictor
 
-FORMAT = "neipalette-classic"
 VERSION = 1
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "neipalette", "embeddings")
 

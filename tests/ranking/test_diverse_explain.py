@@ -1,4 +1,4 @@
-"""`recommend --diverse` and `recommend --explain` (neipalette_tf.ranking.extras) on the tiny export."""
+"""`recommend --diverse` and `recommend --explain` (neipalette_tf.ranking.diverse_explain) on the tiny export."""
 
 import json
 

@@ -1,6 +1,6 @@
 """`recommend --diverse` and `recommend --explain`: colour-diverse and explained wardrobe rankings.
 
-Both work on the ranking `neipalette_tf.recommend.rank` returns and the
+Both work on the ranking `neipalette_tf.ranking.rank.rank` returns and the
 embeddings its cache already holds (no second model pass): a garment's
 read main colour is the last three values of its embedding.
 
@@ -8,7 +8,7 @@ read main colour is the last three values of its embedding.
   colours (`neipalette_tf.ranking.diversity.mmr`), instead of the k best p.
 - `explain(...)`: for each ranked garment, its read colour (hex, OKLCH,
   name) and the harmony rule's reading of it with the query's colour
-  (`neipalette_tf.explain.rule_reading`).
+  (`neipalette_tf.explanation.explain.rule_reading`).
 """
 
 import numpy as np
