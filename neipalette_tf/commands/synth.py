@@ -1,7 +1,7 @@
 """Render the synthetic data set: argparse and one call to `generate` (`neipalette synth`).
 
     python -m neipalette_tf.data.synth --out data/synth --pairs 6000 \\
-        --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2]
+        --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2] [--multicolour 0.5]
 """
 
 import argparse
@@ -38,6 +38,9 @@ def main(argv=None):
                         help=f"chroma kept clear of every neutral threshold (default {d['chroma_margin']:g})")
     parser.add_argument("--harmony", choices=("people", "rule-v1"), default="people",
                         help="label source: people (the people model, CC BY-NC-SA) or rule-v1 (default people)")
+    parser.add_argument("--multicolour", type=float, default=0.0,
+                        help="share of garments drawn multi-colour: stripes, checks, colour-blocking, florals, "
+                             "small prints, their palettes recorded in pairs.csv (default 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
@@ -45,7 +48,8 @@ def main(argv=None):
                  args.workers, args.hue_margin, args.chroma_margin, args.harmony)
         generate(args.out, pairs=args.pairs, seed=args.seed, image_size=args.image_size,
                  label_noise=args.label_noise, workers=args.workers, progress=not args.no_progress,
-                 hue_margin=args.hue_margin, chroma_margin=args.chroma_margin, harmony=args.harmony)
+                 hue_margin=args.hue_margin, chroma_margin=args.chroma_margin, harmony=args.harmony,
+                 multicolour=args.multicolour)
     except ValueError as e:
         raise cli.UserError(str(e)) from None
     return 0

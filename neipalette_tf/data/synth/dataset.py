@@ -43,12 +43,16 @@ CSV_COLUMNS = (
     "label_noise_flipped",
 )
 PEOPLE_COLUMNS = ("rating",)  # people-labelled sets only: people's predicted rating of the main colours
+# Sets with multi-colour garments only (`multicolour` > 0): each garment's pattern ("none" when plain)
+# and palette, "L C h share" per colour joined by ";", the main colour first (`format_palette`).
+PALETTE_COLUMNS = ("top_pattern", "top_palette", "bottom_pattern", "bottom_palette")
 
 
 def _render_task(args):
     """Render pair `index` and write its two JPEGs (in a worker); returns its pairs.csv facts."""
-    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony = args
-    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin, harmony=harmony)
+    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony, multicolour = args
+    r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin, harmony=harmony,
+                    multicolour=multicolour)
     names = {}
     for part in ("top", "bottom"):
         name = f"{index:0{width}d}_{part}.jpg"
@@ -65,7 +69,25 @@ def _render_task(args):
         "reason": r["reason"],
         "rating": r["rating"],
         "info": (r["top"]["info"], r["bottom"]["info"]),
+        "palettes": (r["top_palette"], r["bottom_palette"]),
     }
+
+
+def format_palette(palette):
+    """[(OKLCH, share)] -> "L C h share;..." (what pairs.csv's palette columns hold)."""
+    return ";".join(f"{c[0]:.4f} {c[1]:.4f} {c[2]:.4f} {s:.4f}" for c, s in palette)
+
+
+def parse_palette(text):
+    """"L C h share;..." -> [(OKLCH tuple, share)]; ValueError (one line) for a malformed one."""
+    entries = []
+    for part in str(text).split(";"):
+        values = part.split()
+        if len(values) != 4:
+            raise ValueError(f"palette entry {part!r} is not 'L C h share'")
+        L, C, h, s = (float(v) for v in values)
+        entries.append(((L, C, h), s))
+    return entries
 
 
 def split_counts(pairs, split_fractions=SPLIT_FRACTIONS):
@@ -103,7 +125,7 @@ def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue
         raise ValueError(f"margins must be in 0..10 degrees and 0..0.02 chroma, got {hue_margin}, {chroma_margin}")
 
 
-def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony):
+def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony, multicolour=0.0):
     from neipalette_tf.colour import people
 
     return {
@@ -117,6 +139,8 @@ def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, c
         "split_fractions": [float(f) for f in split_fractions],
         "hue_margin_deg": float(hue_margin),
         "chroma_margin": float(chroma_margin),
+        # only when asked for: a data set without them keeps the parameters (and files) it had
+        **({"multicolour": float(multicolour)} if multicolour > 0 else {}),
     }
 
 
@@ -300,6 +324,7 @@ def _summary(params, counts, splits, labels, flipped, results, image_size):
             "backgrounds": _counter(i["background"] for i in infos),
             "hanging": int(sum(i["hanging"] for i in infos)),
             "print_styles": _counter(i["print_style"] for i in infos),
+            **({"patterns": _counter(i["pattern"] for i in infos)} if "multicolour" in params else {}),
             "print_fraction": _counter(_fraction_bin(i["print_fraction"]) for i in infos),
         },
     }
@@ -316,7 +341,7 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
              image_size=SYNTH_DEFAULTS["image_size"], label_noise=SYNTH_DEFAULTS["label_noise"],
              split_fractions=SPLIT_FRACTIONS, workers=None, progress=True,
              hue_margin=SYNTH_DEFAULTS["hue_margin"], chroma_margin=SYNTH_DEFAULTS["chroma_margin"],
-             harmony="people"):
+             harmony="people", multicolour=0.0):
     """Render the synthetic data set into out_dir; returns the path of pairs.csv.
 
     A folder that already holds a complete data set made with the same
@@ -327,9 +352,14 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
 
     `harmony` is the label source: "people" (labels from the people model of colour compatibility,
     `neipalette_tf.colour.people`, CC BY-NC-SA: pairs.csv gains a `rating` column) or "rule-v1".
+    `multicolour` (0..1): the share of garments drawn multi-colour (stripes, checks, colour-blocking,
+    florals, small prints; `render.render_pair`); pairs.csv gains `PALETTE_COLUMNS`.
     """
+    if not isinstance(multicolour, (int, float)) or not 0.0 <= multicolour <= 1.0:
+        raise ValueError(f"multicolour must be a share in 0..1, got {multicolour!r}")
     validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin, harmony)
-    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony)
+    params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony,
+                     multicolour)
     out = Path(out_dir)
     if _reusable(out, params):
         print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
@@ -352,7 +382,7 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
     try:
         (tmp / "images").mkdir(parents=True)
         tasks = [(seed, i, image_size, int(targets[i]), hue_margin, chroma_margin, str(tmp / "images"), width,
-                  harmony) for i in range(pairs)]
+                  harmony, multicolour) for i in range(pairs)]
         results = []
         bar = _progress(pairs, progress)
         try:
@@ -371,14 +401,17 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
         with open(tmp / "pairs.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             people = harmony == "people"
-            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()))
+            multi = multicolour > 0
+            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()) + (PALETTE_COLUMNS if multi else ()))
             for i, r in enumerate(results):
                 writer.writerow([
                     r["top"], r["bottom"], LABELS[labels[i]], splits[i],
                     r["top_category"], *(f"{v:.4f}" for v in r["top_lch"]),
                     r["bottom_category"], *(f"{v:.4f}" for v in r["bottom_lch"]),
                     int(flipped[i]),
-                ] + ([f"{r['rating']:.4f}"] if people else []))
+                ] + ([f"{r['rating']:.4f}"] if people else [])
+                  + ([r["info"][0]["pattern"], format_palette(r["palettes"][0]),
+                      r["info"][1]["pattern"], format_palette(r["palettes"][1])] if multi else []))
         summary = _summary(params, counts, splits, labels, flipped, results, image_size)
         with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, sort_keys=False)
