@@ -92,6 +92,7 @@ def main(argv=None):
     runtime = HarmonyRuntime(os.path.join(artifacts, entry["model"]["file"]))
     tops, bottoms = reference_images(runtime.image_size, harmony=card["harmony"]["source"])
     int8 = runtime.predict_details(tops, bottoms)
+    via_head = runtime.score_batch(runtime.embed_batch(tops), runtime.embed_batch(bottoms))  # recommend's path
     keras_p = np.asarray(load_predictor(model_path).predict_batch(tops, bottoms))  # TensorFlow: the reference
 
     builtin = {
@@ -118,6 +119,7 @@ def main(argv=None):
                    "i % 2, harmony) JPEGs through load_image at the model's size",
             "p_int8": [round(float(x), 6) for x in int8["p"]],
             "rating_int8": ([round(float(x), 5) for x in int8["rating"]] if int8.get("rating") is not None else None),
+            "p_int8_encoder_head": [round(float(x), 6) for x in via_head],
             "p_keras": [round(float(x), 6) for x in keras_p],
         },
     }
