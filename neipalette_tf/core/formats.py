@@ -8,7 +8,7 @@ it from the registry:
 |--------------------------------------------|-------------------------------------------------|
 | `export.exporter` (`FORMATS`, `Builder`, `runner`, `describe`, `final_paths`) | names, family (which converter builds it, which runtime checks it), file names |
 | `export.tflite.PRECISIONS`, `export.onnx.file_name` | precision and file name of their family's formats |
-| `export.parity` (`RULES`, `ATTENTION_RULES`, `RATING_RULES`) | one entry per format (a test checks every format has its three rules) |
+| `export.parity` (`RULES`, `ATTENTION_RULES`, `RATING_RULES`) | each format's parity, attention and rating bounds |
 | `export.bench.RUNTIME_FORMATS`, `export.arm64.FORMATS` / `INT8_FORMATS` | the TF-free formats, and which of them are int8 |
 | `predictors.runtime` (`GRAPH_TYPES`, `format_of`) | the TF-free families' file suffixes, a file name's format |
 | `commands.export` (`--formats`)            | the names                                       |
@@ -45,6 +45,11 @@ class FormatSpec(NamedTuple):
     suffix: the files' extension (".tflite", ".onnx"; "" for the SavedModel folder).
     tf_free: the TensorFlow-free runtime reads it (`predictors/runtime.py`), so `export.bench` times it
         without TensorFlow and `export.arm64` checks it on ARM64 kernels.
+    parity: the bounds of its p(harmonious) against Keras (`export.parity.compare`): `max_abs_diff`,
+        `min_agreement` (same decisions), `max_auc_diff`.
+    attention: the bounds of its read colours (OKLab ΔE), attention maps (L1) and palettes against
+        Keras' (`export.parity.compare_attention`; max or 95th percentile).
+    rating: the bounds of a people-trained model's rating (1..5) against Keras'.
     """
 
     name: str
@@ -52,6 +57,9 @@ class FormatSpec(NamedTuple):
     precision: str
     suffix: str
     tf_free: bool
+    parity: dict
+    attention: dict
+    rating: dict
 
     @property
     def int8(self):
@@ -103,9 +111,32 @@ def format_of(path):
     return found[0].name if found else None
 
 
-register_format(FormatSpec("savedmodel", "savedmodel", "float32", "", tf_free=False))
-register_format(FormatSpec("tflite", "tflite", "float32", ".tflite", tf_free=True))
-register_format(FormatSpec("tflite_fp16", "tflite", "float16", ".tflite", tf_free=True))
-register_format(FormatSpec("tflite_int8", "tflite", "int8", ".tflite", tf_free=True))
-register_format(FormatSpec("onnx", "onnx", "float32", ".onnx", tf_free=True))
-register_format(FormatSpec("onnx_int8", "onnx", "int8", ".onnx", tf_free=True))
+# Parity bounds, by how a format computes (docs/deployment.md, "Parity"): float32 graphs to rounding,
+# float16 weights to their precision, int8 graphs by the ranking and decisions they keep.
+FLOAT32_PARITY = {"max_abs_diff": 1e-4, "min_agreement": 1.0}
+FLOAT16_PARITY = {"max_abs_diff": 1e-2}
+INT8_PARITY = {"max_auc_diff": 0.01, "min_agreement": 0.97}
+# The palette (raw entries, matched): float graphs to rounding (a pixel on the edge between two
+# entries may change sides: one pooled pixel's weight of share); int8 graphs as their attention moves.
+_FLOAT_PALETTE = {"max_palette_delta_e": 1e-3, "max_palette_share_diff": 0.02}
+_INT8_PALETTE = {"p95_palette_delta_e": 0.03, "p95_palette_share_diff": 0.15}
+FLOAT32_ATTENTION = {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE}
+FLOAT16_ATTENTION = {"max_colour_delta_e": 5e-3, "max_attention_l1": 0.05,
+                     "p95_palette_delta_e": 0.01, "p95_palette_share_diff": 0.05}
+INT8_ATTENTION = {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3, **_INT8_PALETTE}
+# People-trained models' `rating` (1..5) against Keras': float graphs to rounding, int8 graphs
+# within the int8 colour bounds above times the rating's steepest slope in colour (~5 per unit ΔE).
+FLOAT32_RATING = {"max_abs_diff": 1e-3}
+FLOAT16_RATING = {"max_abs_diff": 0.05}
+INT8_RATING = {"p95_abs_diff": 0.1, "max_abs_diff": 0.3}
+
+FLOAT32 = {"precision": "float32", "parity": FLOAT32_PARITY, "attention": FLOAT32_ATTENTION, "rating": FLOAT32_RATING}
+FLOAT16 = {"precision": "float16", "parity": FLOAT16_PARITY, "attention": FLOAT16_ATTENTION, "rating": FLOAT16_RATING}
+INT8 = {"precision": "int8", "parity": INT8_PARITY, "attention": INT8_ATTENTION, "rating": INT8_RATING}
+
+register_format(FormatSpec("savedmodel", "savedmodel", suffix="", tf_free=False, **FLOAT32))
+register_format(FormatSpec("tflite", "tflite", suffix=".tflite", tf_free=True, **FLOAT32))
+register_format(FormatSpec("tflite_fp16", "tflite", suffix=".tflite", tf_free=True, **FLOAT16))
+register_format(FormatSpec("tflite_int8", "tflite", suffix=".tflite", tf_free=True, **INT8))
+register_format(FormatSpec("onnx", "onnx", suffix=".onnx", tf_free=True, **FLOAT32))
+register_format(FormatSpec("onnx_int8", "onnx", suffix=".onnx", tf_free=True, **INT8))

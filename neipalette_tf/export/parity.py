@@ -31,41 +31,15 @@ import itertools
 import numpy as np
 
 from neipalette_tf.colour.space import OKLAB_SCALE
+from neipalette_tf.core.formats import get_format, list_formats
 from neipalette_tf.core.vocabulary import THRESHOLD
 from neipalette_tf.evaluation.metrics import roc_points
 
 MIN_PAIRS = 64
-RULES = {
-    "savedmodel": {"max_abs_diff": 1e-4, "min_agreement": 1.0},
-    "onnx": {"max_abs_diff": 1e-4, "min_agreement": 1.0},
-    "tflite": {"max_abs_diff": 1e-4, "min_agreement": 1.0},
-    "tflite_fp16": {"max_abs_diff": 1e-2},
-    "tflite_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
-    "onnx_int8": {"max_auc_diff": 0.01, "min_agreement": 0.97},
-}
-# The palette (raw entries, matched): float graphs to rounding (a pixel on the edge between two
-# entries may change sides: one pooled pixel's weight of share); int8 graphs as their attention moves.
-_FLOAT_PALETTE = {"max_palette_delta_e": 1e-3, "max_palette_share_diff": 0.02}
-_INT8_PALETTE = {"p95_palette_delta_e": 0.03, "p95_palette_share_diff": 0.15}
-ATTENTION_RULES = {
-    "savedmodel": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE},
-    "onnx": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE},
-    "tflite": {"max_colour_delta_e": 1e-4, "max_attention_l1": 1e-3, **_FLOAT_PALETTE},
-    "tflite_fp16": {"max_colour_delta_e": 5e-3, "max_attention_l1": 0.05,
-                    "p95_palette_delta_e": 0.01, "p95_palette_share_diff": 0.05},
-    "tflite_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3, **_INT8_PALETTE},
-    "onnx_int8": {"p95_colour_delta_e": 0.02, "max_colour_delta_e": 0.06, "p95_attention_l1": 0.3, **_INT8_PALETTE},
-}
-# People-trained models' `rating` (1..5) against Keras': float graphs to rounding, int8 graphs
-# within the int8 colour bounds above times the rating's steepest slope in colour (~5 per unit ΔE).
-RATING_RULES = {
-    "savedmodel": {"max_abs_diff": 1e-3},
-    "onnx": {"max_abs_diff": 1e-3},
-    "tflite": {"max_abs_diff": 1e-3},
-    "tflite_fp16": {"max_abs_diff": 0.05},
-    "tflite_int8": {"p95_abs_diff": 0.1, "max_abs_diff": 0.3},
-    "onnx_int8": {"p95_abs_diff": 0.1, "max_abs_diff": 0.3},
-}
+# Each format's bounds are part of its spec in the format registry (`core.formats`).
+RULES = {name: get_format(name).parity for name in list_formats()}
+ATTENTION_RULES = {name: get_format(name).attention for name in list_formats()}
+RATING_RULES = {name: get_format(name).rating for name in list_formats()}
 UNSATURATED = (0.02, 0.98)
 MIN_UNSATURATED_FRACTION = 0.25
 

@@ -22,7 +22,7 @@ def test_registering_twice_or_an_unknown_family_is_refused():
     with pytest.raises(ValueError, match="registered twice"):
         register_format(get_format("onnx"))
     with pytest.raises(ValueError, match="unknown"):
-        register_format(FormatSpec("x", "coreml", "float32", ".mlmodel", tf_free=False))
+        register_format(FormatSpec("x", "coreml", "float32", ".mlmodel", False, {}, {}, {}))
     with pytest.raises(KeyError, match="registered: savedmodel"):
         get_format("coreml")
     assert "x" not in list_formats()
@@ -46,19 +46,38 @@ def test_a_tf_free_format_is_read_back_from_its_file_names(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_every_format_has_its_parity_attention_and_rating_rules(name):
+def test_every_bound_of_a_format_is_a_measure_parity_computes(name):
+    """Identical outputs pass every rule, each rule's keys are measured (a misspelt bound would
+    silently check nothing), and outputs off by more than a bound fail it."""
+    import numpy as np
+
     from neipalette_tf.export import parity
 
-    for table in ("RULES", "ATTENTION_RULES", "RATING_RULES"):
-        assert name in getattr(parity, table), f"{name}: no entry in export/parity.{table}"
-        assert getattr(parity, table)[name], f"{name}: an empty parity.{table} rule checks nothing"
+    spec = get_format(name)
+    assert spec.parity and spec.attention and spec.rating, f"{name}: a rule of no bounds checks nothing"
+    rng = np.random.default_rng(0)
+    labels, p = np.array([0, 1] * 32), rng.uniform(0.05, 0.95, 64)
+    same = parity.compare(p, p, labels, spec.parity)
+    measured = {"max_abs_diff": "max_abs_diff", "min_agreement": "decision_agreement", "max_auc_diff": "roc_auc_diff"}
+    assert same["passed"] and set(spec.parity) <= set(measured), sorted(set(spec.parity) - set(measured))
+    assert all(measured[key] in same for key in spec.parity)
+    assert not parity.compare(p, 1 - p, labels, spec.parity)["passed"]
+    seen = (rng.normal(size=(64, 3)), rng.dirichlet(np.ones(16), 64), rng.uniform(size=(64, 3, 4)))
+    same = parity.compare_attention(seen, seen, spec.attention)
+    assert same["passed"] and set(spec.attention) <= set(same), sorted(set(spec.attention) - set(same))
+    moved = (seen[0] + 1.0, seen[1][::-1], seen[2])
+    assert not parity.compare_attention(seen, moved, spec.attention)["passed"]
+    rating = rng.uniform(1, 5, 64)
+    same = parity.compare_rating(rating, rating, spec.rating)
+    assert same["passed"] and set(spec.rating) <= set(same)
+    assert not parity.compare_rating(rating, rating + 1.0, spec.rating)["passed"]
 
 
-def test_the_parity_tables_hold_no_unregistered_format():
+def test_the_parity_tables_are_the_registry_s_bounds():
     from neipalette_tf.export import parity
 
-    for table in ("RULES", "ATTENTION_RULES", "RATING_RULES"):
-        assert set(getattr(parity, table)) == set(ALL), table
+    for table, field in (("RULES", "parity"), ("ATTENTION_RULES", "attention"), ("RATING_RULES", "rating")):
+        assert getattr(parity, table) == {n: getattr(get_format(n), field) for n in ALL}, table
 
 
 @pytest.mark.parametrize("name", ALL)
