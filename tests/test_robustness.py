@@ -347,14 +347,16 @@ class _Model:
     def set_temperature(self, t):
         self.temperature = t
 
+    def set_calibration(self, t, shift=0.0):
+        self.temperature, self.calibration_shift = t, shift
+
 
 class _Data:
     def __init__(self, labels):
         self.labels = np.asarray(labels)
 
 
-@pytest.mark.parametrize("n,separated,reason", [(8, False, "8 pairs"), (40, True, "perfectly separated"),
-                                                (40, False, None)])
+@pytest.mark.parametrize("n,separated,reason", [(8, False, "8 pairs"), (40, True, None), (40, False, None)])
 def test_calibration_keeps_the_starting_temperature_when_the_split_cannot_support_a_fit(monkeypatch, n, separated,
                                                                                         reason):
     from neipalette_tf.evaluation import calibration
@@ -365,11 +367,12 @@ def test_calibration_keeps_the_starting_temperature_when_the_split_cannot_suppor
     logits = np.stack([np.zeros(n), margin], 1)
     monkeypatch.setattr(calibration, "predict_logits", lambda model, data, batch_size=64: logits)
     model = _Model(1.7, logits)
-    s = calibration.calibrate(model, _Data(labels), keep=1.7)
+    s = calibration.calibrate(model, _Data(labels), keep=(1.7, 0.0))
     if reason:
         assert model.temperature == 1.7 and reason in s["fit_skipped"]
-    else:
-        assert "fit_skipped" not in s and model.temperature != 1.7
+    else:  # perfectly separated pairs too: Platt's targets keep the fit finite
+        assert "fit_skipped" not in s and model.temperature != 1.7 and 0.05 < model.temperature < 20
+        assert 0 <= s["ece_after_leave_one_out"] <= 1
 
 
 # --------------------------------------------------------------------------

@@ -1,14 +1,18 @@
-"""Fit a model's calibration temperature: `python -m neipalette_tf.calibrate --model runs/X/model.keras --data PATH`.
+"""Fit a model's calibration (temperature and shift): `python -m neipalette_tf.calibrate --model runs/X/model.keras --data PATH`.
 
-    python -m neipalette_tf.calibrate --model runs/X/model.keras --data PATH [--split val] [--out DIR] [--save-to PATH]
+    python -m neipalette_tf.calibrate --model runs/X/model.keras --data PATH [--split val|all] [--out DIR] [--save-to PATH]
 
-Computes the model's uncalibrated logits on the split (default `val`; a
-manifest without a split column needs `--split all`), fits the temperature
-T that minimises their negative log-likelihood (`neipalette_tf.evaluation.calibration`),
-stores T in the model and saves it (in place, atomically, unless
-`--save-to` names another file). Writes `calibration.json` and
-`reliability.png` (before / after) into DIR (default: `calibration-<split>`
-beside the model). Exports made afterwards carry the new T.
+Computes the model's uncalibrated logits on the pairs (default: the `val`
+split of a manifest with splits; all pairs of one without, such as a
+user's own labelled photos: a few dozen pairs, both labels), fits the
+temperature T and the shift s of p = sigmoid((z1 - z0) / T + s) against
+Platt's targets (`neipalette_tf.evaluation.calibration.fit_calibration`),
+stores them in the model and saves it (in place, atomically, unless
+`--save-to` names another file); the weights are not touched. Prints and
+writes NLL and ECE before (the model's calibration until now) and after:
+`calibration.json` and `reliability.png` in DIR (default:
+`calibration-<split>` beside the model). Exports made afterwards carry the
+new T and s.
 """
 
 import argparse
@@ -20,7 +24,7 @@ from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.data import tfrecord
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import PairData
-from neipalette_tf.evaluation import calibration
+from neipalette_tf.evaluation import calibration, photo_shift
 from neipalette_tf.models import load_model
 
 
@@ -28,7 +32,11 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a trained model.keras")
     p.add_argument("--data", required=True, help="a pairs.csv manifest, a folder holding one, or TFRecord shards")
-    p.add_argument("--split", default="val", choices=("train", "val", "test", "all"))
+    p.add_argument("--split", choices=("train", "val", "test", "all"),
+                   help="default: val for a manifest with splits (and TFRecord shards), else all")
+    p.add_argument("--as-photos", action="store_true",
+                   help="each pair under one of photo-shift's photo conditions first (renders made to look like "
+                        "photos, as train's calibration does; not for real photos)")
     p.add_argument("--out", help="folder for calibration.json and reliability.png")
     p.add_argument("--save-to", help="write the calibrated model here instead of over --model")
     p.add_argument("--batch-size", type=int, default=64)
@@ -41,36 +49,39 @@ def main(argv=None):
         raise cli.UserError(f"{args.model}: model not found")
 
     if tfrecord.is_tfrecord_folder(args.data):
-        subset, data_of = None, lambda size: tfrecord.TFRecordPairData(args.data, args.split, size)
+        if args.as_photos:
+            raise cli.UserError(f"{args.data}: --as-photos needs a manifest of image files, not TFRecord shards")
+        split = args.split or "val"
+        subset, data_of = None, lambda size: tfrecord.TFRecordPairData(args.data, split, size)
     else:
         manifest = read_manifest(args.data)
-        if args.split != "all" and not manifest.has_split:
+        split = args.split or ("val" if manifest.has_split else "all")
+        if split != "all" and not manifest.has_split:
             raise cli.UserError(f"{manifest.path}: has no split column; use --split all")
-        subset = manifest.subset(args.split)
+        subset = manifest.subset(split)
         if len(subset) == 0:
-            raise cli.UserError(f"{manifest.path}: no pairs in split '{args.split}'")
-        data_of = lambda size: PairData(subset, size)  # noqa: E731
+            raise cli.UserError(f"{manifest.path}: no pairs in split '{split}'")
+        data_of = lambda size: (photo_shift.PhotoLike(subset, size) if args.as_photos  # noqa: E731
+                                else PairData(subset, size))
 
     model = load_model(args.model)
     data = data_of(model.image_size)
-    previous = model.temperature
+    previous = calibration.current(model)
     logits = calibration.predict_logits(model, data, args.batch_size)
-    why = calibration.fit_support(logits, data.labels)
-    t = calibration.fit_temperature(logits, data.labels) if why is None else previous
-    if why is None and t <= calibration.T_BOUNDS[0] * (1 + 1e-6):
-        why, t = f"the fit ran to the lower bound T = {t:g}", previous
-    s = calibration.summary(logits, data.labels, t)
-    if why:
-        s["fit_skipped"] = why
-        print(f"calibration: kept T = {previous:.4f}: the {args.split} split cannot support a fit ({why})")
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)), f"calibration-{args.split}")
+    s = calibration.calibrate(model, data, keep=previous, before=previous, logits=logits)
+    t, shift = s["temperature"], s["shift"]
+    if "fit_skipped" in s:
+        print(f"calibration: kept T = {t:.4f}, s = {shift:+.4f}: the {split} pairs cannot support a fit "
+              f"({s['fit_skipped']})")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)),
+                                   f"calibration-{split}" + ("-as-photos" if args.as_photos else ""))
     os.makedirs(out, exist_ok=True)
     calibration.plot_reliability(
-        {"before (T = 1)": (calibration.softmax(logits), data.labels),
-         f"after (T = {t:.3f})": (calibration.softmax(logits / t), data.labels)},
-        os.path.join(out, "reliability.png"), title=f"Reliability diagram, {args.split} split")
+        {f"before (T = {previous[0]:.3f}, s = {previous[1]:+.2f})": (calibration.probabilities(logits, *previous),
+                                                                     data.labels),
+         f"after (T = {t:.3f}, s = {shift:+.2f})": (calibration.probabilities(logits, t, shift), data.labels)},
+        os.path.join(out, "reliability.png"), title=f"Reliability diagram, {split} pairs")
     target = args.save_to or args.model
-    model.set_temperature(t)
     tmp = os.path.join(os.path.dirname(os.path.abspath(target)), ".calibrated.tmp.keras")
     try:
         model.save(tmp)
@@ -79,10 +90,13 @@ def main(argv=None):
         if os.path.exists(tmp):
             os.remove(tmp)
     write_json(os.path.join(out, "calibration.json"),
-               dict(s, previous_temperature=previous, split=args.split, data=os.path.abspath(args.data),
+               dict(s, previous_temperature=previous[0], previous_shift=previous[1], split=split,
+                    as_photos=bool(args.as_photos),
+                    data=os.path.abspath(args.data),
                     model=os.path.abspath(target)))
-    print(f"T = {t:.4f} (was {previous:.4f}) on {s['n']} {args.split} pairs: NLL {s['nll_before']:.4f} -> "
-          f"{s['nll_after']:.4f}, ECE {s['ece_before']:.4f} -> {s['ece_after']:.4f}")
+    print(f"T = {t:.4f}, s = {shift:+.4f} (was T = {previous[0]:.4f}, s = {previous[1]:+.4f}) on {s['n']} {split} "
+          f"pairs: NLL {s['nll_before']:.4f} -> {s['nll_after']:.4f}, ECE {s['ece_before']:.4f} -> {s['ece_after']:.4f}"
+          + (f" (leave-one-out {s['ece_after_leave_one_out']:.4f})" if "ece_after_leave_one_out" in s else ""))
     print(f"model: {target}\noutput: {out}")
     return 0
 

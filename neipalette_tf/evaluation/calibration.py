@@ -1,23 +1,34 @@
-"""Calibration: temperature scaling fitted on validation logits, ECE, reliability diagrams.
+"""Calibration: temperature and shift fitted on held-out logits, ECE, reliability diagrams.
 
 A classifier is *calibrated* when, of the pairs it calls harmonious with
 p = 0.8, about 80 % are. Networks trained with cross-entropy are often
 overconfident. Temperature scaling (Guo et al., 2017) fixes that with one
 number: probabilities become `softmax(logits / T)`, with T > 0 chosen to
 minimise the negative log-likelihood (NLL) of the *validation* split. T
-changes no decision and no ranking (accuracy and ROC-AUC stay exactly the
-same), only how confident the model says it is.
+changes no decision and no ranking, only how confident the model says it is.
 
-- `fit_temperature(logits, labels)`: the NLL-minimising T (bounded scalar
-  search over log T; the NLL is convex in 1/T).
+Photos are not renders: a model can rank photos right and still lean to one
+class on them (`neipalette_tf.evaluation.photo_shift`). A *shift* s moves the
+decision: p(harmonious) = sigmoid((z1 - z0) / T + s), Platt scaling (Platt,
+1999). `fit_calibration` fits T and s together against Platt's smoothed
+targets ((n+ + 1) / (n+ + 2) for a positive, 1 / (n- + 2) for a negative),
+which keep the fit finite on a few dozen pairs that the logits separate
+perfectly, where the plain NLL would fall forever as T -> 0. Neither changes
+the ranking (ROC-AUC).
+
+- `fit_temperature(logits, labels)`: the NLL-minimising T alone (bounded
+  scalar search over log T; the NLL is convex in 1/T).
+- `fit_calibration(logits, labels)`: T and s (Platt targets).
+- `calibrated(logits, T, s)` / `probabilities(logits, T, s)`: what every
+  exported graph computes.
 - `expected_calibration_error(probabilities, labels, n_bins=15)`: top-label
   ECE, the bin-weighted mean |accuracy - confidence| over equal-width
   confidence bins.
 - `reliability_bins` / `plot_reliability`: the reliability diagram, before
   and after scaling (`reliability.png`).
 - `predict_logits(model, data)` and `calibrate(model, data)`: the model's
-  uncalibrated logits on a `PairData`, and fitting + storing T in the model
-  (`HarmonyClassifier.set_temperature`), which every save and export keeps.
+  uncalibrated logits on a `PairData`, and fitting + storing T and s in the
+  model (`HarmonyClassifier.set_calibration`), which every save and export keeps.
 
 Example:
 
@@ -30,15 +41,20 @@ Example:
 3.0
 >>> expected_calibration_error(softmax(logits / 3.0), labels) < expected_calibration_error(softmax(logits), labels)
 True
+>>> shifted = np.stack([np.zeros_like(z), z - 2.0], 1)  # right scale, leaning 2 logits to class 0
+>>> t, s = fit_calibration(shifted, labels)
+>>> round(t, 1), round(s, 1)
+(1.0, 2.0)
 """
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 from neipalette_tf.evaluation.plots import save_figure
 
 N_BINS = 15
 T_BOUNDS = (0.05, 20.0)
+SHIFT_BOUNDS = (-20.0, 20.0)
 MIN_FIT_PAIRS = 20  # fewer validation pairs than this cannot support a temperature fit
 
 
@@ -62,10 +78,23 @@ def _validate(logits, labels):
     return z, y
 
 
-def nll(logits, labels, temperature=1.0):
-    """Mean negative log-likelihood of `labels` under `softmax(logits / temperature)`."""
+def calibrated(logits, temperature=1.0, shift=0.0):
+    """`logits / T`, plus `(-s / 2, +s / 2)` for two classes: the logits every exported graph's softmax takes."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    if shift and z.shape[-1] == 2:
+        z = z + np.array([-0.5, 0.5]) * float(shift)
+    return z
+
+
+def probabilities(logits, temperature=1.0, shift=0.0):
+    """Calibrated class probabilities `[N, K]` (`softmax(calibrated(...))`)."""
+    return softmax(calibrated(logits, temperature, shift))
+
+
+def nll(logits, labels, temperature=1.0, shift=0.0):
+    """Mean negative log-likelihood of `labels` under `probabilities(logits, temperature, shift)`."""
     z, y = _validate(logits, labels)
-    z = z / float(temperature)
+    z = calibrated(z, temperature, shift)
     m = z.max(axis=1, keepdims=True)
     log_norm = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
     return float(np.mean(log_norm - z[np.arange(len(y)), y]))
@@ -87,6 +116,34 @@ def fit_temperature(logits, labels, bounds=T_BOUNDS):
     best = float(np.exp(result.x))
     # Brent works inside the interval: a minimum at a bound is taken exactly.
     return min((bounds[0], best, bounds[1]), key=lambda t: nll(z, y, t))
+
+
+def platt_targets(labels):
+    """Platt's smoothed targets for binary labels: (n+ + 1) / (n+ + 2) for 1, 1 / (n- + 2) for 0."""
+    y = np.asarray(labels).astype(np.int64)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    return np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1.0 / (n_neg + 2))
+
+
+def fit_calibration(logits, labels, bounds=T_BOUNDS, shift_bounds=SHIFT_BOUNDS):
+    """(T, s) minimising the cross-entropy of sigmoid((z1 - z0) / T + s) against `platt_targets` (two classes).
+
+    Bounded quasi-Newton (L-BFGS-B) over (log T, s) from (log 1, 0); the loss
+    is convex in (1/T, s). A few dozen pairs suffice, separated or not.
+    """
+    z, y = _validate(logits, labels)
+    if z.shape[1] != 2:
+        raise ValueError("fit_calibration needs two-class logits")
+    margin, target = z[:, 1] - z[:, 0], platt_targets(y)
+
+    def loss(params):
+        a = margin / np.exp(params[0]) + params[1]
+        # cross-entropy with soft targets, stable: log(1 + e^a) - target * a
+        return float(np.mean(np.logaddexp(0.0, a) - target * a))
+
+    result = minimize(loss, np.array([0.0, 0.0]), method="L-BFGS-B",
+                      bounds=[(np.log(bounds[0]), np.log(bounds[1])), shift_bounds])
+    return float(np.exp(result.x[0])), float(result.x[1])
 
 
 def reliability_bins(probabilities, labels, n_bins=N_BINS):
@@ -127,14 +184,16 @@ def expected_calibration_error(probabilities, labels, n_bins=N_BINS):
     return float(np.sum(share * np.abs(bins["accuracy"][filled] - bins["confidence"][filled])))
 
 
-def summary(logits, labels, temperature, n_bins=N_BINS):
-    """NLL and ECE of `logits` at T = 1 (before) and at `temperature` (after)."""
+def summary(logits, labels, temperature, shift=0.0, before=(1.0, 0.0), n_bins=N_BINS):
+    """NLL and ECE of `logits` calibrated by `before` (T, s) (default: none) and by (`temperature`, `shift`)."""
     return {
         "temperature": float(temperature),
-        "nll_before": nll(logits, labels, 1.0),
-        "nll_after": nll(logits, labels, temperature),
-        "ece_before": expected_calibration_error(softmax(logits), labels, n_bins),
-        "ece_after": expected_calibration_error(softmax(np.asarray(logits, np.float64) / temperature), labels, n_bins),
+        "shift": float(shift),
+        "before": {"temperature": float(before[0]), "shift": float(before[1])},
+        "nll_before": nll(logits, labels, *before),
+        "nll_after": nll(logits, labels, temperature, shift),
+        "ece_before": expected_calibration_error(probabilities(logits, *before), labels, n_bins),
+        "ece_after": expected_calibration_error(probabilities(logits, temperature, shift), labels, n_bins),
         "ece_bins": n_bins,
         "n": int(len(labels)),
     }
@@ -180,43 +239,61 @@ def predict_logits(model, data, batch_size=64):
 
 
 def fit_support(logits, labels, min_pairs=MIN_FIT_PAIRS):
-    """None when `logits` / `labels` can support a temperature fit, else why not (one line).
+    """None when `logits` / `labels` can support a calibration fit, else why not (one line).
 
-    Not enough: fewer than `min_pairs` pairs, one class only, or classes
-    that the logits separate perfectly (the NLL then keeps falling as T -> 0,
-    and the fit would claim near-certainty on everything).
+    Not enough: fewer than `min_pairs` pairs, or one class only. Classes the
+    logits separate perfectly are fine: Platt's targets keep the fit finite.
     """
     z, y = _validate(logits, labels)
     if len(y) < min_pairs:
         return f"{len(y)} pairs, a fit needs at least {min_pairs}"
     if len(np.unique(y)) < 2:
         return "it holds one class only"
-    margin = z[:, -1] - z[:, 0] if z.shape[1] == 2 else None
-    if margin is not None and margin[y == 1].min() > margin[y == 0].max():
-        return "its classes are perfectly separated (the NLL keeps falling as T -> 0)"
     return None
 
 
-def calibrate(model, data, n_bins=N_BINS, batch_size=64, keep=None):
-    """Fit T on `data` (a `PairData`, normally the validation split) and store it in `model`.
+def current(model):
+    """A model's (T, s); models without a shift: s = 0."""
+    return float(model.temperature), float(getattr(model, "calibration_shift", 0.0))
 
-    When the split cannot support a fit (`fit_support`), or the fit runs
-    to the lower bound of `T_BOUNDS`, the temperature `keep` (default: the model's
-    current one) is kept instead; the summary then says why in `fit_skipped`.
 
-    Returns `summary(...)` on `data`: T, and NLL / ECE before and after.
+def calibrate(model, data, n_bins=N_BINS, batch_size=64, keep=None, before=(1.0, 0.0), logits=None):
+    """Fit T and s on `data` (a `PairData`: the validation split, or a user's photos) and store them in `model`.
+
+    When the data cannot support a fit (`fit_support`), or T runs to the
+    lower bound of `T_BOUNDS`, `keep` (T, s) (default: the model's current
+    ones) is kept instead; the summary then says why in `fit_skipped`.
+
+    Returns `summary(...)` on `data`: T, s, and NLL / ECE at `before` (T, s) and after.
+    `logits`: the data's uncalibrated logits when they are at hand (else predicted).
     """
-    logits = predict_logits(model, data, batch_size)
+    logits = predict_logits(model, data, batch_size) if logits is None else logits
     why = fit_support(logits, data.labels)
-    temperature = None
+    fitted = None
     if why is None:
-        temperature = fit_temperature(logits, data.labels)
-        if temperature <= T_BOUNDS[0] * (1 + 1e-6):  # near-certainty on everything: separation in all but name
-            why, temperature = f"the fit ran to the lower bound T = {temperature:g}", None
-    if temperature is None:
-        temperature = float(model.temperature if keep is None else keep)
-    model.set_temperature(temperature)
-    s = summary(logits, data.labels, temperature, n_bins)
+        fitted = fit_calibration(logits, data.labels)
+        if fitted[0] <= T_BOUNDS[0] * (1 + 1e-6):  # near-certainty on everything
+            why, fitted = f"the fit ran to the lower bound T = {fitted[0]:g}", None
+    if fitted is None:
+        fitted = current(model) if keep is None else (keep if isinstance(keep, tuple) else (float(keep), 0.0))
+    model.set_calibration(*fitted)
+    s = summary(logits, data.labels, *fitted, before=before, n_bins=n_bins)
     if why:
         s["fit_skipped"] = why
+    elif len(data.labels) <= LOO_MAX_PAIRS:
+        s["ece_after_leave_one_out"] = leave_one_out_ece(logits, data.labels, n_bins)
     return s
+
+
+LOO_MAX_PAIRS = 500  # up to this many pairs (a user's photos), `calibrate` also reports the leave-one-out ECE
+
+
+def leave_one_out_ece(logits, labels, n_bins=N_BINS):
+    """ECE of each pair's p under (T, s) fitted on all the other pairs: what a fit on a few dozen
+    photos promises for the next photo (the in-sample ECE after a fit flatters it)."""
+    z, y = _validate(logits, labels)
+    p = np.empty((len(y), z.shape[1]))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        p[i] = probabilities(z[i:i + 1], *fit_calibration(z[keep], y[keep]))[0]
+    return expected_calibration_error(p, y, n_bins)

@@ -29,9 +29,9 @@ from neipalette_tf.evaluation.embedding_view import (
 
 
 def split_logits(model, data, batch_size=64):
-    """Uncalibrated logits `[N, 2]` of a split and p_harmonious at the model's temperature."""
+    """Uncalibrated logits `[N, 2]` of a split and p_harmonious at the model's calibration (T, s)."""
     logits = calibration.predict_logits(model, data, batch_size)
-    return logits, calibration.softmax(logits / model.temperature)[:, 1]
+    return logits, calibration.probabilities(logits, *calibration.current(model))[:, 1]
 
 
 def decoded_images(data, batch_size=64):
@@ -68,17 +68,18 @@ def _calibration_section(s, fitted):
     rows = [f"| T = 1 (before) | {s['nll_before']:.4f} | {s['ece_before']:.4f} |",
             f"| T = {s['temperature']:.3f} (after) | {s['nll_after']:.4f} | {s['ece_after']:.4f} |"]
     if fitted and fitted.get("fit_skipped"):
-        where = (f"T = {fitted['temperature']:.3f} is the starting model's: the {fitted['split']} split "
+        where = (f"T = {fitted['temperature']:.3f}, s = {fitted['shift']:+.3f} are the starting model's: the {fitted['split']} split "
                  f"({fitted['n']} pairs) cannot support a fit ({fitted['fit_skipped']})")
     else:
         where = None
-    where = where or (f"T was fitted on the {fitted['split']} split ({fitted['n']} pairs: NLL {fitted['nll_before']:.4f} "
-             f"-> {fitted['nll_after']:.4f}) by minimising its negative log-likelihood" if fitted else
-             "T is the model's stored temperature (fit it with `python -m neipalette_tf.calibrate`)")
+    where = where or (f"T and s were fitted on the {fitted['split']} split ({fitted['n']} pairs: NLL {fitted['nll_before']:.4f} "
+             f"-> {fitted['nll_after']:.4f}) against Platt's targets" if fitted else
+             "T and s are the model's stored calibration (fit them with `python -m neipalette_tf.calibrate`)")
     return "\n".join([
         "## Calibration",
         "",
-        f"Probabilities are softmax(logits / T). {where}. Accuracy and ROC-AUC do not depend on T. "
+        f"Probabilities are softmax(logits / T + (-s/2, +s/2)), T = {s['temperature']:.3f}, s = {s['shift']:+.3f}. "
+        f"{where}. ROC-AUC does not depend on T or s. "
         f"On these {s['n']} pairs, negative log-likelihood and expected calibration error (top label, "
         f"{s['ece_bins']} equal-width confidence bins):",
         "",
@@ -118,12 +119,14 @@ def add_calibration_and_embeddings(out, model, data, manifest, logits, split, fi
     """
 
     labels = np.asarray(data.labels)
-    s = calibration.summary(logits, labels, model.temperature)
+    s = calibration.summary(logits, labels, *calibration.current(model))
     calibration.plot_reliability(
         {"before (T = 1)": (calibration.softmax(logits), labels),
-         f"after (T = {s['temperature']:.3f})": (calibration.softmax(logits / s["temperature"]), labels)},
+         f"after (T = {s['temperature']:.3f}, s = {s['shift']:+.2f})":
+             (calibration.probabilities(logits, s["temperature"], s["shift"]), labels)},
         os.path.join(out, "reliability.png"), title=f"Reliability diagram, {split} split")
-    extra = {"temperature": s["temperature"], "ece_before": s["ece_before"], "ece_after": s["ece_after"],
+    extra = {"temperature": s["temperature"], "calibration_shift": s["shift"], "ece_before": s["ece_before"],
+             "ece_after": s["ece_after"],
              "calibration": {"evaluated": s, "fitted": fitted}}
     if fitted and fitted.get("fit_skipped"):
         extra["calibration_note"] = (f"temperature kept at {fitted['temperature']:.4g}: the {fitted.get('split', 'val')} "

@@ -148,6 +148,40 @@ def load_pairs(manifest, size, condition=None, seed=0):
     return np.stack(tops), np.stack(bottoms)
 
 
+# What calibration after training sees when it calibrates "on what resembles photos": each validation
+# pair under one of these, in a seeded rotation (renders as they are among them).
+PHOTO_MIX = tuple(CONDITIONS)
+
+
+class PhotoLike:
+    """A split's pairs as photos: each pair under one `PHOTO_MIX` condition (seeded), decoded once.
+
+    Quacks like `data.pipeline.PairData` for `evaluation.calibration.calibrate`:
+    `labels`, `conditions` (each pair's) and `dataset(batch_size)`.
+    """
+
+    def __init__(self, manifest, image_size, seed=0, mix=PHOTO_MIX):
+        rng = np.random.default_rng(seed)
+        self.manifest, self.image_size, self.labels = manifest, image_size, manifest.labels
+        order = rng.permutation(len(manifest))
+        self.conditions = [mix[int(i) % len(mix)] for i in np.argsort(order)]
+        tops, bottoms = [], []
+        for row, condition in zip(manifest.rows, self.conditions):
+            change = CONDITIONS[condition][1]
+            for path, out in ((row["top"], tops), (row["bottom"], bottoms)):
+                data = _read(path)
+                out.append(load_image(change(data, rng) if change else data, image_size))
+        self.top, self.bottom = np.stack(tops), np.stack(bottoms)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def dataset(self, batch_size, **_):
+        from neipalette_tf.data.pipeline import pair_dataset_from_arrays  # TensorFlow: only when a model runs
+
+        return pair_dataset_from_arrays(self.top, self.bottom, self.labels, batch_size)
+
+
 def figures(labels, p, threshold=THRESHOLD):
     """Accuracy at `threshold`, ROC-AUC, ECE, mean logit per class and the share of harmonious pairs called clashing."""
     labels, p = np.asarray(labels, np.int32), np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)

@@ -129,8 +129,9 @@ def build(model, model_path, artifacts, parity_report, notes):
             "normalization": {"inside_model": True, **model.normalization},
         },
         "outputs": dict(OUTPUT_MEANINGS),
-        "calibration": {"temperature": model.temperature,
-                        "meaning": "probabilities = softmax(logits / temperature), inside every exported graph"},
+        "calibration": {"temperature": model.temperature, "shift": getattr(model, "calibration_shift", 0.0),
+                        "meaning": "probabilities = softmax(logits / temperature + (-shift / 2, +shift / 2)), "
+                                   "inside every exported graph"},
         "artifacts": {fmt: {part: _annotate(dict(entry)) for part, entry in parts.items()}
                       for fmt, parts in artifacts.items()},
         "notes": notes,

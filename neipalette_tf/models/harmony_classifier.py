@@ -89,7 +89,9 @@ class HarmonyClassifier(keras.Model):
         hue_softness: `PairHead(hue_softness=...)` (models saved without this
             key: 1e-3, unit hue vectors down to grey).
         temperature: T of the `TemperatureScaling` between the head's logits
-            and the softmax (1: uncalibrated; see `set_temperature`).
+            and the softmax (1: uncalibrated; see `set_calibration`).
+        calibration_shift: its shift s towards "harmonious" (0: none; models saved
+            without this key: 0).
         harmony: the label source, "people" or "rule-v1" (`HARMONY_SOURCES`; models saved
             without this key: "rule-v1"). A "people" model also rates a pair as people
             would, 1..5 (`rating`, `rating_model`): the people model on the garments' main
@@ -98,7 +100,8 @@ class HarmonyClassifier(keras.Model):
 
     def __init__(self, backbone, image_size, backbone_name, pairing="siamese",
                  normalization=None, head_units=256, dropout=0.2, colour_channels=32, colour_context=True,
-                 hue_softness=0.1, temperature=1.0, head_projection=0, harmony="rule-v1", **kwargs):
+                 hue_softness=0.1, temperature=1.0, head_projection=0, harmony="rule-v1", calibration_shift=0.0,
+                 **kwargs):
         normalization = {
             k: list(v) if isinstance(v, (tuple, list)) else v
             for k, v in (normalization or NORMALIZATIONS[backbone_name]).items()
@@ -119,7 +122,7 @@ class HarmonyClassifier(keras.Model):
         self.head = PairHead(head_units, dropout, pair_features=pairing == "siamese",
                              hue_softness=hue_softness, projection=head_projection,
                              people_rating=harmony == "people", name="head")
-        self.calibration = TemperatureScaling(temperature, name="temperature")
+        self.calibration = TemperatureScaling(temperature, shift=calibration_shift, name="temperature")
         self.softmax = Probabilities(name="probabilities", dtype="float32")
         self.harmony = harmony
         # the head's own PeopleRating: its rating joins the head's colour relations
@@ -202,11 +205,21 @@ class HarmonyClassifier(keras.Model):
         """The calibration temperature T (a float)."""
         return float(keras.ops.convert_to_numpy(self.calibration.temperature))
 
+    @property
+    def calibration_shift(self):
+        """The calibration shift s towards "harmonious" (a float, logit units)."""
+        return float(keras.ops.convert_to_numpy(self.calibration.shift))
+
     def set_temperature(self, value):
         """Set T (> 0); every graph built from this model, exports included, divides its logits by it."""
         if not float(value) > 0:
             raise ValueError(f"temperature must be > 0, got {value}")
         self.calibration.temperature.assign(float(value))
+
+    def set_calibration(self, temperature, shift=0.0):
+        """Set T (> 0) and the shift s: p(harmonious) = sigmoid((z1 - z0) / T + s) in every graph and export."""
+        self.set_temperature(temperature)
+        self.calibration.shift.assign(float(shift))
 
     def encoder(self):
         """One image `[N, S, S, 3]` (RGB 0..255) -> embedding `[N, D + 3]` (siamese only).
@@ -266,6 +279,7 @@ class HarmonyClassifier(keras.Model):
             "colour_context": self.colour_context,
             "hue_softness": self.hue_softness,
             "temperature": self.temperature,
+            "calibration_shift": self.calibration_shift,
             "harmony": self.harmony,
         }
 

@@ -89,6 +89,9 @@ DEFAULTS = {
         "matmul_conv_gradients": True,
         # Fit the calibration temperature on the validation split after training.
         "calibrate": True,
+        # what calibration after training fits T and s on: "photos" (the validation pairs, each under one
+        # photo condition of evaluation.photo_shift) or "renders" (the validation pairs as rendered)
+        "calibrate_on": "photos",
         # Data-parallel training: null, "mirrored" or "multiworker" (TF_CONFIG).
         "strategy": None,
     },
@@ -294,9 +297,10 @@ RANGES = {
     "classic.palette_C": (0, None, True, False),
     "classic.probe_C": (0, None, True, False),
 }
+CALIBRATE_ON = ("photos", "renders")
 CHECKED_IN_VALIDATE = ("harmony", "mode", "model.backbone", "model.pairing", "data.on_bad_input",
                        "data.split_fractions", "train.jit_compile", "train.strategy", "train.augment.crop_scale",
-                       "train.augment.light", "classic.cache_dir")
+                       "train.augment.light", "train.calibrate_on", "classic.cache_dir")
 
 
 def leaves(tree, prefix=""):
@@ -423,6 +427,9 @@ def validate(cfg):
         raise ConfigError(f"train.jit_compile must be auto, true or false, got {train['jit_compile']}")
     if train["strategy"] not in (None, "mirrored", "multiworker"):
         raise ConfigError(f"train.strategy must be null, 'mirrored' or 'multiworker', got '{train['strategy']}'")
+    if train["calibrate_on"] not in CALIBRATE_ON:
+        raise ConfigError(f"train.calibrate_on must be one of {', '.join(CALIBRATE_ON)}, got {_shown(train['calibrate_on'])}",
+                          key="train.calibrate_on")
     if cfg["data"]["on_bad_input"] not in ("error", "skip"):
         raise ConfigError(f"data.on_bad_input must be 'error' or 'skip', got '{cfg['data']['on_bad_input']}'")
     if not train["learning_rate"] > 0:

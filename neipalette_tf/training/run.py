@@ -23,7 +23,7 @@ from neipalette_tf.core.provenance import provenance
 from neipalette_tf.data import bad_input, tfrecord
 from neipalette_tf.data.manifest import resolve_manifest_path
 from neipalette_tf.data.pipeline import PairData
-from neipalette_tf.evaluation import calibration
+from neipalette_tf.evaluation import calibration, photo_shift
 from neipalette_tf.evaluation.calibration_embeddings import add_calibration_and_embeddings, split_logits
 from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
 from neipalette_tf.models import load_model
@@ -237,8 +237,8 @@ def _train(cfg, out, final, init_from, state, strategy, chief, replicas):
         bad_input.require_pairs(manifest, final)
     with scope():
         model, weights_used = build_model(cfg, init_from)
-    start_temperature = float(model.temperature)  # kept when the validation split cannot support a fit
-    model.set_temperature(1.0)  # trained at T = 1 (an --init-from model's T is refitted at the end)
+    start_calibration = calibration.current(model)  # kept when the validation split cannot support a fit
+    model.set_calibration(1.0, 0.0)  # trained uncalibrated (an --init-from model's T and s are refitted at the end)
     size = model.image_size
     print(f"model: {model.name}, {model.count_params():,} parameters, weights: {weights_used}"
           + (f", {replicas} replicas ({cfg['train']['strategy']})" if strategy is not None else ""))
@@ -276,12 +276,15 @@ def _train(cfg, out, final, init_from, state, strategy, chief, replicas):
 
     fitted = None
     if cfg["train"]["calibrate"]:
-        fitted = dict(calibration.calibrate(model, data["val"], keep=start_temperature), split="val")
+        val, on = data["val"], "val"
+        if cfg["train"]["calibrate_on"] == "photos" and not shards:  # TFRecord shards: no files to make photos of
+            val, on = photo_shift.PhotoLike(splits["val"], size, seed=cfg["seed"]), "val as photos"
+        fitted = dict(calibration.calibrate(model, val, keep=start_calibration), split=on)
         if "fit_skipped" in fitted:
-            print(f"calibration: kept the starting temperature T = {fitted['temperature']:.3f}: the validation "
-                  f"split cannot support a fit ({fitted['fit_skipped']})")
+            print(f"calibration: kept the starting T = {fitted['temperature']:.3f}, s = {fitted['shift']:+.3f}: "
+                  f"the validation split cannot support a fit ({fitted['fit_skipped']})")
         else:
-            print(f"calibration on the validation split: T = {fitted['temperature']:.3f}, "
+            print(f"calibration on the {on} split: T = {fitted['temperature']:.3f}, s = {fitted['shift']:+.3f}, "
                   f"NLL {fitted['nll_before']:.4f} -> {fitted['nll_after']:.4f}, "
                   f"ECE {fitted['ece_before']:.4f} -> {fitted['ece_after']:.4f}")
         _save(model, model_path)

@@ -54,3 +54,32 @@ def test_bad_inputs_raise():
         calibration.fit_temperature(np.zeros((3, 2)), [0, 1, 2])
     with pytest.raises(ValueError, match="finite"):
         calibration.nll(np.array([[np.nan, 0.0]]), [0])
+
+
+def test_fit_calibration_recovers_a_shift_and_moves_the_decision():
+    # a model that ranks right but leans to "clashing" by 2.5 logits (renders -> photos)
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, 3000)
+    labels = (rng.random(3000) < 1 / (1 + np.exp(-z))).astype(int)
+    leaning = np.stack([np.zeros_like(z), z - 2.5], axis=1)
+    t, s = calibration.fit_calibration(leaning, labels)
+    assert 0.85 < t < 1.15 and 2.1 < s < 2.9
+    p_before = calibration.probabilities(leaning)[:, 1]
+    p_after = calibration.probabilities(leaning, t, s)[:, 1]
+    accuracy = lambda p: ((p >= 0.5) == labels).mean()  # noqa: E731
+    assert accuracy(p_after) > accuracy(p_before) + 0.05
+    summary = calibration.summary(leaning, labels, t, s)
+    assert summary["ece_after"] < summary["ece_before"] and summary["shift"] == s
+
+
+def test_fit_calibration_is_finite_on_a_few_perfectly_separated_pairs():
+    # 40 photos the model separates perfectly but all called clashing: Platt's targets keep T finite
+    labels = np.array([0, 1] * 20)
+    margin = np.where(labels == 1, -0.5, -6.0) + np.random.default_rng(0).normal(0, 0.3, 40)
+    logits = np.stack([np.zeros(40), margin], axis=1)
+    t, s = calibration.fit_calibration(logits, labels)
+    assert calibration.T_BOUNDS[0] < t < calibration.T_BOUNDS[1]
+    p = calibration.probabilities(logits, t, s)[:, 1]
+    assert ((p >= 0.5) == labels).all()  # every pair now on its side of the line
+    assert (p[labels == 1] < 1).all() and (p[labels == 0] > 0).all()
+    assert 0 <= calibration.leave_one_out_ece(logits, labels) < 0.2

@@ -1,8 +1,8 @@
-"""A calibrated model through export (parity, softmax(logits / T) in every graph) and wardrobe ranking.
+"""A calibrated model through export (parity, softmax(logits / T + shift) in every graph) and wardrobe ranking.
 
 One tiny siamese model (32 px, random weights, temperature 0.3 so its
-outputs spread) is saved and exported to ONNX once per module and
-shared by the tests.
+outputs spread, shift 0.4) is saved and exported to ONNX once per module
+and shared by the tests.
 """
 
 import json
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow  # trains or exports a model: the full suite, not 
 
 SIZE = 32
 TEMPERATURE = 0.3
+SHIFT = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def calibrated(tmp_path_factory):
 
     keras.utils.set_random_seed(1)
     model, _ = build_classifier("resnet18", SIZE, weights="none", log=lambda *_: None)
-    model.set_temperature(TEMPERATURE)
+    model.set_calibration(TEMPERATURE, SHIFT)
     path = tmp_path_factory.mktemp("model") / "model.keras"
     model.save(path)
     return path
@@ -46,7 +47,7 @@ def exported(calibrated, tmp_path_factory):
 def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
     from neipalette_tf.data.manifest import read_manifest
     from neipalette_tf.data.pipeline import load_images
-    from neipalette_tf.evaluation.calibration import softmax
+    from neipalette_tf.evaluation.calibration import probabilities, softmax
     from neipalette_tf.models import load_model
     from neipalette_tf.predictors.runtime import HarmonyRuntime
 
@@ -54,15 +55,18 @@ def test_temperature_round_trips_and_is_in_every_export(calibrated, exported):
     assert report["passed"], json.dumps(report["formats"])[:2000]
     card = json.loads((out / "model_card.json").read_text())
     assert card["calibration"]["temperature"] == pytest.approx(TEMPERATURE)
+    assert card["calibration"]["shift"] == pytest.approx(SHIFT)
     model = load_model(calibrated)
     assert model.temperature == pytest.approx(TEMPERATURE) and model.get_config()["temperature"] == pytest.approx(TEMPERATURE)
+    assert model.calibration_shift == pytest.approx(SHIFT)
     rows = read_manifest(pairs)
     tops, bottoms = (load_images(rows.column(k)[:16], SIZE).astype("float32") for k in ("top", "bottom"))
     x = {"top": tops, "bottom": bottoms}
     logits = model.logits_model().predict(x, verbose=0)
     p = model.predict(x, verbose=0)[:, 1]
-    np.testing.assert_allclose(p, softmax(logits / TEMPERATURE)[:, 1], atol=1e-5)
+    np.testing.assert_allclose(p, probabilities(logits, TEMPERATURE, SHIFT)[:, 1], atol=1e-5)
     assert np.abs(p - softmax(logits)[:, 1]).max() > 1e-2  # T = 0.3 really changes the outputs
+    assert np.abs(p - softmax(logits / TEMPERATURE)[:, 1]).max() > 1e-3  # and so does the shift
     for name in ("model.onnx",):
         rt = HarmonyRuntime(out / name)
         np.testing.assert_allclose(rt.predict_batch(tops, bottoms), p, atol=1e-4, err_msg=name)
@@ -143,16 +147,23 @@ def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, ca
                            "--out", str(tmp_path / "cal")]) == 0
     result = json.loads((tmp_path / "cal" / "calibration.json").read_text())
     assert result["previous_temperature"] == pytest.approx(TEMPERATURE) and result["n"] == 24
-    assert result["nll_after"] <= result["nll_before"] + 1e-9  # NLL at T = 1 vs at the fitted T
+    assert result["previous_shift"] == pytest.approx(SHIFT)
+    assert result["nll_after"] <= result["nll_before"] + 1e-3  # NLL at the model's (T, s) vs at the fitted ones
+    assert 0 <= result["ece_after_leave_one_out"] <= 1
     assert load_model(target).temperature == pytest.approx(result["temperature"])
+    assert load_model(target).calibration_shift == pytest.approx(result["shift"])
     assert load_model(calibrated).temperature == pytest.approx(TEMPERATURE)  # --save-to left it alone
     assert (tmp_path / "cal" / "reliability.png").stat().st_size > 5000
     assert "T = " in capsys.readouterr().out
+    # a user's own labelled photos: a manifest without splits is calibrated on all its pairs
+    no_split = pairs.parent / "nosplit.csv"
+    no_split.write_text("top,bottom,label\n" + "\n".join(
+        ",".join(line.split(",")[:3]) for line in pairs.read_text().splitlines()[1:]) + "\n")
+    assert calibrate.main(["--model", str(calibrated), "--data", str(no_split), "--save-to", str(tmp_path / "b.keras"),
+                           "--out", str(tmp_path / "cal-all")]) == 0
+    assert json.loads((tmp_path / "cal-all" / "calibration.json").read_text())["split"] == "all"
     with pytest.raises(calibrate.cli.UserError, match="no split column"):
-        no_split = pairs.parent / "nosplit.csv"
-        no_split.write_text("top,bottom,label\n" + "\n".join(
-            ",".join(line.split(",")[:3]) for line in pairs.read_text().splitlines()[1:]) + "\n")
-        calibrate.main(["--model", str(calibrated), "--data", str(no_split)])
+        calibrate.main(["--model", str(calibrated), "--data", str(no_split), "--split", "val"])
 
 
 def test_bench_times_ranking_end_to_end_and_the_head_alone(exported, capsys):
