@@ -135,6 +135,22 @@ def test_commands_run_the_builtin_model_without_model(tmp_path, command, capsys)
     assert out["p_harmonious"] == pytest.approx(expected, abs=1e-4)
 
 
+def test_recommend_ranks_with_the_builtin_encoder_and_head(tmp_path, capsys):
+    from neipalette_tf.commands.recommend import main
+
+    top, bottom = _photos(tmp_path)
+    wardrobe = tmp_path / "wardrobe"
+    wardrobe.mkdir()
+    shutil.copy(bottom, wardrobe / "bottom.png")
+    assert main(["--top", top, "--wardrobe", str(wardrobe), "--cache", str(tmp_path / "cache"), "--json"]) == 0
+    ranking = json.loads(capsys.readouterr().out)["ranking"]
+    runtime = HarmonyRuntime(builtin_model_path())
+    images = [runtime.image(x)[None] for x in (top, bottom)]
+    expected = runtime.score_batch(runtime.embed_batch(images[0]), runtime.embed_batch(images[1]))[0]
+    assert [r["file"] for r in ranking] == [str(wardrobe / "bottom.png")]
+    assert ranking[0]["p_harmonious"] == pytest.approx(float(expected), abs=1e-4)
+
+
 @pytest.mark.slow
 def test_installed_package_predicts_with_the_builtin_model_without_tensorflow(tmp_path):
     """`pip install .` into a fresh venv (offline: no dependencies fetched, this Python's NumPy, Pillow
