@@ -242,5 +242,5 @@ def markdown(result, cpu=""):
                      f"{_fmt(f['ece'])} | {_fmt(f['logit_harmonious'], '+.2f')} | "
                      f"{_fmt(f['logit_clashing'], '+.2f')} | {_fmt(f['harmonious_called_clashing'])} |")
     if cpu:
-        lines += ["", f"CPU: {cpu}"]
+        lines += ["", cpu]
     return "\n".join(lines)
