@@ -150,8 +150,14 @@ def _open(phone, base):
 def _choose(phone, top, bottom):
     from selenium.webdriver.common.by import By
 
+    from selenium.webdriver.support.ui import WebDriverWait
+
     for role, path in (("top", top), ("bottom", bottom)):
         phone.find_element(By.ID, f"{role}-input").send_keys(str(path))
+    # the previews drawn before the tap (a tap while the layout moves can land beside the button)
+    WebDriverWait(phone, 60).until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('.drop img')].every(i => i.complete) && "
+        "document.querySelectorAll('.drop img').length === 2"))
 
 
 def _score_in_page(phone):
