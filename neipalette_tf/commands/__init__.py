@@ -33,6 +33,7 @@ COMMANDS = {
     "fit-harmony": Command("fit and cross-validate the people model on rated colour themes",
                            "neipalette_tf.fit_harmony"),
     "explain-eval": Command("measure the read colours and the suggestions", "neipalette_tf.explain_eval"),
+    "palette-eval": Command("measure the read palettes against the renderer's", "neipalette_tf.palette_eval"),
     "serve": Command("the HTTP service and its page (TF-free with an export)", "neipalette_tf.serve"),
     "serve-bench": Command("load-test the service on 127.0.0.1", "neipalette_tf.serve_bench"),
     "web-runtime": Command("install the page's on-device runtime (LiteRT.js, pinned npm packages)",
