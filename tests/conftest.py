@@ -94,6 +94,39 @@ def explain_export(tiny_run, tiny_export, tiny_pairs):
     return tiny_run, tiny_export[0], tiny_pairs
 
 
+# The tiny model and its export under the names the export, predict and runtime tests use.
+@pytest.fixture(scope="session")
+def pairs_csv(tiny_pairs):
+    return tiny_pairs
+
+
+@pytest.fixture(scope="session")
+def run(tiny_run):
+    return tiny_run
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_export):
+    return tiny_export
+
+
+@pytest.fixture(scope="module")
+def keras_model(run):
+    from neipalette_tf.models import load_model
+
+    return load_model(run / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def sample_pairs(pairs_csv):
+    """The first 8 test pairs of `tiny_pairs`: (tops, bottoms) uint8 at SIZE, and the test manifest."""
+    from neipalette_tf.data.manifest import read_manifest
+    from neipalette_tf.data.pipeline import load_images
+
+    test = read_manifest(pairs_csv).subset("test")
+    return load_images(test.column("top")[:8], SIZE), load_images(test.column("bottom")[:8], SIZE), test
+
+
 # Fixtures that train or export a model: a test using one belongs to the full suite, not the fast tier.
 HEAVY_FIXTURES = {"tiny_run", "tiny_export", "explain_export"}
 

@@ -73,3 +73,39 @@ def make_pairs(folder, splits=SPLITS, seed=0):
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([["top", "bottom", "label", "split"], *rows])
     return path
+
+
+# --------------------------------------------------------------------------
+# The tiny export (conftest.tiny_export): its files, the CLIs that read them
+# --------------------------------------------------------------------------
+
+TFLITE_FILES = ("model.tflite", "model_fp16.tflite", "model_int8.tflite")
+RUNTIME_FILES = ("model.onnx", *TFLITE_FILES)
+
+
+def run_module(module, *args):
+    """`python -m module args...` in the checkout, as a user runs it (CompletedProcess, text)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+
+
+def keras_p(model, tops, bottoms):
+    """The Keras model's p(harmonious) of uint8 image batches."""
+    x = {"top": tops.astype("float32"), "bottom": bottoms.astype("float32")}
+    return model.predict(x, verbose=0)[:, 1]
+
+
+def rejects_unreadable_tflite_files(main, tmp_path, capsys):
+    """A CLI over .tflite files answers a bad or missing file with one line and exit status 2."""
+    from neipalette_tf.core import cli
+
+    (tmp_path / "bad.tflite").write_text("not a model")
+    for bad in ("bad.tflite", "none.tflite"):
+        with pytest.raises(SystemExit) as e:
+            cli.run(main, [str(tmp_path / bad)])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.startswith(f"error: {tmp_path / bad}: not a readable") and "\n" not in err

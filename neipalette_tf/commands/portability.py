@@ -100,7 +100,7 @@ def _paths(out, data, formats=None):
 def _export(export_cli, model, artifacts, pairs, formats=None):
     """Every format converted and run on the parity pairs. A model this small is near chance, so
     int8's decision-agreement bound can fail on it: a parity verdict is printed, not counted here
-    (the parity bounds are tested on a trained model in tests/export/test_export.py)."""
+    (the parity bounds are tested on a trained model in tests/export/test_exporter.py)."""
 
     status = export_cli.main(["--model", model, "--out", artifacts, "--parity-data", pairs, "--calibration", pairs,
                               *(["--formats", formats] if formats else [])])

@@ -1,4 +1,4 @@
-"""Deployment exports of NeiPalette models: `python -m export`, `python -m export.bench`.
+"""Deployment exports of NeiPalette models (the commands: neipalette_tf/commands/export*.py).
 
 | module          | what                                                              |
 |-----------------|-------------------------------------------------------------------|
@@ -8,10 +8,12 @@
 | `parity`        | every format against Keras on real test pairs                     |
 | `model_card`    | `model_card.json`: tensors, preprocessing, source run, parity     |
 | `exporter`      | the export: build in staging, check, publish atomically           |
-| `bench`         | size / latency / throughput / accuracy table of an export folder  |
+| `bench`         | size / latency / throughput / accuracy of an export folder: the plan, goals |
+| `bench_workers` | the benchmark's measurements, each in a fresh process         |
+| `bench_report`  | `bench.md`: the benchmark as markdown tables                       |
 | `profile`       | where a `.tflite` file's time goes, by layer scope                |
 | `flatbuffer`    | `.tflite` files as LiteRT's object tree (read, edit, write), TF-free |
 
-The TensorFlow-free runtime that reads these files is
+The formats are registered in `neipalette_tf.core.formats`. The TensorFlow-free runtime that reads these files is
 `neipalette_tf.predictors.runtime`; the deployment guide is `docs/deployment.md`.
 """

@@ -1,6 +1,6 @@
 """The TensorFlow-free runtime on a tiny hand-built ONNX model (no TensorFlow needed).
 
-The real exported models are tested in tests/export/test_export.py; here a 3-node ONNX
+The real exported models are tested in tests/predictors/test_runtime_exports.py; here a 3-node ONNX
 graph with the exported models' names stands in: harmony = sigmoid(mean(top)
 - mean(bottom)) over pixels scaled to 0..1.
 """
