@@ -12,6 +12,7 @@ installed (`python -m neipalette_tf.web_runtime`); `.ci/run` installs all of the
 tiny test model (how docs/on_device.md's timings were taken).
 """
 
+import base64
 import json
 import os
 import shutil
@@ -95,6 +96,11 @@ def phone(tmp_path):
         yield driver
     finally:
         driver.quit()
+
+
+# a Uint8Array as base64, in chunks (spreading a 224 x 224 x 3 array into one call overflows the stack)
+B64 = ("(px => { let s = ''; for (let i = 0; i < px.length; i += 8192) "
+       "s += String.fromCharCode(...px.subarray(i, i + 8192)); return btoa(s); })")
 
 
 def _photos(folder):
@@ -226,10 +232,8 @@ def test_page_letterbox_equals_load_image(device_server, phone, tmp_path):
         got = phone.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "import('/static/on_device.js').then(m => m.loadImage(document.getElementById('top-input').files[0],"
-            f" {size})).then(px => done(btoa(String.fromCharCode(...px))), e => done('error: ' + e.message));")
+            f" {size})).then(px => done({B64}(px)), e => done('error: ' + e.message));")
         assert not got.startswith("error"), got
-        import base64
-
         page = np.frombuffer(base64.b64decode(got), np.uint8).reshape(size, size, 3).astype(int)
         want = load_image(path, size).astype(int)
         diff = np.abs(page - want)
@@ -237,6 +241,25 @@ def test_page_letterbox_equals_load_image(device_server, phone, tmp_path):
             assert diff.max() == 0, f"{name}: {int((diff > 0).sum())} values differ, by up to {diff.max()}"
         else:
             assert diff.mean() < 1.0 and diff.max() <= 12, f"{name}: mean |Δ| {diff.mean():.2f}, max {diff.max()}"
+    # the resampling alone, on noisy gradients of awkward sizes (box reduction, both pass orders, padding)
+    from neipalette_tf.core.preprocessing import letterbox
+
+    rng = np.random.default_rng(1)
+    for w, h, out in ((333, 517, 48), (1000, 700, 32), (10, 300, 64), (3, 2, 48), (401, 399, 96), (49, 48, 48),
+                      (640, 480, 224), (97, 2001, 32)):
+        yy, xx = np.mgrid[0:h, 0:w]
+        arr = np.clip(np.stack([xx * 200 // w, yy * 200 // h, (xx + yy) * 100 // (w + h)], -1)
+                      + rng.integers(0, 64, (h, w, 3)), 0, 255).astype(np.uint8)
+        got = phone.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "const data = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));"
+            "import('/static/letterbox.js').then(m => m.letterbox({w: arguments[1], h: arguments[2], data}, arguments[3]))"
+            f".then(px => done({B64}(px)), e => done('error: ' + e.message));",
+            base64.b64encode(arr.tobytes()).decode(), w, h, out)
+        assert not got.startswith("error"), got
+        page = np.frombuffer(base64.b64decode(got), np.uint8).reshape(out, out, 3)
+        want = letterbox(Image.fromarray(arr), out)
+        assert np.array_equal(page, want), f"{w}x{h} -> {out}: {int((page != want).sum())} values differ"
 
 
 @BROWSER
