@@ -303,6 +303,47 @@ def test_on_device_p_equals_the_service_p(device_server, phone, tmp_path):
           f"hardware threads; {cpu_summary()}")
 
 
+@BROWSER
+def test_float32_page_with_webgpu_scores_on_what_runs_every_op(device_server, tmp_path):
+    """Chromium with a WebGPU adapter (SwiftShader, software): a float32 file goes to WebGPU only if
+    every op of its graphs can (LiteRT.js runs a partly delegated graph only in its JSPI build); the
+    page says which backend ran and keeps the service's p."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    base, model = device_server
+    if not os.path.basename(model) == "model.tflite":
+        pytest.skip("WebGPU is tried for float32 files only")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'p'}",
+                 "--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader",
+                 "--use-webgpu-adapter=swiftshader", "--disable-vulkan-surface"):
+        options.add_argument(flag)
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
+    phone = webdriver.Chrome(service=Service(DRIVER), options=options)
+    phone.set_script_timeout(300)
+    try:
+        phone.get(base)
+        adapter = phone.execute_async_script(
+            "const done = arguments[0]; navigator.gpu ? navigator.gpu.requestAdapter().then(a => done(!!a), "
+            "() => done(false)) : done(false);")
+        if not adapter:
+            pytest.skip("this Chromium has no WebGPU adapter, even SwiftShader's")
+        files, pairs = _photos(tmp_path)
+        _open(phone, base)
+        top, bottom = pairs[1]
+        api = _server_score(base, files[top], files[bottom])
+        _choose(phone, files[top], files[bottom])
+        r = _score_in_page(phone)
+        assert abs(r["p"] - api["p_harmonious"]) <= PARITY, (r, api["p_harmonious"])
+        assert r["backend"].startswith("LiteRT.js WebGPU") or "WebGPU" in r["backend"], r["backend"]
+        print(f"\n{os.path.basename(model)} with a WebGPU adapter (SwiftShader): {r['backend']}; "
+              f"|Δp| {abs(r['p'] - api['p_harmonious']):.5f}")
+    finally:
+        phone.quit()
+
+
 def test_vendor_file_stays_inside_the_folder(tmp_path):
     vendor = tmp_path / "vendor"
     (vendor / "wasm").mkdir(parents=True)

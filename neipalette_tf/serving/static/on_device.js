@@ -60,12 +60,22 @@ export async function compile(info, preferred) {
   if (!preferred && info.format === "tflite" && rt.lib.isWebGPUSupported() && navigator.gpu
       && await navigator.gpu.requestAdapter().catch(() => null)) accelerator = "webgpu";
   const embedPart = info.files.attention ? "attention" : "encoder";
-  let graphs;
+  let graphs, gpuNote = null;
   const load = (acc) => Promise.all([compileOne(rt, info.files[embedPart].url, acc), compileOne(rt, info.files.head.url, acc)]);
   try {
     graphs = await load(accelerator);
   } catch (e) {
     if (accelerator === "wasm") throw e;
+    gpuNote = "WebGPU failed to compile these graphs";
+    accelerator = "wasm";
+    graphs = await load(accelerator);
+  }
+  if (accelerator === "webgpu" && !graphs.every((g) => g.model.isFullyAccelerated)) {
+    // Ops the WebGPU delegate lacks (in these graphs: EXPAND_DIMS, STRIDED_SLICE with shrink_axis_mask)
+    // would run on WASM beside it, which LiteRT.js supports only in its JSPI build (no threads); the
+    // builds loaded here stop at run time ("Asyncify is not defined"). So such a graph runs on WASM.
+    for (const g of graphs) g.model.delete();
+    gpuNote = "WebGPU lacks some of these graphs' ops";
     accelerator = "wasm";
     graphs = await load(accelerator);
   }
@@ -75,6 +85,7 @@ export async function compile(info, preferred) {
     if (!head.inputs[name]) throw new Error(`${info.files.head.name}: no input '${name}'`);
   }
   const entry = { embed, head, accelerator, threads: accelerator === "wasm" ? threadCount(rt) : null,
+                  gpuNote,
                   fullyAccelerated: embed.model.isFullyAccelerated && head.model.isFullyAccelerated,
                   files: `${info.files[embedPart].name} + ${info.files.head.name}` };
   compiled.set(key, entry);
@@ -146,7 +157,8 @@ export async function score(info, topFile, bottomFile) {
 
 export function backendName(entry) {
   if (entry.accelerator === "webgpu") return "LiteRT.js WebGPU" + (entry.fullyAccelerated === false ? " (some ops on WASM)" : "");
-  return `LiteRT.js WASM (XNNPACK, ${entry.threads} thread${entry.threads === 1 ? "" : "s"})`;
+  return `LiteRT.js WASM (XNNPACK, ${entry.threads} thread${entry.threads === 1 ? "" : "s"})` +
+    (entry.gpuNote ? `; ${entry.gpuNote}` : "");
 }
 
 // For tests and benchmarks: the letterboxed pixels the model gets, and repeated timings.
