@@ -87,3 +87,18 @@ def test_keras_layer_computes_what_numpy_does():
     assert keras_raw.shape == (3, palette.K, 4)
     np.testing.assert_allclose(keras_raw, numpy_raw, atol=2e-4)
     np.testing.assert_allclose(keras_raw[..., 3].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_saved_model_loads_with_its_palette_and_exports_keep_the_signature(tmp_path):
+    """The layer has no weights and no config of its own: a saved model (any age) loads and has it."""
+    from neipalette_tf.models import build_classifier, load_model
+    from neipalette_tf.predictors.keras import KerasPredictor
+
+    model, _ = build_classifier("resnet18", image_size=32, weights="none", log=lambda *a: None)
+    model.save(tmp_path / "m.keras")
+    again = load_model(tmp_path / "m.keras")
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    out = KerasPredictor(again).attend_details(images)
+    assert out["palette"].shape == (2, palette.K, 4)
+    np.testing.assert_allclose(out["palette"], palette.palettes_from_attention(images, out["attention"]), atol=2e-4)
+    assert not [w for w in again.weights if "palette" in w.path]
