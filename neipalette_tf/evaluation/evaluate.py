@@ -91,8 +91,8 @@ def _evaluate(model_path, manifest, split, subset, out, batch_size, on_bad_input
         metrics = add_calibration_and_embeddings(out, model, data, subset, logits, split)
     print(format_metrics_table(metrics))
     if not classic:
-        print(f"ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
-              f"(T = {metrics['temperature']:.3f})")
+        print(f"ECE {metrics['ece_before']:.4f} (uncalibrated) -> {metrics['ece_after']:.4f} "
+              f"(T = {metrics['temperature']:.3f}, s = {metrics.get('calibration_shift', 0.0):+.3f})")
     return metrics
 
 

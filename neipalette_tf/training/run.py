@@ -302,8 +302,8 @@ def _train(cfg, out, final, init_from, state, strategy, chief, replicas):
         "epoch_seconds": timer.seconds, "cpu": cpu_summary()})
     shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # every output is written: the backup is done
     print(format_metrics_table(metrics))
-    print(f"test ECE {metrics['ece_before']:.4f} (T = 1) -> {metrics['ece_after']:.4f} "
-          f"(T = {metrics['temperature']:.3f})")
+    print(f"test ECE {metrics['ece_before']:.4f} (uncalibrated) -> {metrics['ece_after']:.4f} "
+          f"(T = {metrics['temperature']:.3f}, s = {metrics.get('calibration_shift', 0.0):+.3f})")
     print(f"output: {final}  ({time.time() - start:.0f} s; {cpu_summary()})")
     return metrics
 
