@@ -151,6 +151,29 @@ def test_recommend_ranks_with_the_builtin_encoder_and_head(tmp_path, capsys):
     assert ranking[0]["p_harmonious"] == pytest.approx(float(expected), abs=1e-4)
 
 
+def test_serve_without_model_scores_with_the_builtin_model(tmp_path):
+    """`serve` with no --model: the service runs the built-in file and scores as the runtime does."""
+    from fastapi.testclient import TestClient
+
+    from neipalette_tf.commands.serve import parse_args
+    from neipalette_tf.serving.app import create_app
+
+    args = parse_args([])
+    model = resolve_model(args.model)
+    assert model == builtin_model_path()
+    top, bottom = _photos(tmp_path)
+    with TestClient(create_app(model, workers=1), raise_server_exceptions=False) as client:
+        info = client.get("/v1/model").json()
+        assert (info["format"], info["image_size"]) == (BUILTIN_FORMAT, 32)
+        with open(top, "rb") as t, open(bottom, "rb") as b:
+            r = client.post("/v1/score", files={"top": ("t.png", t.read()), "bottom": ("b.png", b.read())})
+    assert r.status_code == 200, r.text
+    runtime = HarmonyRuntime(model)
+    images = [runtime.image(x)[None] for x in (top, bottom)]
+    expected = runtime.score_batch(runtime.embed_batch(images[0]), runtime.embed_batch(images[1]))[0]
+    assert r.json()["p_harmonious"] == pytest.approx(float(expected), abs=1e-4)  # the service scores with the head
+
+
 @pytest.mark.slow
 def test_installed_package_predicts_with_the_builtin_model_without_tensorflow(tmp_path):
     """`pip install .` into a fresh venv (offline: no dependencies fetched, this Python's NumPy, Pillow
