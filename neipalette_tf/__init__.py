@@ -2,9 +2,11 @@
 
 The folder tree is the data flow (`docs/architecture.md`): `data/` → `models/`
 → `training/` → `evaluation/` → `export/` → `predictors/` and `ranking/`,
-over `core/` (errors, files, preprocessing) and `colour/` (colour maths, the
-harmony rule). The modules at this level are the command-line tools
-(`python -m neipalette_tf.train`, ...; `neipalette COMMAND`).
+over `core/` (errors, files, preprocessing, the vocabulary and the format
+registry) and `colour/` (colour maths, the harmony rule). The command-line
+tools are `commands/` (one module a command, listed in `commands.COMMANDS`;
+`neipalette COMMAND`); the modules at this level only forward the documented
+`python -m neipalette_tf.train ...` spellings to them.
 
 Importing the package installs `core.cli`'s quiet TensorFlow start-up, so
 TensorFlow's C++ loading lines never reach a user's terminal.
