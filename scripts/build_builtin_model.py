@@ -1,6 +1,12 @@
 """Rebuild the model built into the package (`neipalette_tf/builtin_model/`), in one command.
 
     python scripts/build_builtin_model.py [--run runs/mobilenet_v3_small] [--artifacts artifacts/mobilenet_v3_small]
+    python scripts/build_builtin_model.py --harmony rule-v1   # a permissive built-in model (labels from rule v1)
+
+`--harmony people` (default) labels by the people model, fitted on CC BY-NC-SA
+ratings: the built-in model is then for non-commercial use. `--harmony rule-v1`
+labels by the textbook rule, with no licence attached to its labels; it trains
+on `data/synth-rule-v1` (rendered first when absent) into `runs/mobilenet_v3_small-rule-v1`.
 
 1. When `--run` has no `model.keras`, trains it with the packaged config:
    `python -m neipalette_tf.train --config mobilenet_v3_small --out RUN`.
@@ -61,14 +67,23 @@ def _git(*args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python scripts/build_builtin_model.py", description=__doc__.splitlines()[0])
-    p.add_argument("--run", default=f"runs/{CONFIG}", help=f"training run folder (default runs/{CONFIG})")
-    p.add_argument("--artifacts", default=f"artifacts/{CONFIG}", help=f"export folder (default artifacts/{CONFIG})")
+    p.add_argument("--harmony", choices=("people", "rule-v1"), default="people",
+                   help="label source: people (non-commercial, the default) or rule-v1 (permissive)")
+    p.add_argument("--run", help=f"training run folder (default runs/{CONFIG}, or runs/{CONFIG}-rule-v1)")
+    p.add_argument("--artifacts", help=f"export folder (default artifacts/{CONFIG}, or artifacts/{CONFIG}-rule-v1)")
     args = p.parse_args(argv)
-    run, artifacts = (os.path.abspath(os.path.join(ROOT, x)) for x in (args.run, args.artifacts))
+    suffix = "" if args.harmony == "people" else "-" + args.harmony
+    run, artifacts = (os.path.abspath(os.path.join(ROOT, x)) for x in (args.run or f"runs/{CONFIG}{suffix}",
+                                                                       args.artifacts or f"artifacts/{CONFIG}{suffix}"))
     model_path = os.path.join(run, "model.keras")
 
     train_cmd = [sys.executable, "-m", "neipalette_tf.train", "--config", CONFIG, "--out", run]
+    if args.harmony != "people":  # its own data folder: data/synth stays people-labelled
+        data = os.path.join(ROOT, "data", "synth" + suffix)
+        train_cmd += ["--harmony", args.harmony, "--data", data]
     if not os.path.isfile(model_path):
+        if args.harmony != "people" and not os.path.isfile(os.path.join(data, "pairs.csv")):
+            _run([sys.executable, "-m", "neipalette_tf.data.synth", "--out", data, "--harmony", args.harmony])
         _run(train_cmd)
     export_cmd = [sys.executable, "-m", "export", "--model", model_path, "--out", artifacts, "--formats", BUILTIN_FORMAT]
     card = read_card(artifacts) if os.path.isdir(artifacts) else None
@@ -97,10 +112,11 @@ def main(argv=None):
 
     builtin = {
         "what": "the model predict / explain / recommend / serve run without --model (no TensorFlow: LiteRT)",
-        "rebuild": "python scripts/build_builtin_model.py",
-        "commands": {"train": f"python -m neipalette_tf.train --config {CONFIG} --out {args.run}",
-                     "export": f"python -m export --model {args.run}/model.keras --out {args.artifacts} "
-                               f"--formats {BUILTIN_FORMAT} (or every format)"},
+        "rebuild": "python scripts/build_builtin_model.py" + ("" if args.harmony == "people" else f" --harmony {args.harmony}"),
+        "commands": {"train": " ".join(["python"] + [os.path.relpath(c, ROOT) if os.path.isabs(c) else c
+                                                     for c in train_cmd[1:]]),
+                     "export": f"python -m export --model {os.path.relpath(run, ROOT)}/model.keras "
+                               f"--out {os.path.relpath(artifacts, ROOT)} --formats {BUILTIN_FORMAT} (or every format)"},
         "config": CONFIG,
         "run_config_yaml": run_config,
         "trained_at_commit": {"git_commit": metrics.get("git_commit"), "git_dirty": metrics.get("git_dirty"),
