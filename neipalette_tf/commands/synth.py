@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from neipalette_tf.core import cli
-from neipalette_tf.core.vocabulary import SPLIT_FRACTIONS, SYNTH_DEFAULTS
+from neipalette_tf.core.vocabulary import HARMONY_SOURCES, SPLIT_FRACTIONS, SYNTH_DEFAULTS
 from neipalette_tf.data.synth.dataset import generate, validate
 
 
@@ -36,7 +36,7 @@ def main(argv=None):
                         help=f"degrees kept clear of every hue boundary (default {d['hue_margin']:g})")
     parser.add_argument("--chroma-margin", type=float, default=d["chroma_margin"],
                         help=f"chroma kept clear of every neutral threshold (default {d['chroma_margin']:g})")
-    parser.add_argument("--harmony", choices=("people", "rule-v1"), default="people",
+    parser.add_argument("--harmony", choices=HARMONY_SOURCES, default="people",
                         help="label source: people (the people model, CC BY-NC-SA) or rule-v1 (default people)")
     parser.add_argument("--multicolour", type=float, default=0.0,
                         help="share of garments drawn multi-colour: stripes, checks, colour-blocking, florals, "

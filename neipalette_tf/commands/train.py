@@ -27,6 +27,7 @@ import sys
 import time
 
 from neipalette_tf.core import cli, cpu_info
+from neipalette_tf.core.vocabulary import HARMONY_SOURCES
 
 # Before the imports below load TensorFlow: oneDNN's training kernels unless TF_ENABLE_ONEDNN_OPTS is set.
 cpu_info.prefer_onednn_for_training("train")
@@ -52,7 +53,7 @@ def parse_args(argv):
     cli.add_schedule_flags(p)
     p.add_argument("--weights", help="auto | imagenet | none | PATH (.weights.h5 or KerasHub preset folder)")
     p.add_argument("--init-from", help="start from a trained NeiPalette model.keras")
-    p.add_argument("--harmony", choices=("people", "rule-v1"),
+    p.add_argument("--harmony", choices=HARMONY_SOURCES,
                    help="label source: people (default; the people model fitted on human ratings, CC BY-NC-SA: "
                         "a non-commercial model) or rule-v1 (the textbook rule; permissive)")
     p.add_argument("--seed", type=int)

@@ -9,6 +9,7 @@ is a bug waiting for the day one of them changes). TensorFlow-free and import-fr
 | `SPLITS`, `SPLIT_FRACTIONS` | the splits of a manifest and the default share of each        |
 | `LABEL_NAMES`, `POSITIVE_LABEL` | class names by label id; harmonious is the positive class  |
 | `THRESHOLD`           | p(harmonious) >= THRESHOLD is called harmonious                      |
+| `HARMONY_SOURCES`     | the label sources: people's ratings or rule v1                       |
 | `COLOUR_COLUMNS`      | the manifest / predictions.csv columns of the garments' main colours |
 | `BACKGROUND_DELTA`    | OKLab distance from the border colour that counts as garment         |
 | `SYNTH_DEFAULTS`      | the default synthetic data set (`synth`, `train`'s first run)        |
@@ -24,6 +25,10 @@ SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test
 LABEL_NAMES = ("clashing", "harmonious")  # index = class id: LABEL_NAMES[0] == "clashing"
 POSITIVE_LABEL = 1  # harmonious
 THRESHOLD = 0.5  # decision: harmonious when p(harmonious) >= THRESHOLD
+
+# Where labels come from: "people" (the people model fitted on human ratings, CC BY-NC-SA: a non-commercial
+# model; neipalette_tf.colour.people) or "rule-v1" (the textbook rule, permissive; neipalette_tf.colour.harmony).
+HARMONY_SOURCES = ("people", "rule-v1")
 
 # OKLCH of each garment's main colour (L 0..1, C, h in degrees) as manifest and predictions.csv columns.
 COLOUR_COLUMNS = ("top_L", "top_C", "top_h", "bottom_L", "bottom_C", "bottom_h")

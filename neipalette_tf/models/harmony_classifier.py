@@ -34,6 +34,7 @@ Example:
 import keras
 from keras import layers, ops
 
+from neipalette_tf.core.vocabulary import HARMONY_SOURCES
 from neipalette_tf.models.backbones import NORMALIZATIONS
 from neipalette_tf.models.colour_pooling import ColourAttentionPooling
 from neipalette_tf.models.head import PairHead
@@ -45,7 +46,6 @@ INPUT_NAMES = ("top", "bottom")
 # The label source a model was trained on: "people" (the people model, `neipalette_tf.colour.people`;
 # such a model has a `rating` output and carries the people model's licence, CC BY-NC-SA) or
 # "rule-v1" (`neipalette_tf.colour.harmony`; permissive).
-HARMONY_SOURCES = ("people", "rule-v1")
 
 
 @keras.saving.register_keras_serializable(package="neipalette")

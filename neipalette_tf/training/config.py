@@ -19,7 +19,7 @@ import os
 import yaml
 
 from neipalette_tf.core.errors import ConfigError  # noqa: F401 - raised here, importable from here
-from neipalette_tf.core.vocabulary import SPLIT_FRACTIONS, SYNTH_DEFAULTS
+from neipalette_tf.core.vocabulary import HARMONY_SOURCES, SPLIT_FRACTIONS, SYNTH_DEFAULTS
 from neipalette_tf.models.backbones import BACKBONES as REGISTERED_BACKBONES
 
 # The packaged configs (`neipalette_tf/configs/NAME.yaml`): `--config NAME` or a path.
@@ -108,7 +108,6 @@ DEFAULTS = {
 BACKBONES = tuple(REGISTERED_BACKBONES)  # the registry in neipalette_tf.models.backbones
 CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.models.classic.palette
 MODES = ("train", "probe")
-HARMONY_SOURCES = ("people", "rule-v1")  # models.harmony_classifier.HARMONY_SOURCES
 PAIRINGS = ("siamese", "stacked")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from neipalette_tf.colour.harmony import RULE_VERSION
 from neipalette_tf.core.staging import exchange, pid_alive
 from neipalette_tf.core.vocabulary import LABEL_NAMES as LABELS  # index = class id
-from neipalette_tf.core.vocabulary import SPLIT_FRACTIONS, SPLITS, SYNTH_DEFAULTS
+from neipalette_tf.core.vocabulary import HARMONY_SOURCES, SPLIT_FRACTIONS, SPLITS, SYNTH_DEFAULTS
 from neipalette_tf.data.synth.backgrounds import ASPECTS
 from neipalette_tf.data.synth.colours import L_RANGE
 from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
@@ -34,7 +34,6 @@ except ImportError:  # pragma: no cover - tqdm is a dependency
 
 GENERATOR_NAME = "neipalette_tf.data.synth"
 GENERATOR_VERSION = "1.2.0"
-HARMONY_SOURCES = ("people", "rule-v1")  # the label source (neipalette_tf.colour.people / .harmony)
 
 CSV_COLUMNS = (
     "top", "bottom", "label", "split",
