@@ -21,6 +21,7 @@ import sys
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.core.vocabulary import SPLIT_CHOICES
 from neipalette_tf.data import tfrecord
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import PairData
@@ -32,7 +33,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a trained model.keras")
     p.add_argument("--data", required=True, help="a pairs.csv manifest, a folder holding one, or TFRecord shards")
-    p.add_argument("--split", choices=("train", "val", "test", "all"),
+    p.add_argument("--split", choices=SPLIT_CHOICES,
                    help="default: val for a manifest with splits (and TFRecord shards), else all")
     p.add_argument("--as-photos", action="store_true",
                    help="each pair under one of photo-shift's photo conditions first (renders made to look like "

@@ -20,6 +20,8 @@ import argparse
 import sys
 
 from neipalette_tf.core import cli
+from neipalette_tf.core.vocabulary import SPLIT_CHOICES
+from neipalette_tf.data.bad_input import MODES as ON_BAD_INPUT
 from neipalette_tf.evaluation.evaluate import evaluate
 
 
@@ -31,10 +33,10 @@ def parse_args(argv):
     source.add_argument("--data", help="a pairs.csv manifest or a folder holding one")
     source.add_argument("--human", metavar="THEMES",
                         help="a themes.csv of people's ratings: report the model's agreement with people")
-    p.add_argument("--split", choices=("train", "val", "test", "all"))
+    p.add_argument("--split", choices=SPLIT_CHOICES)
     p.add_argument("--out", help="output folder")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--on-bad-input", choices=("error", "skip"), default="error",
+    p.add_argument("--on-bad-input", choices=ON_BAD_INPUT, default="error",
                    help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
     human = p.add_argument_group("--human options")
     human.add_argument("--themes", choices=("heldout", "all"), default="heldout",

@@ -22,6 +22,7 @@ import sys
 from neipalette_tf.core import cli
 from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.io_utils import write_json
+from neipalette_tf.core.vocabulary import SPLIT_CHOICES
 from neipalette_tf.core import staging
 from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.evaluation import photo_shift
@@ -42,7 +43,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m neipalette_tf.photo_shift", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a model in any format (model.keras, an export folder, .tflite, .onnx)")
     p.add_argument("--data", required=True, help="a synthetic pairs.csv or its folder")
-    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
+    p.add_argument("--split", default="test", choices=SPLIT_CHOICES)
     p.add_argument("--real", help=f"real photo pairs (default {DEFAULT_REAL} when present; 'none' for none)")
     p.add_argument("--conditions", help="comma-separated subset of " + ",".join(photo_shift.CONDITIONS))
     p.add_argument("--limit", type=int, help="the first N synthetic pairs only")

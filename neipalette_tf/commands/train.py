@@ -46,10 +46,10 @@ def parse_args(argv):
     p.add_argument("--out", help="output folder (default: runs/NAME-TIMESTAMP)")
     p.add_argument("--backbone", choices=(*config_lib.BACKBONES, *config_lib.CLASSIC_BACKBONES),
                    help="a CNN, or 'palette': the k-means colour baseline (neipalette_tf.models.classic)")
-    p.add_argument("--mode", choices=("train", "probe"),
+    p.add_argument("--mode", choices=config_lib.MODES,
                    help="probe: logistic regression on frozen embeddings of --init-from (or a fresh backbone)")
     p.add_argument("--cache-dir", help="probe embedding cache (default: ~/.cache/neipalette/embeddings)")
-    p.add_argument("--pairing", choices=("siamese", "stacked"))
+    p.add_argument("--pairing", choices=config_lib.PAIRINGS)
     cli.add_schedule_flags(p)
     p.add_argument("--weights", help="auto | imagenet | none | PATH (.weights.h5 or KerasHub preset folder)")
     p.add_argument("--init-from", help="start from a trained NeiPalette model.keras")
@@ -60,7 +60,7 @@ def parse_args(argv):
     p.add_argument("--synth-pairs", type=int, help="pairs to render when the synthetic set is generated")
     p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute (GPUs)")
     p.add_argument("--name", help="run name (default: from the config)")
-    p.add_argument("--on-bad-input", choices=("error", "skip"),
+    p.add_argument("--on-bad-input", choices=config_lib.ON_BAD_INPUT,
                    help="bad manifest rows / images: stop with an error (default) or skip them (skipped.csv)")
     p.add_argument("--deterministic", action="store_true", default=None,
                    help="deterministic TensorFlow ops: the same seed gives the same metrics.json")
@@ -68,7 +68,7 @@ def parse_args(argv):
                    help="continue the interrupted run in --out from its last completed epoch")
     p.add_argument("--force", action="store_true",
                    help="replace the finished run in --out (only files a run writes; anything else is refused)")
-    p.add_argument("--strategy", choices=("mirrored", "multiworker"),
+    p.add_argument("--strategy", choices=config_lib.STRATEGIES,
                    help="data-parallel training (multiworker: one process per machine, TF_CONFIG)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
                    help="keep temperature 1 (default: fit it on the validation split)")

@@ -21,6 +21,7 @@ The export formats and their file names are a registry of their own: `core/forma
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test
+SPLIT_CHOICES = (*SPLITS, "all")  # a command's --split: one split, or every row
 
 LABEL_NAMES = ("clashing", "harmonious")  # index = class id: LABEL_NAMES[0] == "clashing"
 POSITIVE_LABEL = 1  # harmonious

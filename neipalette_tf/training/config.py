@@ -20,6 +20,7 @@ import yaml
 
 from neipalette_tf.core.errors import ConfigError  # noqa: F401 - raised here, importable from here
 from neipalette_tf.core.vocabulary import HARMONY_SOURCES, SPLIT_FRACTIONS, SYNTH_DEFAULTS
+from neipalette_tf.data.bad_input import MODES as ON_BAD_INPUT
 from neipalette_tf.models.backbones import BACKBONES as REGISTERED_BACKBONES
 
 # The packaged configs (`neipalette_tf/configs/NAME.yaml`): `--config NAME` or a path.
@@ -109,6 +110,7 @@ BACKBONES = tuple(REGISTERED_BACKBONES)  # the registry in neipalette_tf.models.
 CLASSIC_BACKBONES = ("palette",)  # not a CNN: neipalette_tf.models.classic.palette
 MODES = ("train", "probe")
 PAIRINGS = ("siamese", "stacked")
+STRATEGIES = ("mirrored", "multiworker")  # data-parallel training (null: none)
 
 
 # `train.augment.light: {}` (or true): these; each key can be set alone.
@@ -424,12 +426,12 @@ def validate(cfg):
             raise ConfigError(f"train.{key} must be a positive integer, got {train[key]}")
     if train["jit_compile"] not in ("auto", True, False):
         raise ConfigError(f"train.jit_compile must be auto, true or false, got {train['jit_compile']}")
-    if train["strategy"] not in (None, "mirrored", "multiworker"):
+    if train["strategy"] not in (None, *STRATEGIES):
         raise ConfigError(f"train.strategy must be null, 'mirrored' or 'multiworker', got '{train['strategy']}'")
     if train["calibrate_on"] not in CALIBRATE_ON:
         raise ConfigError(f"train.calibrate_on must be one of {', '.join(CALIBRATE_ON)}, got {_shown(train['calibrate_on'])}",
                           key="train.calibrate_on")
-    if cfg["data"]["on_bad_input"] not in ("error", "skip"):
+    if cfg["data"]["on_bad_input"] not in ON_BAD_INPUT:
         raise ConfigError(f"data.on_bad_input must be 'error' or 'skip', got '{cfg['data']['on_bad_input']}'")
     if not train["learning_rate"] > 0:
         raise ConfigError(f"train.learning_rate must be positive, got {train['learning_rate']}")
