@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 
 from neipalette_tf.core.errors import UserError
+from neipalette_tf.core.vocabulary import THRESHOLD
 
 WEB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
 VENDOR = os.path.join(WEB, "vendor")
@@ -184,7 +185,7 @@ def on_device_info(backend, model_name):
     card = getattr(backend, "card", None) or {}
     parts = on_device_parts(backend)
     info = {"available": False, "name": model_name, "format": backend.format, "image_size": int(backend.image_size),
-            "threshold": float(card.get("threshold", 0.5)), "runtime": f"{PACKAGE} {version}" if version else None,
+            "threshold": float(card.get("threshold", THRESHOLD)), "runtime": f"{PACKAGE} {version}" if version else None,
             "files": None, "reason": None}
     if backend.format not in ON_DEVICE_FORMATS:
         info["reason"] = (f"the service runs {model_name} ({backend.format}); on-device scoring runs the .tflite "
