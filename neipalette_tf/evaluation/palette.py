@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from neipalette_tf.colour import palette as palettes
 from neipalette_tf.colour.space import OKLAB_SCALE, oklch_to_oklab
 from neipalette_tf.core.preprocessing import load_image
-from neipalette_tf.data.synth.dataset import parse_palette
+from neipalette_tf.data.synth.table import parse_palette
 
 GOALS = {"multi_median_delta_e": 0.04, "multi_median_share_error": 0.10, "plain_median_delta_e": 0.03}
 

@@ -1,4 +1,4 @@
-"""The data set: planning, validation, reuse, rendering in worker processes, pairs.csv and dataset.json."""
+"""The data set: planning, validation, rendering in worker processes, pairs.csv and dataset.json (the folder checks: `folder`; the columns: `table`)."""
 
 import csv
 import json
@@ -13,12 +13,28 @@ from pathlib import Path
 import numpy as np
 
 from neipalette_tf.colour.harmony import RULE_VERSION
-from neipalette_tf.core.staging import exchange, pid_alive
+from neipalette_tf.core.staging import exchange
 from neipalette_tf.core.vocabulary import LABEL_NAMES as LABELS  # index = class id
 from neipalette_tf.core.vocabulary import HARMONY_SOURCES, SPLIT_FRACTIONS, SPLITS, SYNTH_DEFAULTS
 from neipalette_tf.data.synth.backgrounds import ASPECTS
 from neipalette_tf.data.synth.colours import L_RANGE
+from neipalette_tf.data.synth.folder import (  # noqa: F401 - GENERATOR_* re-exported
+    GENERATOR_NAME,
+    GENERATOR_VERSION,
+    check_replaceable,
+    check_writable_parent,
+    read_json,
+    remove_stale,
+    reusable,
+)
 from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
+from neipalette_tf.data.synth.table import (  # noqa: F401 - re-exported
+    CSV_COLUMNS,
+    PALETTE_COLUMNS,
+    PEOPLE_COLUMNS,
+    format_palette,
+    parse_palette,
+)
 from neipalette_tf.data.synth.render import (
     GLOBAL_LIGHT_RANGE,
     JPEG_QUALITY,
@@ -32,19 +48,6 @@ try:
 except ImportError:  # pragma: no cover - tqdm is a dependency
     tqdm = None
 
-GENERATOR_NAME = "neipalette_tf.data.synth"
-GENERATOR_VERSION = "1.2.0"
-
-CSV_COLUMNS = (
-    "top", "bottom", "label", "split",
-    "top_category", "top_L", "top_C", "top_h",
-    "bottom_category", "bottom_L", "bottom_C", "bottom_h",
-    "label_noise_flipped",
-)
-PEOPLE_COLUMNS = ("rating",)  # people-labelled sets only: people's predicted rating of the main colours
-# Sets with multi-colour garments only (`multicolour` > 0): each garment's pattern ("none" when plain)
-# and palette, "L C h share" per colour joined by ";", the main colour first (`format_palette`).
-PALETTE_COLUMNS = ("top_pattern", "top_palette", "bottom_pattern", "bottom_palette")
 
 
 def _render_task(args):
@@ -70,23 +73,6 @@ def _render_task(args):
         "info": (r["top"]["info"], r["bottom"]["info"]),
         "palettes": (r["top_palette"], r["bottom_palette"]),
     }
-
-
-def format_palette(palette):
-    """[(OKLCH, share)] -> "L C h share;..." (what pairs.csv's palette columns hold)."""
-    return ";".join(f"{c[0]:.4f} {c[1]:.4f} {c[2]:.4f} {s:.4f}" for c, s in palette)
-
-
-def parse_palette(text):
-    """"L C h share;..." -> [(OKLCH tuple, share)]; ValueError (one line) for a malformed one."""
-    entries = []
-    for part in str(text).split(";"):
-        values = part.split()
-        if len(values) != 4:
-            raise ValueError(f"palette entry {part!r} is not 'L C h share'")
-        L, C, h, s = (float(v) for v in values)
-        entries.append(((L, C, h), s))
-    return entries
 
 
 def split_counts(pairs, split_fractions=SPLIT_FRACTIONS):
@@ -168,100 +154,6 @@ def _choose_flips(seed, splits, targets, label_noise):
     return flipped
 
 
-def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _reusable(out, params):
-    ds = _read_json(out / "dataset.json")
-    if not isinstance(ds, dict):
-        return False
-    if (ds.get("generator"), ds.get("version"), ds.get("rule_version")) != (
-        GENERATOR_NAME, GENERATOR_VERSION, RULE_VERSION
-    ) or ds.get("parameters") != json.loads(json.dumps(params)):
-        return False
-    try:
-        with open(out / "pairs.csv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
-    if len(rows) != params["pairs"]:
-        return False
-    return all(r.get(k) and os.path.isfile(out / r[k]) for r in rows for k in ("top", "bottom"))
-
-
-OWN_ENTRIES = {"images", "pairs.csv", "dataset.json"}
-
-
-def _check_replaceable(out):
-    """Refuse unless `out` is absent, empty, or provably a data set this generator wrote.
-
-    Proof: its `dataset.json` names this generator (`generator`, `version`
-    present), the folder holds nothing but `images/`, `pairs.csv` and
-    `dataset.json`, and every file in `images/` is one `pairs.csv` names.
-    A user's own `pairs.csv` + `images/` (no such `dataset.json`) is refused.
-    """
-    if not os.path.lexists(out):
-        return
-    if not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder; refusing to replace it")
-    entries = set(os.listdir(out))
-    if not entries:
-        return
-    ds = _read_json(out / "dataset.json")
-    ours = isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds
-    why = None
-    if not ours:
-        why = "it has no dataset.json of this generator"
-    elif not entries <= OWN_ENTRIES:
-        why = f"it also holds {', '.join(sorted(entries - OWN_ENTRIES)[:3])}"
-    else:
-        named = set()
-        try:
-            with open(out / "pairs.csv", newline="", encoding="utf-8") as f:
-                for row in csv.DictReader(f):
-                    named.update(os.path.basename(row.get(k) or "") for k in ("top", "bottom"))
-        except (OSError, UnicodeDecodeError, csv.Error):
-            named = set()
-        images = out / "images"
-        extra = sorted(set(os.listdir(images)) - named) if images.is_dir() else []
-        if images.exists() and not images.is_dir():
-            why = "its images is not a folder"
-        elif extra:
-            why = f"images/ holds files its pairs.csv does not name ({', '.join(extra[:3])})"
-    if why:
-        raise ValueError(f"{out}: exists and does not hold only a synthetic data set this generator wrote "
-                         f"({why}); refusing to replace it (choose another --out, or remove it yourself)")
-    if not os.access(out, os.W_OK) or not os.access(out.absolute().parent, os.W_OK):
-        raise ValueError(f"{out}: the folder (or its parent) is not writable")
-
-
-def _check_writable_parent(out):
-    """Create `out`'s parent if needed and check that it takes new entries, before any rendering."""
-    parent = out.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"{e.filename or parent}: cannot create the output folder ({e.strerror})") from None
-    if not parent.is_dir():
-        raise ValueError(f"{parent}: is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{parent}: not writable (permission denied)")
-
-
-
-def _remove_stale(parent, name):
-    """Remove temporary folders left by interrupted runs (their process is gone)."""
-    for entry in parent.glob(f".{name}.*-*"):
-        kind, _, pid = entry.name[len(name) + 2:].partition("-")
-        if kind in ("tmp", "old") and pid.isdigit() and not pid_alive(int(pid)) and entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 def _counter(values):
     out = {}
     for v in values:
@@ -331,7 +223,7 @@ def _summary(params, counts, splits, labels, flipped, results, image_size):
 
 def dataset_info(path):
     """The dataset.json of a data set this generator wrote at `path`, or None."""
-    ds = _read_json(Path(path) / "dataset.json")
+    ds = read_json(Path(path) / "dataset.json")
     return ds if isinstance(ds, dict) and ds.get("generator") == GENERATOR_NAME and "version" in ds else None
 
 
@@ -360,11 +252,11 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
     params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony,
                      multicolour)
     out = Path(out_dir)
-    if _reusable(out, params):
+    if reusable(out, params):
         print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
         return out / "pairs.csv"
-    _check_replaceable(out)
-    _check_writable_parent(out)
+    check_replaceable(out)
+    check_writable_parent(out)
     workers = int(workers or os.cpu_count() or 1)
     counts = split_counts(pairs, tuple(split_fractions))
     splits, targets = _plan(pairs, seed, counts)
@@ -373,7 +265,7 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
 
     parent = out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(parent, out.name)
+    remove_stale(parent, out.name)
     tmp = parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     width = max(6, len(str(pairs - 1)))
@@ -415,7 +307,7 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
         with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, sort_keys=False)
             f.write("\n")
-        _check_replaceable(out)  # again: the folder may have changed while rendering
+        check_replaceable(out)  # again: the folder may have changed while rendering
         if out.exists():
             if not os.listdir(out):
                 os.rmdir(out)
