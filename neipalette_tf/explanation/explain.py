@@ -72,8 +72,12 @@ def read_garments(backend, images, palettes=False):
     images = np.asarray(images)
     raw = None
     try:
-        out = backend.attend_details(images)
-        embeddings, attention, raw = out["embedding"], out["attention"], out["palette"]
+        if hasattr(backend, "attend_details"):  # every Predictor; stand-ins may only attend
+            out = backend.attend_details(images)
+            embeddings, attention, raw = out["embedding"], out["attention"], out["palette"]
+        else:
+            embeddings, attention = backend.attend_batch(images)
+            raw = palette.palettes_from_attention(images, attention)
         side = math.isqrt(attention.shape[1])
         attention = np.asarray(attention, np.float64).reshape(len(images), side, side)
     except ArtifactError:  # no attention graph (an export made before it existed)
