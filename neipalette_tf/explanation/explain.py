@@ -31,10 +31,10 @@ from neipalette_tf.colour.space import (
 )
 from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.preprocessing import load_image
+from neipalette_tf.core.vocabulary import THRESHOLD  # noqa: F401 - explain.THRESHOLD: the service and CLIs read it here
 from neipalette_tf.predictors import load_predictor
 
 ROLES = ("top", "bottom")
-THRESHOLD = 0.5
 TARGET_P = 0.8
 SUGGESTIONS = 3
 # Candidate colours for a garment: its own lightness, these chromas, hues every HUE_STEP degrees.
