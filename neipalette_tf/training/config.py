@@ -90,9 +90,10 @@ DEFAULTS = {
         "matmul_conv_gradients": True,
         # Fit the calibration temperature on the validation split after training.
         "calibrate": True,
-        # what calibration after training fits T and s on: "photos" (the validation pairs, each under one
-        # photo condition of evaluation.photo_shift) or "renders" (the validation pairs as rendered)
-        "calibrate_on": "photos",
+        # what calibration after training fits T and s on: "renders" (the validation pairs as rendered) or
+        # "photos" (each validation pair under one photo condition of evaluation.photo_shift; measured
+        # worse on the real pairs than renders: docs/calibration_photos.md)
+        "calibrate_on": "renders",
         # Data-parallel training: null, "mirrored" or "multiworker" (TF_CONFIG).
         "strategy": None,
     },
