@@ -191,7 +191,7 @@ def test_installed_package_predicts_with_the_builtin_model_without_tensorflow(tm
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(os.path.join(ROOT, name), source / name)
     shutil.copytree(os.path.join(ROOT, "neipalette_tf"), source / "neipalette_tf",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules", "vendor"))
     done = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation",
                            "--quiet", str(source)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
