@@ -23,7 +23,7 @@ COMMANDS = {
     "train": Command("train a model (renders the synthetic data set on first use)", "neipalette_tf.train"),
     "evaluate": Command("evaluate a model on a manifest", "neipalette_tf.evaluate"),
     "predict": Command("score one outfit with any model format", "neipalette_tf.predict"),
-    "calibrate": Command("fit a model's calibration temperature", "neipalette_tf.calibrate"),
+    "calibrate": Command("fit a model's calibration (temperature and shift), e.g. on your own labelled photos", "neipalette_tf.calibrate"),
     "photo-shift": Command("how far p moves between renders and photos, one photo condition at a time",
                            "neipalette_tf.photo_shift"),
     "cv": Command("cross-validate approaches on one manifest", "neipalette_tf.cv"),
