@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from neipalette_tf.colour import people
 from neipalette_tf.colour.harmony import harmonious
-from neipalette_tf.colour.space import oklab_to_oklch, oklch_to_oklab
+from neipalette_tf.colour.space import LINEAR_KNEE, SRGB_KNEE, oklab_to_oklch, oklch_to_oklab
 from neipalette_tf.core.preprocessing import load_image
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -138,9 +138,9 @@ def light_images(images, params):
                    tf.float32)
     factor = gain * (1.0 - side * (1.0 - level))
     x = tf.clip_by_value(images / 255.0, 0.0, 1.0)
-    linear = tf.where(x <= 0.04045, x / 12.92, tf.pow((x + 0.055) / 1.055, 2.4))
+    linear = tf.where(x <= SRGB_KNEE, x / 12.92, tf.pow((x + 0.055) / 1.055, 2.4))
     linear = tf.clip_by_value(linear * factor, 0.0, 1.0)
-    srgb = tf.where(linear <= 0.0031308, linear * 12.92, 1.055 * tf.pow(tf.maximum(linear, 1e-12), 1 / 2.4) - 0.055)
+    srgb = tf.where(linear <= LINEAR_KNEE, linear * 12.92, 1.055 * tf.pow(tf.maximum(linear, 1e-12), 1 / 2.4) - 0.055)
     out = srgb * 255.0
     out.set_shape(images.shape)
     return out

@@ -27,6 +27,7 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
+from neipalette_tf.colour.space import linear_to_srgb, srgb_to_linear
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.evaluation.calibration import expected_calibration_error
 from neipalette_tf.evaluation.metrics import classification_metrics
@@ -76,32 +77,28 @@ def _blur(data, rng):
     return _jpeg(im.filter(ImageFilter.GaussianBlur(radius=max(im.size) * 0.01)))
 
 
-def _scale_light(data, gains):
-    x = np.asarray(_open(data), np.float32) / 255.0
-    linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4) * np.asarray(gains, np.float32)
-    linear = np.clip(linear, 0.0, 1.0)
-    srgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
-    return _jpeg(Image.fromarray(np.round(srgb * 255).astype(np.uint8)))
+def _relight(data, factor):
+    """The photo with its linear light times `factor` (broadcast over `[H, W, 3]`)."""
+    linear = np.clip(srgb_to_linear(np.asarray(_open(data)) / 255.0) * factor, 0.0, 1.0)
+    return _jpeg(Image.fromarray(np.round(linear_to_srgb(linear) * 255).astype(np.uint8)))
 
 
 def _dim(data, rng):
     """Dim light: 60 % of the light (linear RGB), the whole scene."""
-    return _scale_light(data, (0.6, 0.6, 0.6))
+    return _relight(data, np.array([0.6, 0.6, 0.6]))
 
 
 def _warm(data, rng):
     """Warm indoor light: linear gains R 1.0, G 0.9, B 0.7 (about 3500 K against daylight)."""
-    return _scale_light(data, (1.0, 0.9, 0.7))
+    return _relight(data, np.array([1.0, 0.9, 0.7]))
 
 
 def _shadow(data, rng):
     """A hard shadow: the left 40 % of the image at 45 % of the light."""
-    x = np.asarray(_open(data), np.float32) / 255.0
-    linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    edge = int(round(x.shape[1] * 0.4))
-    linear[:, :edge] *= 0.45
-    srgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
-    return _jpeg(Image.fromarray(np.round(np.clip(srgb, 0, 1) * 255).astype(np.uint8)))
+    width = _open(data).size[0]
+    factor = np.ones((1, width, 1))
+    factor[:, :int(round(width * 0.4))] = 0.45
+    return _relight(data, factor)
 
 
 def _small(data, rng):
@@ -214,8 +211,9 @@ def measure(predictor, synthetic, real=None, conditions=None, limit=None, log=pr
         log(f"{name:10s} {_row(out['conditions'][name])}")
     if real is not None:
         tops, bottoms = load_pairs(real, predictor.image_size)
-        out["real"] = figures(real.labels, predictor.predict_batch(tops, bottoms))
-        out["real_p"] = [float(v) for v in predictor.predict_batch(tops, bottoms)]
+        p = predictor.predict_batch(tops, bottoms)
+        out["real"] = figures(real.labels, p)
+        out["real_p"] = [float(v) for v in p]
         log(f"{'real':10s} {_row(out['real'])}")
     return out
 
