@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 
-from neipalette_tf.core import cli
+from neipalette_tf.core import cli, staging
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.core.vocabulary import SPLIT_CHOICES
 from neipalette_tf.data import tfrecord
@@ -27,6 +27,14 @@ from neipalette_tf.data.manifest import read_manifest
 from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.evaluation import calibration, photo_shift
 from neipalette_tf.models import load_model
+
+
+FILES = ("calibration.json", "reliability.png")
+
+
+def _owned(folder):
+    """An earlier calibrate's folder may be replaced; anything else is refused."""
+    return staging.owned_by_names(folder, FILES, "calibration.json")
 
 
 def parse_args(argv):
@@ -76,25 +84,25 @@ def main(argv=None):
               f"({s['fit_skipped']})")
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)),
                                    f"calibration-{split}" + ("-as-photos" if args.as_photos else ""))
-    os.makedirs(out, exist_ok=True)
-    calibration.plot_reliability(
-        {f"before (T = {previous[0]:.3f}, s = {previous[1]:+.2f})": (calibration.probabilities(logits, *previous),
-                                                                     data.labels),
-         f"after (T = {t:.3f}, s = {shift:+.2f})": (calibration.probabilities(logits, t, shift), data.labels)},
-        os.path.join(out, "reliability.png"), title=f"Reliability diagram, {split} pairs")
     target = args.save_to or args.model
-    tmp = os.path.join(os.path.dirname(os.path.abspath(target)), ".calibrated.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    write_json(os.path.join(out, "calibration.json"),
-               dict(s, previous_temperature=previous[0], previous_shift=previous[1], split=split,
-                    as_photos=bool(args.as_photos),
-                    data=os.path.abspath(args.data),
-                    model=os.path.abspath(target)))
+    # the folder appears whole or not at all; an earlier calibration's is replaced, anything else refused
+    with staging.staged_folder(out, _owned, "calibration") as st:
+        calibration.plot_reliability(
+            {f"before (T = {previous[0]:.3f}, s = {previous[1]:+.2f})": (calibration.probabilities(logits, *previous),
+                                                                         data.labels),
+             f"after (T = {t:.3f}, s = {shift:+.2f})": (calibration.probabilities(logits, t, shift), data.labels)},
+            os.path.join(st.path, "reliability.png"), title=f"Reliability diagram, {split} pairs")
+        write_json(os.path.join(st.path, "calibration.json"),
+                   dict(s, previous_temperature=previous[0], previous_shift=previous[1], split=split,
+                        as_photos=bool(args.as_photos), data=os.path.abspath(args.data),
+                        model=os.path.abspath(target)))
+        tmp = os.path.join(os.path.dirname(os.path.abspath(target)), ".calibrated.tmp.keras")
+        try:
+            model.save(tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     print(f"T = {t:.4f}, s = {shift:+.4f} (was T = {previous[0]:.4f}, s = {previous[1]:+.4f}) on {s['n']} {split} "
           f"pairs: NLL {s['nll_before']:.4f} -> {s['nll_after']:.4f}, ECE {s['ece_before']:.4f} -> {s['ece_after']:.4f}"
           + (f" (leave-one-out {s['ece_after_leave_one_out']:.4f})" if "ece_after_leave_one_out" in s else ""))

@@ -164,6 +164,22 @@ def test_calibrate_cli_refits_and_saves_the_temperature(calibrated, tmp_path, ca
     assert json.loads((tmp_path / "cal-all" / "calibration.json").read_text())["split"] == "all"
     with pytest.raises(calibrate.cli.UserError, match="no split column"):
         calibrate.main(["--model", str(calibrated), "--data", str(no_split), "--split", "val"])
+    # an --out folder holding someone else's files is refused, untouched, and the model is not rewritten
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "calibration.json").write_text("mine")
+    (theirs / "notes.txt").write_text("mine")
+    before = (tmp_path / "b.keras").stat().st_mtime_ns
+    with pytest.raises(calibrate.cli.UserError, match="did not write"):
+        calibrate.main(["--model", str(calibrated), "--data", str(no_split), "--save-to", str(tmp_path / "b.keras"),
+                        "--out", str(theirs)])
+    assert (theirs / "calibration.json").read_text() == "mine" and sorted(p.name for p in theirs.iterdir()) == [
+        "calibration.json", "notes.txt"]
+    assert (tmp_path / "b.keras").stat().st_mtime_ns == before
+    # an earlier calibration's folder is replaced whole
+    assert calibrate.main(["--model", str(calibrated), "--data", str(no_split), "--save-to", str(tmp_path / "b.keras"),
+                           "--out", str(tmp_path / "cal-all")]) == 0
+    assert sorted(p.name for p in (tmp_path / "cal-all").iterdir()) == ["calibration.json", "reliability.png"]
 
 
 def test_bench_times_ranking_end_to_end_and_the_head_alone(exported, capsys):
