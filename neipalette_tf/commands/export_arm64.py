@@ -1,4 +1,4 @@
-"""Parity of an export's .tflite / .onnx files on ARM64 kernels (emulated): `python -m export.arm64 --artifacts DIR` (`neipalette export-arm64`).
+"""Parity of an export's .tflite / .onnx files on ARM64 kernels (emulated): `python -m export.arm64 --artifacts DIR`.
 
 How the root is built and the files are run: `neipalette_tf.export.arm64`.
 """

@@ -1,4 +1,4 @@
-"""Benchmark an export folder: `python -m export.bench --artifacts artifacts/X` (`neipalette export-bench`).
+"""Benchmark an export folder: `python -m export.bench --artifacts artifacts/X`.
 
     python -m export.bench --artifacts artifacts/X [--data PATH] [--formats onnx,tflite,...]
                            [--rounds 3] [--min-seconds 2]

@@ -1,4 +1,4 @@
-"""Where a .tflite or .onnx file's time goes: `python -m export.profile FILE ...` (`neipalette export-profile`).
+"""Where a .tflite or .onnx file's time goes: `python -m export.profile FILE ...`.
 
 How it is measured: `neipalette_tf.export.profile`.
 """

@@ -1,4 +1,4 @@
-"""Render the synthetic data set: argparse and one call to `generate` (`neipalette synth`).
+"""Render the synthetic data set: argparse and one call to `generate`: `python -m neipalette_tf.data.synth`.
 
     python -m neipalette_tf.data.synth --out data/synth --pairs 6000 \\
         --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2] [--multicolour 0.5]
