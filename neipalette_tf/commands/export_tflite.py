@@ -1,4 +1,4 @@
-"""Each .tflite file's XNNPACK partitions and the ops outside them: `python -m export.tflite FILE.tflite ...` (`neipalette export-tflite`)."""
+"""Each .tflite file's XNNPACK partitions and the ops outside them: `python -m export.tflite FILE.tflite ...`."""
 
 import argparse
 import sys
