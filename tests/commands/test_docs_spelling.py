@@ -22,6 +22,14 @@ PYTHON_M = re.compile(r"\bpython3? +-m +([\w.]*\w)")
 # the console script: `neipalette NAME` / `neipalette --help` (not `NeiPalette`, `neipalette_tf`,
 # a path, or a value such as `MODEL_NAME=neipalette`)
 CONSOLE = re.compile(r"(?<![\w./=-])neipalette +(-{0,2}[A-Za-z<][\w<>-]*)")
+# a command given with flags but without `python -m` (`serve --processes 2`, `export.bench --artifacts A`),
+# or by its console name (`photo-shift`); a bare `explain` or `export.bench` naming the tool is fine
+_SHORT = {c.spelling.rpartition(".")[2]: name for name, c in COMMANDS.items()}
+SHORT_NAMES = {**_SHORT, **{name.replace("-", "_"): name for name in COMMANDS},
+               **{c.spelling: name for name, c in COMMANDS.items()}}
+_alternatives = "|".join(re.escape(n) for n in sorted(SHORT_NAMES, key=len, reverse=True))
+SHORTHAND = re.compile(r"`((?:%s)) +-" % _alternatives)
+CONSOLE_NAME = re.compile(r"`(%s)[` ]" % "|".join(re.escape(n) for n in COMMANDS if "-" in n))
 
 
 def _docs():
@@ -56,6 +64,12 @@ def misspellings(where, lines, allowed_lines=()):
             hint = (f"write `python -m {COMMANDS[word].spelling}`" if word in COMMANDS else
                     "the console script is described only in docs/cli.md's 'Other spellings'")
             bad.append(f"{where}:{number}: `neipalette {word}`: {hint}")
+        if not extra:
+            for word in SHORTHAND.findall(line):
+                spelling = COMMANDS[SHORT_NAMES[word]].spelling
+                bad.append(f"{where}:{number}: `{word} -…`: write `python -m {spelling} -…`")
+            for word in CONSOLE_NAME.findall(line):
+                bad.append(f"{where}:{number}: `{word}`: write `python -m {COMMANDS[word].spelling}`")
     return bad
 
 
@@ -99,6 +113,11 @@ def test_cli_md_describes_the_other_spellings_once_and_briefly():
     ("`python -m MODULE --help`", None, None),
     ("MODEL_NAME=neipalette tensorflow/serving", None, None),
     ("the `neipalette_tf/commands` package; NeiPalette train", None, None),
+    ("`explain` and `export.bench` print the CPU; `--out runs/x/photo-shift`", None, None),
+    ("(`serve --processes 2`)", "`serve -…`: write `python -m neipalette_tf.serve -…`", True),
+    ("`serve_bench --attacks`", "`serve_bench -…`: write `python -m neipalette_tf.serve_bench -…`", True),
+    ("`export.bench --artifacts A`", "`export.bench -…`: write `python -m export.bench -…`", True),
+    ("the `photo-shift` conditions", "`photo-shift`: write `python -m neipalette_tf.photo_shift`", True),
     ("python -m neipalette_tf.export --model M",
      "`python -m neipalette_tf.export`: the registry spells it `python -m export`", True),
     ("python -m neipalette_tf.commands.train", "`python -m neipalette_tf.commands.train`: no command", False),
