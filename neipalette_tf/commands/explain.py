@@ -49,8 +49,8 @@ from neipalette_tf.explanation.explain import (
     explain_pair,
     load_backend,
     public,
-    save_figure,
 )
+from neipalette_tf.explanation.figure import save_figure
 from neipalette_tf.predictors.builtin import MODEL_HELP, resolve_model
 
 

@@ -13,10 +13,10 @@ real manifest (`--real`, e.g. `../shared/real-pairs-dev/pairs.csv`):
    pair's label (real-pairs-dev's labels follow the rule with room to
    spare), which needs no recorded colour.
 2. **Suggestions** on pairs labelled clashing: the share whose top
-   suggestion, applied to the pixels (`explain.recolour`), makes the full
+   suggestion, applied to the pixels (`recolour.recolour`), makes the full
    model say harmonious (p >= 0.5) *and* is harmonious under the rule. On
    synthetic pairs the rule sees the recorded colours, the recoloured
-   garment's moved the way `recolour` moves its pixels (`explain.shift_ab`);
+   garment's moved the way `recolour` moves its pixels (`recolour.shift_ab`);
    on real pairs, the suggested colour and the other garment's read colour.
    A pair without any suggestion counts as a miss.
 

@@ -1,63 +1,40 @@
 """Why a top and a bottom clash, and which colour would fix it: the library behind `python -m neipalette_tf.explain`.
 
-The command, its flags and what it writes are described in `neipalette_tf/explain.py`;
-this module holds the work, callable from Python.
+The command, its flags and what it writes are described in `neipalette_tf/commands/explain.py`;
+this module puts one explanation together, callable from Python. Its parts, one module each:
+`readings` (colours, the rule and people in words), `fixes` (candidate colours through the head),
+`recolour` (a garment's colour region moved on the photo), `figure` (the heat overlay and
+`explain.png`).
 """
 
 import math
 import os
-import textwrap
 
 import numpy as np
 
 from neipalette_tf.colour import palette, people
-from neipalette_tf.colour.harmony import (
-    ANALOGOUS_MAX_DEG,
-    COMPLEMENTARY_MIN_DEG,
-    NEUTRAL_ZONES,
-    RULE_VERSION,
-    harmonious,
-    hue_distance,
-)
-from neipalette_tf.colour.names import colour_name_of_oklab, hex_of_srgb
-from neipalette_tf.colour.space import (
-    OKLAB_SCALE,
-    in_srgb_gamut,
-    oklab_to_oklch,
-    oklab_to_srgb,
-    oklch_to_oklab,
-    oklch_to_srgb,
-    srgb_to_oklab,
-)
+from neipalette_tf.colour.harmony import RULE_VERSION
+from neipalette_tf.colour.space import oklab_to_oklch
 from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.preprocessing import load_image
-from neipalette_tf.core.vocabulary import THRESHOLD  # noqa: F401 - explain.THRESHOLD: the service and CLIs read it here
+from neipalette_tf.core.vocabulary import THRESHOLD  # the service and CLIs read explain.THRESHOLD, TARGET_P, ROLES
+from neipalette_tf.explanation.fixes import (
+    MIN_SUGGESTION_SPACING,
+    PEOPLE_MARGIN,
+    SUGGESTIONS,
+    TARGET_P,
+    _judge_applied,
+    nearest_fixes,
+)
+from neipalette_tf.explanation.readings import (
+    ROLES,
+    colour_info,
+    embedding_colours,
+    people_reading,
+    rule_reading,
+)
+from neipalette_tf.explanation.recolour import colour_region, recolour
 from neipalette_tf.predictors import load_predictor
-
-ROLES = ("top", "bottom")
-TARGET_P = 0.8
-SUGGESTIONS = 3
-# Candidate colours for a garment: its own lightness, these chromas, hues every HUE_STEP degrees.
-CANDIDATE_CHROMAS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.22, 0.26)
-HUE_STEP = 10.0
-MIN_SUGGESTION_SPACING = 0.04  # OKLab distance between two suggestions for one garment
-# Besides the nearest colours the head scores >= target, each garment's PIXEL_SHORTLIST colours
-# the head scores highest are recoloured and checked by the full model: a head that reads the
-# backbone features as well as the swapped-in colour may never reach the target on its own.
-PIXEL_SHORTLIST = 6
-# Recolouring: pixels belong to the garment's colour region when their OKLab distance to the read
-# colour (lightness counted at LIGHTNESS_WEIGHT: shading changes L, not the fabric) is below
-# REGION_NEAR (fully) .. REGION_FAR (not at all), inside the blurred attention's support.
-REGION_NEAR, REGION_FAR, LIGHTNESS_WEIGHT = 0.07, 0.14, 0.4
-SUPPORT_FRACTION = 0.08  # of the blurred attention map's peak
-GREY_CHROMA = 0.03  # below: a hue shift is meaningless, the colour is moved (a, b translated)
-# People-trained models: a suggested colour must lift people's rating (with the other garment's
-# read colour) this far over the threshold, and the rating re-read off the recoloured photo over it.
-PEOPLE_MARGIN = 0.15
-# People models: candidates also lighter and darker than the garment (the recolouring moves each
-# pixel's lightness by the same step, so shading and texture stay).
-PEOPLE_LIGHTNESS_STEPS = (-0.24, -0.16, -0.08, 0.0, 0.08, 0.16, 0.24)
-LIGHTNESS_RANGE = (0.12, 0.97)
 
 
 def load_backend(path, threads=None):
@@ -88,289 +65,6 @@ def read_garments(backend, images, palettes=False):
             None if raw is None else [palette.as_json(r) for r in raw]
     return embeddings, embedding_colours(embeddings), attention
 
-
-def embedding_colours(embeddings):
-    """The main colours in garment embeddings (their last three values), as OKLab `[N, 3]`."""
-    return np.asarray(embeddings, np.float64)[:, -3:] / np.asarray(OKLAB_SCALE)
-
-
-def with_colours(embeddings, labs):
-    """Copies of one embedding `[D]` with its main colour replaced by each OKLab colour `[M, 3]`."""
-    out = np.repeat(np.asarray(embeddings, np.float32)[None], len(labs), axis=0)
-    out[:, -3:] = np.asarray(labs, np.float64) * np.asarray(OKLAB_SCALE)
-    return out
-
-
-# --------------------------------------------------------------------------
-# Colours and the rule, in words
-# --------------------------------------------------------------------------
-
-
-def colour_info(lab):
-    """hex, OKLCH, OKLab and name of one OKLab colour (JSON-ready)."""
-    lab = np.asarray(lab, np.float64)
-    L, C, h = oklab_to_oklch(lab)
-    return {"hex": hex_of_srgb(oklch_to_srgb(np.array([L, C, h]))), "name": colour_name_of_oklab(lab),
-            "oklch": [round(float(L), 4), round(float(C), 4), round(float(h), 2)],
-            "oklab": [round(float(v), 4) for v in lab]}
-
-
-def neutral_zone(lch):
-    """The rule's neutral zone of an OKLCH colour (as in `harmony.is_neutral`), or None."""
-    _, C, h = (float(v) for v in lch)
-    h %= 360.0
-    for zone, (low, high, chroma_below) in NEUTRAL_ZONES.items():
-        if low <= h <= high and C < chroma_below:
-            return zone, chroma_below
-    return None
-
-
-def _zone_words(zone):
-    return {"achromatic": "an achromatic neutral", "navy_denim": "a navy / denim neutral",
-            "earth": "an earth neutral"}.get(zone, f"a neutral ({zone})")
-
-
-def rule_reading(top_lch, bottom_lch, names=("", "")):
-    """The rule's verdict on two OKLCH colours, in one sentence (and the verdict as a bool).
-
-    Thresholds are `harmony`'s; the sentence says which clause decided.
-    """
-    top_lch, bottom_lch = np.asarray(top_lch, np.float64), np.asarray(bottom_lch, np.float64)
-    ok = bool(harmonious(top_lch, bottom_lch))
-    things = [f"the {n + ' ' if n else ''}{role}" for n, role in zip(names, ROLES)]
-    zones = [neutral_zone(top_lch), neutral_zone(bottom_lch)]
-    d = float(hue_distance(top_lch[2], bottom_lch[2]))
-    if any(zones):
-        neutral = [f"{t} is {_zone_words(z[0])} (chroma {c[1]:.3f} < {z[1]:g})"
-                   for t, z, c in zip(things, zones, (top_lch, bottom_lch)) if z]
-        return ok, f"harmonious: {' and '.join(neutral)}, and anything goes with a neutral"
-    apart = f"{things[0]} and {things[1]} are {d:.0f}° apart in hue"
-    if d <= ANALOGOUS_MAX_DEG:
-        return ok, f"harmonious: {apart} — analogous (≤ {ANALOGOUS_MAX_DEG:g}°)"
-    if d >= COMPLEMENTARY_MIN_DEG:
-        return ok, f"harmonious: {apart} — complementary (≥ {COMPLEMENTARY_MIN_DEG:g}°)"
-    return ok, (f"clashing: {apart} — neither analogous (≤ {ANALOGOUS_MAX_DEG:g}°) nor complementary "
-                f"(≥ {COMPLEMENTARY_MIN_DEG:g}°), and neither is a neutral")
-
-
-# --------------------------------------------------------------------------
-# People's rating, in words
-# --------------------------------------------------------------------------
-
-# A term of the people model counts as a reason when it moves the rating by at least this much.
-PEOPLE_TERM_MIN = 0.03
-PEOPLE_COMFORTABLE_DISTANCE = 0.2  # OKLab distance where the people model's distance term peaks
-
-
-def _people_term_words(term, value, lab_t, lab_b, names):
-    """One phrase for one term of the people model (`people.PeopleModel.contributions`)."""
-    lch_t, lch_b = oklab_to_oklch(lab_t), oklab_to_oklch(lab_b)
-    good = value > 0
-    if term in ("like_a", "like_b"):
-        role, name = ("top", names[0]) if term == "like_a" else ("bottom", names[1])
-        return (f"people like {name or 'the ' + role + ' colour'} on its own" if good
-                else f"people rarely like {name or 'the ' + role + ' colour'} on its own")
-    if term == "lightness_contrast":
-        d_l = abs(float(lch_t[0] - lch_b[0]))
-        if good:
-            return f"a pleasing lightness contrast (ΔL {d_l:.2f})"
-        return (f"too little lightness contrast (ΔL {d_l:.2f})" if d_l < 0.25
-                else f"a harsh lightness contrast (ΔL {d_l:.2f})")
-    if term == "saturation":
-        chromas = sorted([float(lch_t[1]), float(lch_b[1])])
-        if good:
-            return "calm, muted colours" if chromas[1] < 0.12 else "saturation in good balance"
-        return ("two strongly saturated colours" if chromas[0] >= 0.1
-                else "a strongly saturated colour against a muted one" if chromas[1] >= 0.1
-                else "two dull colours")
-    if term == "hue_relation":
-        return "hues that sit well together" if good else "hues that fight each other"
-    # distance: people prefer two colours a moderate OKLab distance apart (the term peaks near 0.2)
-    d_e = float(np.linalg.norm(np.asarray(lab_t) - np.asarray(lab_b)))
-    if good:
-        return f"colours a comfortable distance apart (ΔE {d_e:.2f})"
-    return (f"colours too close to tell apart (ΔE {d_e:.2f})" if d_e < PEOPLE_COMFORTABLE_DISTANCE
-            else f"colours far apart, a stark pair (ΔE {d_e:.2f})")
-
-
-def people_reading(lab_t, lab_b, names=("", ""), model=None):
-    """People's rating of two OKLab colours, its reasons in words, and the terms (JSON-ready).
-
-    Returns `{"rating", "threshold", "harmonious", "reading", "terms"}`: the reading names the
-    terms of the people model that move this pair's rating most (each colour on its own, and how
-    the two go together), largest first.
-    """
-    model = model or people.default()
-    lab_t, lab_b = np.asarray(lab_t, np.float64), np.asarray(lab_b, np.float64)
-    rating = float(model.rate(lab_t, lab_b))
-    terms = model.contributions(lab_t, lab_b)
-    average = terms.pop("average")
-    ok = rating >= people.RATING_THRESHOLD
-    ranked = sorted(terms.items(), key=lambda kv: -abs(kv[1]))
-    # the reasons that push the verdict's way first, then one that pulls against it
-    for_ = [(t, v) for t, v in ranked if (v > 0) == ok and abs(v) >= PEOPLE_TERM_MIN][:2]
-    against = [(t, v) for t, v in ranked if (v > 0) != ok and abs(v) >= PEOPLE_TERM_MIN][:1]
-    words = [_people_term_words(t, v, lab_t, lab_b, names) for t, v in for_]
-    sentence = (f"people would rate this pair about {rating:.1f} / 5 "
-                f"({'at least' if ok else 'below'} {people.RATING_THRESHOLD:g}: {'harmonious' if ok else 'clashing'})")
-    if words:
-        sentence += " — " + ("mostly " if len(words) == 1 else "") + " and ".join(words)
-    if against:
-        sentence += f"; on the other side, {_people_term_words(*against[0], lab_t, lab_b, names)}"
-    return {"rating": round(rating, 4), "threshold": people.RATING_THRESHOLD, "harmonious": ok,
-            "reading": sentence, "average_theme": round(average, 4),
-            "terms": {t: round(v, 4) for t, v in terms.items()}}
-
-
-# --------------------------------------------------------------------------
-# Suggestions: candidate colours through the head, checked on pixels
-# --------------------------------------------------------------------------
-
-
-_CHROMAS = np.array([c for c in CANDIDATE_CHROMAS if c > 0])
-
-
-def candidate_colours(lab, lightness_steps=(0.0,)):
-    """OKLab candidates: `CANDIDATE_CHROMAS` x hues every `HUE_STEP`°, in gamut, at the colour's lightness
-    plus each of `lightness_steps` (people models: `PEOPLE_LIGHTNESS_STEPS`, since people care about
-    lightness contrast; clipped to `LIGHTNESS_RANGE`)."""
-    L0 = float(np.asarray(lab)[0])
-    levels = np.array(sorted({round(float(np.clip(L0 + d, *LIGHTNESS_RANGE)), 4) for d in lightness_steps} | {L0}))
-    greys = np.stack([levels, np.zeros_like(levels), np.zeros_like(levels)], axis=-1)
-    # every level x chroma x hue, level-major (the greys of every level first)
-    grid = np.meshgrid(levels, _CHROMAS, np.arange(0.0, 360.0, HUE_STEP), indexing="ij")
-    lch = np.concatenate([greys, np.stack([g.ravel() for g in grid], axis=-1)])
-    return oklch_to_oklab(lch[in_srgb_gamut(lch)])
-
-
-def _spaced(order, labs, k, taken=()):
-    """The first `k` indices of `order` whose colours are `MIN_SUGGESTION_SPACING` apart (and from `taken`)."""
-    kept, out = [labs[j] for j in taken], []
-    for j in order:
-        if len(out) == k:
-            break
-        if not kept or np.linalg.norm(np.asarray(kept) - labs[j], axis=-1).min() >= MIN_SUGGESTION_SPACING:
-            kept.append(labs[j])
-            out.append(j)
-    return out
-
-
-def _candidate(role, lab, delta_e, p_head):
-    return {"role": role, "oklab": lab, "delta_e": float(delta_e), "p_head": float(p_head)}
-
-
-def nearest_fixes(backend, e_top, e_bottom, target=TARGET_P, k=SUGGESTIONS, people_model=None):
-    """For the top and for the bottom: the `k` nearest candidate colours the head scores p >= target.
-
-    Returns `{role: [{"role", "oklab", "delta_e", "p_head"}, ...]}`, nearer
-    ones first, at least `MIN_SUGGESTION_SPACING` apart; every candidate of
-    both garments goes through the head in one batch. With `people_model`
-    (people-trained models), a candidate must also lift people's rating of the
-    pair (with the other garment's read colour) to the threshold plus
-    `PEOPLE_MARGIN`: the nearest colours people would call harmonious.
-    """
-    e_top, e_bottom = np.asarray(e_top, np.float32), np.asarray(e_bottom, np.float32)
-    currents = embedding_colours(np.stack([e_top, e_bottom]))
-    steps = PEOPLE_LIGHTNESS_STEPS if people_model is not None else (0.0,)
-    labs = [candidate_colours(c, steps) for c in currents]
-    if people_model is not None:  # only colours people would rate over the line go through the head
-        labs = [lab[people_model.rate_against(lab, currents[1 - i]) >= people.RATING_THRESHOLD + PEOPLE_MARGIN]
-                for i, lab in enumerate(labs)]
-    tops = np.concatenate([with_colours(e_top, labs[0]), np.broadcast_to(e_top, (len(labs[1]), len(e_top)))])
-    bottoms = np.concatenate([np.broadcast_to(e_bottom, (len(labs[0]), len(e_bottom))), with_colours(e_bottom, labs[1])])
-    p_all = backend.score_batch(tops, bottoms)
-    fixes = {}
-    for i, role in enumerate(ROLES):
-        p = p_all[:len(labs[0])] if i == 0 else p_all[len(labs[0]):]
-        distance = np.linalg.norm(labs[i] - currents[i], axis=-1)
-        by_distance = np.argsort(distance, kind="stable")
-        allowed = np.ones(len(p), dtype=bool)  # people models: every candidate left is allowed
-        chosen = _spaced(by_distance[(p[by_distance] >= target) & allowed[by_distance]], labs[i], k)
-        # the head's best colours (people models: among those people rate over the threshold),
-        # spaced: checked on pixels too (see explain_images)
-        strongest = _spaced([j for j in np.argsort(-p, kind="stable") if allowed[j]], labs[i], PIXEL_SHORTLIST,
-                            taken=chosen)
-        fixes[role] = [_candidate(role, labs[i][j], distance[j], p[j]) for j in chosen]
-        fixes[role + "_shortlist"] = [_candidate(role, labs[i][j], distance[j], p[j]) for j in strongest]
-    return fixes
-
-
-def _blur(x, sigma):
-    """A separable Gaussian blur of a 2-D map (edges extended)."""
-    radius = max(1, int(round(3 * sigma)))
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
-    for axis in (0, 1):
-        padded = np.pad(x, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        x = np.lib.stride_tricks.sliding_window_view(padded, len(kernel), axis=axis) @ kernel  # symmetric kernel
-    return x
-
-
-def upsample(attention, size):
-    """An attention map `[h, w]` at the image's size `[size, size]` (nearest), normalised to sum 1."""
-    h, w = attention.shape
-    rows = np.minimum(np.arange(size) * h // size, h - 1)
-    cols = np.minimum(np.arange(size) * w // size, w - 1)
-    up = attention[rows][:, cols]
-    return up / max(up.sum(), 1e-12)
-
-
-def colour_region(image, attention, lab):
-    """Soft mask `[S, S]` in 0..1 of the pixels of the garment's read colour `lab`.
-
-    Pixels near the read colour (lightness down-weighted: shading is not a
-    colour change) inside the support of the attention map, blurred over an
-    eighth of the image (attention picks a few telling pixels of the
-    garment, not its outline). Without a map: near pixels anywhere.
-    """
-    size = image.shape[0]
-    pixels = srgb_to_oklab(image)
-    delta = (pixels - np.asarray(lab)) * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0])
-    near = np.clip((REGION_FAR - np.linalg.norm(delta, axis=-1)) / (REGION_FAR - REGION_NEAR), 0.0, 1.0)
-    if attention is None:
-        return near
-    support = _blur(upsample(attention, size), size / 8.0)
-    support = np.clip(support / max(support.max(), 1e-12) / SUPPORT_FRACTION, 0.0, 1.0)
-    region = near * support
-    return region if region.sum() >= 0.02 * size * size * near.mean() else near
-
-
-def shift_ab(ab, current_lab, target_lab):
-    """`recolour`'s map of (a, b) values `[..., 2]` that takes `current_lab` to `target_lab`.
-
-    A chromatic colour is rotated in hue and scaled in chroma (so a
-    texture's variations keep their relative size); a near-grey one
-    (chroma < `GREY_CHROMA`, no hue to rotate) is moved by the difference in
-    (a, b).
-    """
-    current, target = np.asarray(current_lab, np.float64), np.asarray(target_lab, np.float64)
-    ab = np.asarray(ab, np.float64)
-    c_now, c_new = np.hypot(*current[1:]), np.hypot(*target[1:])
-    if c_now < GREY_CHROMA:
-        return ab + (target[1:] - current[1:])
-    turn = math.atan2(target[2], target[1]) - math.atan2(current[2], current[1])
-    rotation = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
-    return (ab @ rotation.T) * (c_new / c_now)
-
-
-def recolour(image, region, current_lab, target_lab):
-    """The photo with its colour region moved from `current_lab` to `target_lab` in OKLCH hue / chroma.
-
-    Every pixel's (a, b) goes through `shift_ab`, blended in by `region`
-    (0..1); lightness moves by the same step for every pixel (none when the
-    target keeps the garment's lightness), so shading and texture stay.
-    """
-    lab = srgb_to_oklab(image)
-    ab = lab[..., 1:]
-    new = lab.copy()
-    new[..., 1:] = ab + region[..., None] * (shift_ab(ab, current_lab, target_lab) - ab)
-    new[..., 0] = lab[..., 0] + region * (float(target_lab[0]) - float(current_lab[0]))
-    return np.round(oklab_to_srgb(new)).astype(np.uint8)
-
-
-# --------------------------------------------------------------------------
-# The explanation
-# --------------------------------------------------------------------------
 
 
 def _label(p, threshold):
@@ -485,22 +179,6 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     return result
 
 
-def _judge_applied(candidates, labs, people_model=None):
-    """With each candidate applied to its garment (on the read colours): whether the rule calls the
-    pair harmonious (`s["rule_ok"]`) and, with `people_model`, people's rating (`s["rating"]`); one
-    vectorised pass for all candidates."""
-    if not candidates:
-        return
-    pairs = np.repeat(np.asarray(labs, np.float64)[None], len(candidates), axis=0)  # [n, 2, 3]
-    roles = np.array([ROLES.index(s["role"]) for s in candidates])
-    pairs[np.arange(len(candidates)), roles] = np.stack([s["oklab"] for s in candidates])
-    rule_ok = harmonious(oklab_to_oklch(pairs[:, 0]), oklab_to_oklch(pairs[:, 1]))
-    ratings = people_model.rate(pairs[:, 0], pairs[:, 1]) if people_model is not None else None
-    for n, s in enumerate(candidates):
-        s["rule_ok"] = bool(rule_ok[n])
-        if ratings is not None:
-            s["rating"] = float(ratings[n])
-
 
 def _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model=None):
     """Recolour the photo for each suggestion in `batch` and score it (`s["preview"]`, `s["p_pixels"]`).
@@ -558,79 +236,3 @@ def explain_pair(backend, top, bottom, **kwargs):
 def public(result):
     """The explanation without its private arrays (`_previews`, `_attention`)."""
     return {k: v for k, v in result.items() if not k.startswith("_")}
-
-
-# --------------------------------------------------------------------------
-# Pictures
-# --------------------------------------------------------------------------
-
-
-def heat_overlay(image, attention, alpha=0.55):
-    """The photo with its attention map as a heat overlay (uint8 `[S, S, 3]`), or the photo without one."""
-    if attention is None:
-        return np.asarray(image)
-    size = image.shape[0]
-    a = _blur(upsample(attention, size), max(size / 48.0, 0.5))
-    # square root: a softmax map is peaked; its tail still shows where the model looked
-    a = np.sqrt(np.clip(a / max(a.max(), 1e-12), 0.0, 1.0))[..., None]
-    heat = np.concatenate([np.ones_like(a), np.clip(2.0 * a - 0.4, 0, 1), np.zeros_like(a)], axis=-1) * 255.0
-    grey = np.asarray(image, np.float64).mean(axis=-1, keepdims=True) * np.ones(3)
-    base = 0.5 * np.asarray(image, np.float64) + 0.5 * grey
-    return np.clip(base * (1 - alpha * a) + heat * alpha * a, 0, 255).astype(np.uint8)
-
-
-def save_figure(result, top, bottom, path):
-    """`explain.png`: photos with attention, swatches, verdict and the suggestions with previews."""
-    # Deferred: only the figure needs matplotlib; the web service draws with Pillow.
-    from matplotlib.figure import Figure
-
-    from neipalette_tf.evaluation.plots import save_figure as save_png  # matplotlib too: the runtime extra has none
-
-    suggestions = result["suggestions"]
-    attention = result.get("_attention") or [None, None]
-    columns = 2 + max(1, len(suggestions))
-    fig = Figure(figsize=(2.6 * columns, 3.9), layout="constrained")
-    axes = fig.subplots(1, columns, squeeze=False)[0]
-    for ax, role, image, att in zip(axes, ROLES, (top, bottom), attention):
-        c = result["colours"][role]
-        ax.imshow(heat_overlay(np.asarray(image), att))
-        ax.set_title(f"{role}: {c['name']}\n{c['hex']}  L {c['oklch'][0]:.2f} C {c['oklch'][1]:.2f} "
-                     f"h {c['oklch'][2]:.0f}°", fontsize=8)
-        ax.add_patch(_swatch(ax, c["hex"]))
-        ax.axis("off")
-    for j in range(max(1, len(suggestions))):
-        ax = axes[2 + j]
-        ax.axis("off")
-        if j >= len(suggestions):
-            ax.text(0.5, 0.5, "harmonious:\nno fix needed" if result["label"] == "harmonious"
-                    else f"no colour reaches\np >= {TARGET_P} in the head", ha="center", va="center", fontsize=9)
-            continue
-        s = suggestions[j]
-        ax.imshow(result["_previews"][j])
-        ax.add_patch(_swatch(ax, s["colour"]["hex"]))
-        ax.set_title(f"#{j + 1} {s['role']} -> {s['colour']['name']} ({s['colour']['hex']})\n"
-                     f"p head {s['p_head']:.2f}, p photo {s['p_pixels']:.2f}, ΔE {s['delta_e']:.3f}",
-                     fontsize=8, color="#1a7f37" if s["p_pixels"] >= result["threshold"] else "#cf222e")
-    verdict = f"p(harmonious) = {result['p_harmonious']:.3f}: {result['label']}"
-    reading = result["rule"]["reading"]
-    if "people" in result:
-        reading = f"{result['people']['reading']}\ncolour theory: {reading}"
-    fig.suptitle(f"{verdict}  ({result['model']['format']})\n{_wrap(reading, 110)}", fontsize=9,
-                 color="#1a7f37" if result["label"] == "harmonious" else "#cf222e")
-    save_png(fig, path)
-
-
-def _swatch(ax, hex_code):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((0.78, 0.02), 0.2, 0.2, transform=ax.transAxes, facecolor=hex_code, edgecolor="black", lw=0.8)
-
-
-def _wrap(text, width):
-
-    return "\n".join(textwrap.wrap(text, width))
-
-
-# --------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------

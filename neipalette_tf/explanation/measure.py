@@ -15,6 +15,9 @@ from neipalette_tf.colour.space import oklab_to_oklch, oklch_to_oklab, srgb_to_o
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.data.manifest import LABEL_NAMES
 from neipalette_tf.explanation import explain
+from neipalette_tf.explanation.fixes import TARGET_P
+from neipalette_tf.explanation.readings import ROLES
+from neipalette_tf.explanation.recolour import shift_ab
 
 WITHIN = 0.05
 
@@ -34,7 +37,7 @@ def _recorded(row, role):
         return None
 
 
-def evaluate(backend, manifest, limit=None, target=explain.TARGET_P, log=print):
+def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
     """The two figures on one manifest; returns a dict (see the module docs)."""
     rows = manifest.rows[:limit] if limit else manifest.rows
     recorded = all(_recorded(r, "top") is not None for r in rows)
@@ -47,13 +50,13 @@ def evaluate(backend, manifest, limit=None, target=explain.TARGET_P, log=print):
     lifts = {"pairs": 0, "with_suggestion": 0, "model_over": 0, "people_over": 0, "both": 0}
     start = time.perf_counter()
     for n, row in enumerate(rows):
-        images = [load_image(row[role], backend.image_size) for role in explain.ROLES]
+        images = [load_image(row[role], backend.image_size) for role in ROLES]
         clashing = int(row["label"]) == LABEL_NAMES.index("clashing")
         result = explain.explain_images(backend, *images, target=target, k=1, always_suggest=clashing)
         if people_model is not None and result["label"] == "clashing":
             _people_lift(backend, people_model, row, images, result, recorded, lifts)
-        reads = np.array([result["colours"][role]["oklab"] for role in explain.ROLES])
-        for i, role in enumerate(explain.ROLES):
+        reads = np.array([result["colours"][role]["oklab"] for role in ROLES])
+        for i, role in enumerate(ROLES):
             if recorded:
                 delta_e.append(float(np.linalg.norm(reads[i] - oklch_to_oklab(_recorded(row, role)))))
             else:
@@ -110,7 +113,7 @@ def _people_lift(backend, model, row, images, result, recorded, lifts):
     lifts["with_suggestion"] += 1
     over = _model_over_on_photo(backend, images, result, s)
     if recorded:
-        reads = np.array([result["colours"][role]["oklab"] for role in explain.ROLES])
+        reads = np.array([result["colours"][role]["oklab"] for role in ROLES])
         truth = _moved_truth(row, reads, s)
         people_ok = float(model.rate(truth[0], truth[1])) >= people.RATING_THRESHOLD
     else:
@@ -125,7 +128,7 @@ def _model_over_on_photo(backend, images, result, s):
 
     (The explanation scored it through encoder + head, which the export checks are the same computation.)
     """
-    i = explain.ROLES.index(s["role"])
+    i = ROLES.index(s["role"])
     pair = [image[None] for image in images]
     pair[i] = result["_previews"][0][None]
     return float(backend.predict_batch(*pair)[0]) >= result["threshold"]
@@ -133,10 +136,10 @@ def _model_over_on_photo(backend, images, result, s):
 
 def _moved_truth(row, reads, s):
     """The recorded colours (OKLab) with suggestion `s` applied as the recolouring moved the photo."""
-    i = explain.ROLES.index(s["role"])
-    truth = [oklch_to_oklab(_recorded(row, role)) for role in explain.ROLES]
+    i = ROLES.index(s["role"])
+    truth = [oklch_to_oklab(_recorded(row, role)) for role in ROLES]
     moved = truth[i].copy()
-    moved[1:] = explain.shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
+    moved[1:] = shift_ab(truth[i][1:], reads[i], s["colour"]["oklab"])
     moved[0] += s["colour"]["oklab"][0] - reads[i][0]  # the lightness step (none at the garment's lightness)
     truth[i] = moved
     return truth

@@ -25,18 +25,14 @@ import numpy as np
 
 from neipalette_tf.colour import palette, people
 from neipalette_tf.colour.space import srgb_to_oklab
-from neipalette_tf.explanation.explain import (
-    LIGHTNESS_WEIGHT,
+from neipalette_tf.explanation.fixes import (
     MIN_SUGGESTION_SPACING,
     PEOPLE_LIGHTNESS_STEPS,
     PEOPLE_MARGIN,
-    REGION_FAR,
-    REGION_NEAR,
-    ROLES,
     candidate_colours,
-    colour_info,
-    recolour,
 )
+from neipalette_tf.explanation.readings import ROLES, colour_info
+from neipalette_tf.explanation.recolour import LIGHTNESS_WEIGHT, REGION_FAR, REGION_NEAR, recolour
 
 PER_ENTRY = 2  # candidates per palette entry checked on the photo
 SUGGESTIONS = 3

@@ -8,13 +8,13 @@ read main colour is the last three values of its embedding.
   colours (`neipalette_tf.ranking.diversity.mmr`), instead of the k best p.
 - `explain(...)`: for each ranked garment, its read colour (hex, OKLCH,
   name) and the harmony rule's reading of it with the query's colour
-  (`neipalette_tf.explanation.explain.rule_reading`).
+  (`neipalette_tf.explanation.readings.rule_reading`).
 """
 
 import numpy as np
 
 from neipalette_tf.colour.space import oklab_to_oklch
-from neipalette_tf.explanation.explain import colour_info, embedding_colours, rule_reading
+from neipalette_tf.explanation.readings import colour_info, embedding_colours, rule_reading
 from neipalette_tf.ranking.diversity import LAMBDA, mmr
 
 

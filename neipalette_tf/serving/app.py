@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neipalette_tf.core import cli
 from neipalette_tf.explanation import explain
+from neipalette_tf.explanation.figure import heat_overlay
+from neipalette_tf.explanation.readings import colour_info
 from neipalette_tf.ranking.diversity import mmr
 from neipalette_tf.serving import images, web_runtime
 from neipalette_tf.serving.guards import RETRY_AFTER_S, BodyLimit, HTTPError, RequestGuard
@@ -269,8 +271,8 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
             if pictures:
                 att = result.get("_attention") or [None, None]
                 out["images"] = {
-                    "top": _png_data_url(explain.heat_overlay(top, att[0])),
-                    "bottom": _png_data_url(explain.heat_overlay(bottom, att[1])),
+                    "top": _png_data_url(heat_overlay(top, att[0])),
+                    "bottom": _png_data_url(heat_overlay(bottom, att[1])),
                     "top_photo": _png_data_url(top), "bottom_photo": _png_data_url(bottom),
                     "previews": [_png_data_url(p) for p in result["_previews"]]}
             return out
@@ -314,10 +316,10 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
             e_q, e_g = np.broadcast_to(embeddings[0], embeddings[1:].shape), embeddings[1:]
             p = backend.score_batch(e_q, e_g) if role == "top" else backend.score_batch(e_g, e_q)
             order = mmr(p, labs[1:], k) if diverse else list(np.argsort(-p, kind="stable")[:k])
-            return {"role": role, "query_colour": explain.colour_info(labs[0]), "diverse": diverse,
+            return {"role": role, "query_colour": colour_info(labs[0]), "diverse": diverse,
                     "ranking": [{"rank": r + 1, "index": int(i), "file": names[i], "p_harmonious": round(float(p[i]), 6),
                                  "label": "harmonious" if p[i] >= explain.THRESHOLD else "clashing",
-                                 "colour": explain.colour_info(labs[1 + i])} for r, i in enumerate(order)]}
+                                 "colour": colour_info(labs[1 + i])} for r, i in enumerate(order)]}
 
         return JSONResponse(await pool.run(work))
 

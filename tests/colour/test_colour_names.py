@@ -26,7 +26,7 @@ def test_every_anchor_is_named_after_itself_and_oklch_agrees():
 
 
 def test_rule_reading_names_the_deciding_clause():
-    from neipalette_tf.explanation.explain import rule_reading
+    from neipalette_tf.explanation.readings import rule_reading
 
     red, green = space.srgb_to_oklch(np.array([[200, 30, 40], [40, 150, 60]], np.uint8))
     ok, text = rule_reading(red, green, ("red", "green"))

@@ -1,8 +1,9 @@
 """Explanations: read colours, attention, the rule in words, suggestions checked on pixels, every format.
 
 The suggestion machinery is tested on a NumPy stand-in whose "head" is the
-harmony rule itself (so the right answer is known); the formats on the
-tiny exported model of `conftest.explain_export`.
+harmony rule itself (`explain_stand_ins.RuleBackend`: the right answer is known); the formats on
+the tiny exported model of `conftest.explain_export`. The modules explain composes have their own
+tests: test_readings, test_fixes, test_recolour, test_figure.
 """
 
 import json
@@ -13,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
+from explain_stand_ins import GREEN, RED, SIZE, RuleBackend, garment
 from PIL import Image
 
 from neipalette_tf.commands import explain as explain_cli
@@ -20,42 +22,7 @@ from neipalette_tf.colour import harmony, space
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core import cli
 from neipalette_tf.explanation import explain
-
-SIZE = 32
-
-
-class RuleBackend:
-    """Garment colour = the display heuristic; head p = 0.9 when the rule says harmonious, else 0.1."""
-
-    format, path, image_size = "rule", "rule", SIZE
-
-    def attend_batch(self, images):
-        labs = space.srgb_to_oklab(np.stack([estimate_main_colour(im) for im in images]))
-        embeddings = np.concatenate([np.zeros((len(images), 4)), labs * space.OKLAB_SCALE], axis=1)
-        side = SIZE // 2
-        return embeddings.astype(np.float32), np.full((len(images), side * side), 1.0 / side**2, np.float32)
-
-    def embed_batch(self, images):
-        self.embedded = getattr(self, "embedded", 0) + len(images)
-        return self.attend_batch(images)[0]
-
-    def score_batch(self, e_tops, e_bottoms):
-        lch = [space.oklab_to_oklch(explain.embedding_colours(e)) for e in (e_tops, e_bottoms)]
-        return np.where(harmony.harmonious(*lch), 0.9, 0.1)
-
-    def predict_batch(self, tops, bottoms):
-        return self.score_batch(self.attend_batch(tops)[0], self.attend_batch(bottoms)[0])
-
-
-def garment(colour, background=(236, 236, 232), kind="top"):
-    img = np.empty((SIZE, SIZE, 3), np.uint8)
-    img[:] = background
-    rows = slice(5, 26) if kind == "top" else slice(3, 30)
-    img[rows, 8:24] = colour
-    return img
-
-
-RED, GREEN = (200, 30, 40), (40, 150, 60)
+from neipalette_tf.explanation.fixes import candidate_colours
 
 
 def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
@@ -73,7 +40,7 @@ def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
         i = explain.ROLES.index(role)
         current = np.array(r["colours"][role]["oklab"])
         other = np.array(r["colours"][explain.ROLES[1 - i]]["oklab"])
-        labs = explain.candidate_colours(current)
+        labs = candidate_colours(current)
         lch = space.oklab_to_oklch(labs)
         ok = harmony.harmonious(lch, space.oklab_to_oklch(other)[None])
         assert fixes[0]["delta_e"] == pytest.approx(np.linalg.norm(labs[ok] - current, axis=-1).min(), abs=1e-3)
@@ -117,27 +84,6 @@ def test_a_harmonious_pair_gets_no_suggestions_unless_asked():
     assert "navy / denim neutral" in r["rule"]["reading"]
     r = explain.explain_images(backend, top, bottom, always_suggest=True)
     assert r["fixes"]["top"]
-
-
-def test_shift_ab_takes_the_colour_to_the_target_and_keeps_texture():
-    current, target = np.array([0.6, 0.15, 0.05]), np.array([0.6, -0.02, -0.1])
-    assert np.allclose(explain.shift_ab(current[1:], current, target), target[1:])
-    near = current[1:] + [0.01, -0.01]
-    assert np.linalg.norm(explain.shift_ab(near, current, target) - target[1:]) == pytest.approx(
-        0.01 * np.sqrt(2) * np.hypot(*target[1:]) / np.hypot(*current[1:]))
-    grey = np.array([0.5, 0.005, 0.0])
-    assert np.allclose(explain.shift_ab(grey[1:], grey, target), target[1:])  # translated
-
-
-def test_recolour_moves_only_the_region():
-    image = garment(RED)
-    region = explain.colour_region(image, None, space.srgb_to_oklab(np.array(RED)))
-    assert region[10, 12] == 1.0 and region[0, 0] == 0.0
-    side = SIZE // 2
-    attention = np.zeros((side, side))
-    attention[8, 8] = 1.0  # a peaked map: the region is where the colour is around the peak
-    region = explain.colour_region(image, attention, space.srgb_to_oklab(np.array(RED)))
-    assert region[15, 15] == 1.0 and region[0, 0] == 0.0
 
 
 # --------------------------------------------------------------------------
