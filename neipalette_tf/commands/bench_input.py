@@ -23,7 +23,6 @@ cpu_info.prefer_onednn_for_training("bench_input")
 from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402
 from neipalette_tf.core.io_utils import write_json  # noqa: E402
 from neipalette_tf.training import config as config_lib  # noqa: E402
-from neipalette_tf.training.input_bench import REQUIRED_RATIO, measure  # noqa: E402
 
 
 def parse_args(argv):
@@ -45,6 +44,8 @@ def main(argv=None):
     cfg = config_lib.resolve(config_lib.config_path(args.config), {
         "data.path": args.data, "model.backbone": args.backbone,
         "model.image_size": args.image_size, "train.batch_size": args.batch_size})
+    from neipalette_tf.training.input_bench import REQUIRED_RATIO, measure  # TensorFlow loads here
+
     result = measure(cfg, args.pipeline_batches, args.steps)
     ratio = result["pipeline_over_step"]
     print(cpu_summary())

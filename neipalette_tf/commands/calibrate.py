@@ -22,11 +22,7 @@ import sys
 from neipalette_tf.core import cli, staging
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.core.vocabulary import SPLIT_CHOICES
-from neipalette_tf.data import tfrecord
 from neipalette_tf.data.manifest import read_manifest
-from neipalette_tf.data.pipeline import PairData
-from neipalette_tf.evaluation import calibration, photo_shift
-from neipalette_tf.models import load_model
 
 
 FILES = ("calibration.json", "reliability.png")
@@ -56,6 +52,11 @@ def main(argv=None):
     args = parse_args(argv)
     if not os.path.isfile(args.model):
         raise cli.UserError(f"{args.model}: model not found")
+    # TensorFlow loads here, after the flags and the model's path are checked
+    from neipalette_tf.data import tfrecord
+    from neipalette_tf.data.pipeline import PairData
+    from neipalette_tf.evaluation import calibration, photo_shift
+    from neipalette_tf.models import load_model
 
     if tfrecord.is_tfrecord_folder(args.data):
         if args.as_photos:

@@ -49,7 +49,7 @@ from neipalette_tf.core import cli, cpu_info
 cpu_info.prefer_onednn_for_training("cv")
 
 from neipalette_tf.data.manifest import read_manifest  # noqa: E402
-from neipalette_tf.evaluation.cv import APPROACHES, cross_validate, write_results  # noqa: E402
+from neipalette_tf.core.vocabulary import CV_APPROACHES as APPROACHES  # noqa: E402
 from neipalette_tf.training import config as config_lib  # noqa: E402
 
 
@@ -92,6 +92,8 @@ def main(argv=None):
     if set(manifest.labels.tolist()) != {0, 1}:
         raise cli.UserError(f"{manifest.path}: cross-validation needs both classes")
     out = args.out or os.path.join("runs", f"cv-{time.strftime('%Y%m%d-%H%M%S')}")
+    from neipalette_tf.evaluation.cv import cross_validate, write_results  # TensorFlow loads here
+
     start = time.time()
     result = cross_validate(manifest, cfg, approaches, args.folds, args.repeats, args.val_fraction, args.init_from)
     result["settings"]["seconds"] = round(time.time() - start, 1)

@@ -14,7 +14,9 @@ import argparse
 import sys
 
 from neipalette_tf.core import cli
-from neipalette_tf.export.exporter import FORMATS, export_model
+from neipalette_tf.core.formats import list_formats
+
+FORMATS = list_formats()
 
 
 def parse_args(argv):
@@ -31,6 +33,8 @@ def main(argv=None):
     args = parse_args(argv)
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    from neipalette_tf.export.exporter import export_model  # TensorFlow loads here, after the flags are read
+
     report = export_model(args.model, args.out, formats, args.calibration, args.parity_data)
     if not report["passed"]:
         failed = [fmt for fmt, r in report["formats"].items() if not r["passed"]]

@@ -5,14 +5,16 @@ import sys
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.errors import UserError
-from neipalette_tf.export.tflite import xnnpack_coverage
 
 
 def main(argv=None):
     """`python -m export.tflite FILE.tflite ...`: each file's XNNPACK partitions and the ops outside them."""
     parser = argparse.ArgumentParser(prog="python -m export.tflite", description=main.__doc__)
     parser.add_argument("files", nargs="+")
-    for path in parser.parse_args(argv).files:
+    files = parser.parse_args(argv).files
+    from neipalette_tf.export.tflite import xnnpack_coverage  # TensorFlow loads here
+
+    for path in files:
         try:
             partitions, outside, total = xnnpack_coverage(path)
         except ValueError as e:  # LiteRT's message for a missing or unreadable file

@@ -18,7 +18,6 @@ cpu_info.prefer_onednn_for_training("peer_bench")
 
 from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402
 from neipalette_tf.core.io_utils import write_json  # noqa: E402
-from neipalette_tf.training import peer_bench  # noqa: E402
 
 
 def parse_args(argv):
@@ -35,11 +34,13 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not peer_bench.torch_available():
-        raise cli.UserError("PyTorch is not installed: pip install torch (the CPU wheel; only this benchmark uses it)")
     for flag in ("image_size", "batch_size", "threads", "steps", "rounds"):
         if getattr(args, flag) < 1:
             raise cli.UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    from neipalette_tf.training import peer_bench  # TensorFlow loads here, after the flags are checked
+
+    if not peer_bench.torch_available():
+        raise cli.UserError("PyTorch is not installed: pip install torch (the CPU wheel; only this benchmark uses it)")
     result = peer_bench.measure(args.data, args.image_size, args.batch_size, args.threads, args.steps, args.rounds)
     print(cpu_summary())
     print(f"siamese ResNet18, {args.image_size} px, batch {args.batch_size}, {args.threads} thread(s); "

@@ -29,8 +29,6 @@ import sys
 import time
 import traceback
 
-import keras
-
 from neipalette_tf.commands import (
     bench_input,
     calibrate,
@@ -45,7 +43,6 @@ from neipalette_tf.core.cpu_info import cpu_summary
 from neipalette_tf.core.io_utils import write_json
 from neipalette_tf.data import synth
 from neipalette_tf.commands import export as export_cli
-from neipalette_tf.training import run as training  # `fit` as the training run calls it
 
 FAST = ["--image-size", "32", "--batch-size", "16", "--weights", "none"]
 
@@ -125,6 +122,8 @@ def _if_published(path, step):
 
 def _resume(train, data, folder):
     """Kill-like interruption after epoch 1 of 2 (the backup stays), then `--resume`."""
+    from neipalette_tf.training import run as training  # `fit` as the training run calls it
+
     real_fit = training.fit
 
     def one_epoch_then_stop(model, data_, cfg, *args, **kwargs):
@@ -145,6 +144,8 @@ def _mixed_precision(train, data, folder):
     try:
         return train.main(["--data", data, "--out", folder, "--epochs", "1", "--mixed-precision", *FAST])
     finally:
+        import keras
+
         keras.mixed_precision.set_global_policy("float32")
 
 

@@ -20,7 +20,6 @@ cpu_info.prefer_onednn_for_training("profile_training")
 
 from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402
 from neipalette_tf.core.io_utils import write_json  # noqa: E402
-from neipalette_tf.training import step_profile  # noqa: E402
 
 
 def parse_args(argv):
@@ -43,6 +42,8 @@ def main(argv=None):
     for flag in ("image_size", "batch_size", "steps", "rounds"):
         if getattr(args, flag) < 1:
             raise cli.UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    from neipalette_tf.training import step_profile  # TensorFlow loads here, after the flags are checked
+
     if args.convs:
         return _print_convs(args)
     result = {"breakdown": step_profile.breakdown(args.data, args.image_size, args.batch_size, args.steps,
@@ -72,6 +73,8 @@ def main(argv=None):
 
 
 def _print_convs(args):
+    from neipalette_tf.training import step_profile
+
     r = step_profile.conv_gradients(args.image_size, args.batch_size, max(args.steps, 5))
     print(cpu_summary())
     print(f"ResNet18 convolutions in a training step: {r['garments']} garments at {args.image_size} px, "

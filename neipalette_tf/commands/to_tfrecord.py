@@ -14,7 +14,6 @@ import argparse
 import sys
 
 from neipalette_tf.core import cli
-from neipalette_tf.data.tfrecord import write_tfrecords
 
 
 def parse_args(argv):
@@ -34,6 +33,7 @@ def main(argv=None):
         raise cli.UserError(f"--shards must be at least 1, got {args.shards}")
     if args.image_size is not None and not 8 <= args.image_size <= 1024:
         raise cli.UserError(f"--image-size must be in 8..1024, got {args.image_size}")
+    from neipalette_tf.data.tfrecord import write_tfrecords  # TensorFlow loads here, after the flags are checked
 
     info = write_tfrecords(args.manifest, args.out, args.shards, args.image_size, args.seed, log=print)
     total = sum(s["pairs"] for s in info["splits"].values())

@@ -32,8 +32,7 @@ from neipalette_tf.core.vocabulary import HARMONY_SOURCES
 # Before the imports below load TensorFlow: oneDNN's training kernels unless TF_ENABLE_ONEDNN_OPTS is set.
 cpu_info.prefer_onednn_for_training("train")
 
-from neipalette_tf.training import config as config_lib  # noqa: E402
-from neipalette_tf.training.run import run  # noqa: E402
+from neipalette_tf.training import config as config_lib  # noqa: E402 - plain data: no TensorFlow until main runs
 
 
 def parse_args(argv):
@@ -107,6 +106,8 @@ def main(argv=None):
     overrides = {**overrides_from(args), **config_lib.parse_set(args.set or [])}
     cfg = config_lib.resolve(config_lib.config_path(args.config), overrides)
     out = args.out or os.path.join("runs", f"{cfg['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    from neipalette_tf.training.run import run  # TensorFlow loads here, after the flags are checked
+
     run(cfg, out, init_from=args.init_from, resume=args.resume, force=args.force, data_given=bool(args.data),
         named=bool(args.name))
     return 0

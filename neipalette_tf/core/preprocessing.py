@@ -71,6 +71,9 @@ try:  # Phones save HEIC; support it when the optional plugin is present.
 except ImportError:  # pragma: no cover - optional dependency
     pass
 
+# ImageNet's channel mean and std of x / 255 (the normalisation of KerasHub's ResNet presets).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_MAX_PIXELS = 120_000_000
 # Photo formats only; `Image.open` tries no other decoder.
 FORMATS = tuple(f for f in ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF", "AVIF", "HEIF") if f in Image.registered_extensions().values())

@@ -48,3 +48,7 @@ CARD_NAME = "model_card.json"
 PARITY_NAME = "parity.json"
 BENCH_OUTPUT_NAMES = ("bench.json", "bench.md")  # what `export-bench` writes (the exporter clears them)
 ARM64_OUTPUT_NAME = "arm64.json"  # what `export-arm64` writes
+
+# What `cv` cross-validates: a CNN from scratch, one fine-tuned from --init-from, the k-means palette
+# baseline and a logistic probe on frozen embeddings (neipalette_tf.evaluation.cv).
+CV_APPROACHES = ("scratch", "init-from", "palette", "probe")

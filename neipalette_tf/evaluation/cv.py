@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.io_utils import write_json, write_text
+from neipalette_tf.core.vocabulary import CV_APPROACHES
 from neipalette_tf.data.manifest import Manifest
 from neipalette_tf.data.pipeline import PairData
 from neipalette_tf.evaluation.metrics import classification_metrics
@@ -28,7 +29,7 @@ from neipalette_tf.training.classic import build_classic
 from neipalette_tf.training.loop import fit
 from neipalette_tf.training.prepare import build_model
 
-APPROACHES = ("scratch", "init-from", "palette", "probe")
+APPROACHES = CV_APPROACHES
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 METRIC_TITLES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1-score",
                  "roc_auc": "ROC-AUC"}

@@ -11,11 +11,6 @@ from neipalette_tf.core import cli, staging
 from neipalette_tf.core.preprocessing import ImageLoadError
 from neipalette_tf.core.provenance import provenance
 from neipalette_tf.data import bad_input
-from neipalette_tf.data.pipeline import PairData
-from neipalette_tf.evaluation.calibration_embeddings import add_calibration_and_embeddings, split_logits
-from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
-from neipalette_tf.models.classic import load_model_any
-from neipalette_tf.predictors.keras import predict_manifest, prediction_records
 
 
 def default_out(model_path, data_path):
@@ -64,6 +59,13 @@ def evaluate(model_path, data, split=None, out=None, batch_size=64, on_bad_input
 
 def _evaluate(model_path, manifest, split, subset, out, batch_size, on_bad_input, final):
     """Evaluate into `out` (the staging folder of the final one); the metrics."""
+    # TensorFlow loads here, after every flag and path is checked (`evaluate`'s errors come at once)
+    from neipalette_tf.data.pipeline import PairData
+    from neipalette_tf.evaluation.calibration_embeddings import add_calibration_and_embeddings, split_logits
+    from neipalette_tf.evaluation.report import format_metrics_table, write_evaluation
+    from neipalette_tf.models.classic import load_model_any
+    from neipalette_tf.predictors.keras import predict_manifest, prediction_records
+
     model = load_model_any(model_path)
     if on_bad_input == "skip":
         subset = bad_input.drop_unreadable(subset, model.image_size)

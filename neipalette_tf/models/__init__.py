@@ -1,8 +1,13 @@
-"""NeiPalette models: backbone + preprocessor + head -> HarmonyClassifier."""
+"""NeiPalette models: backbone + preprocessor + head -> HarmonyClassifier.
 
+Importing this package does not load TensorFlow: the backbone registry is plain
+data, and the Keras classes (`HarmonyClassifier`, `PairHead`, `ImageNormalizer`,
+`INPUT_NAMES`) load on first use, so the commands answer `--help` and refuse bad
+flags at once.
+"""
+
+import importlib
 import os
-
-import keras
 
 from neipalette_tf.core.cli import UserError
 from neipalette_tf.models.backbones import (
@@ -12,9 +17,18 @@ from neipalette_tf.models.backbones import (
     build_backbone,
     register_backbone,
 )
-from neipalette_tf.models.harmony_classifier import INPUT_NAMES, HarmonyClassifier
-from neipalette_tf.models.head import PairHead
-from neipalette_tf.models.preprocessor import ImageNormalizer
+
+# Names loaded from their module on first access (PEP 562).
+_LAZY = {"HarmonyClassifier": "harmony_classifier", "INPUT_NAMES": "harmony_classifier",
+         "PairHead": "head", "ImageNormalizer": "preprocessor"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto",
@@ -24,6 +38,8 @@ def build_classifier(backbone_name, image_size, pairing="siamese", weights="auto
     Returns:
         (model, weights_used) — see `build_backbone`.
     """
+    from neipalette_tf.models.harmony_classifier import HarmonyClassifier
+
     backbone, weights_used = build_backbone(backbone_name, weights, log=log)
     model = HarmonyClassifier(
         backbone=backbone,
@@ -45,8 +61,9 @@ def load_model(path, compile=False):
     A missing, truncated or foreign file is a `cli.UserError` naming the file
     (one line from the CLIs), not a traceback from deep inside Keras.
     """
+    import keras
 
-
+    from neipalette_tf.models.harmony_classifier import HarmonyClassifier
 
     path = os.fspath(path)
     if not os.path.isfile(path):

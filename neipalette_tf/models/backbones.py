@@ -32,16 +32,18 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
-import keras
-import keras_hub
-
 from neipalette_tf.core.errors import WeightsError  # noqa: F401 - raised here, importable from here
-from neipalette_tf.models.preprocessor import IMAGENET_MEAN, IMAGENET_STD
+from neipalette_tf.core.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
+# The registry is plain data: Keras and KerasHub load only when a backbone is built, so config
+# validation and every command's --help read it without TensorFlow.
 
 RESNET18_PRESET = "resnet_18_imagenet"
 
 
 def _resnet18(weights):
+    import keras_hub
+
     if weights == "imagenet" or os.path.isdir(weights):
         return keras_hub.models.ResNetBackbone.from_preset(weights if weights != "imagenet" else RESNET18_PRESET)
     return keras_hub.models.ResNetBackbone(
@@ -58,7 +60,10 @@ def _resnet18(weights):
 
 
 def _applications(constructor, weights, **kwargs):
-    return constructor(
+    """A `keras.applications` backbone by its constructor's name, without its classifier."""
+    import keras
+
+    return getattr(keras.applications, constructor)(
         include_top=False,
         weights="imagenet" if weights == "imagenet" else None,
         input_shape=(None, None, 3),
@@ -104,11 +109,11 @@ register_backbone(BackboneSpec(
     # KerasHub ResNet presets: x / 255, then ImageNet mean / std.
     normalization={"scale": 1 / 255.0, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}))
 register_backbone(BackboneSpec(
-    "efficientnet_b0", lambda w: _applications(keras.applications.EfficientNetB0, w), large=True,
+    "efficientnet_b0", lambda w: _applications("EfficientNetB0", w), large=True,
     # keras.applications EfficientNet rescales and normalises inside itself.
     normalization={"scale": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}))
 register_backbone(BackboneSpec(
-    "resnet50", lambda w: _applications(keras.applications.ResNet50, w), large=True,
+    "resnet50", lambda w: _applications("ResNet50", w), large=True,
     # keras.applications ResNet50 ("caffe"): BGR, minus the ImageNet mean.
     normalization={"scale": 1.0, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0),
                    "channel_order": "bgr"}))
@@ -117,7 +122,7 @@ register_backbone(BackboneSpec(
     "mobilenet_v3_small",
     # Without its built-in Rescaling layer: the same x / 127.5 - 1 is the ImageNormalizer's one
     # op below, so it travels with the model like every other backbone's (and its weights are the same).
-    lambda w: _applications(keras.applications.MobileNetV3Small, w, include_preprocessing=False),
+    lambda w: _applications("MobileNetV3Small", w, include_preprocessing=False),
     normalization={"scale": 1 / 127.5, "mean": (1.0, 1.0, 1.0), "std": (1.0, 1.0, 1.0)}))
 
 # The normalisation of each backbone, by name (what `ImageNormalizer` takes).

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 from keras import ops
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from neipalette_tf.core.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
 
 @keras.saving.register_keras_serializable(package="neipalette")
 class ImageNormalizer(keras.layers.Layer):
