@@ -36,6 +36,23 @@ def test_the_terms_add_up_to_the_rating():
     assert swapped["like_a"] == pytest.approx(terms["like_b"])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_colour_scores_are_the_features_times_the_weights(dtype):
+    """The candidate search's fast path (`colour_scores`, used by `rate_against`) sums the same
+    columns as `colour_features`: any weights, colours all over OKLab (greys included)."""
+    rng = np.random.default_rng(4)
+    lab = np.concatenate([rng.uniform([0.0, -0.3, -0.3], [1.0, 0.3, 0.3], (500, 3)),
+                          np.c_[np.linspace(0, 1, 20), np.zeros(20), np.zeros(20)]]).astype(dtype)
+    for weights in (rng.normal(size=people.COLOUR_DIM), people.default().colour_weights):
+        weights = weights.astype(dtype)
+        expected = people.colour_features(lab) @ weights
+        got = people.colour_scores(lab, weights)
+        assert got.dtype == np.dtype(dtype) and got.shape == (len(lab),)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=(2e-5 if dtype == "float32" else 1e-12) * np.abs(expected).max())
+    model, other = people.default(), np.array([0.45, -0.03, -0.09])
+    np.testing.assert_allclose(model.rate_against(lab, other), model.rate(lab.astype("float64"), other), atol=1e-4)
+
+
 def test_a_theme_is_the_mean_of_its_pairs_and_a_palette_the_weighted_mean():
     model = people.default()
     theme = _random_labs(5)
