@@ -36,10 +36,12 @@ def main(argv=None):
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     from neipalette_tf.export.exporter import export_model  # TensorFlow loads here, after the flags are read
 
-    # TensorFlow's, Keras' and the converters' long-lived objects out of the collector's sight: the
-    # converters call gc.collect() per graph, and each full pass over them took ~0.7 s (about 8 % of
-    # an every-format export of a small model). Garbage made from here on is collected as before.
-    gc.freeze()
+    if _OWN_PROCESS:
+        # TensorFlow's, Keras' and the converters' long-lived objects out of the collector's sight: the
+        # converters call gc.collect() per graph, and each full pass over them took ~0.7 s (about 8 % of
+        # an every-format export of a small model). Garbage made from here on is collected as before.
+        # Only when this process is the command: a caller's objects are not ours to pin.
+        gc.freeze()
     report = export_model(args.model, args.out, formats, args.calibration, args.parity_data)
     if not report["passed"]:
         failed = [fmt for fmt, r in report["formats"].items() if not r["passed"]]
@@ -50,5 +52,8 @@ def main(argv=None):
     return 0
 
 
+_OWN_PROCESS = False
+
 if __name__ == "__main__":
+    _OWN_PROCESS = True
     sys.exit(cli.run(main))
