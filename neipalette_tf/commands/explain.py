@@ -6,12 +6,16 @@ MODEL is any siamese model, in any format (`model.keras`, `saved_model/`,
 `model.onnx`, `model*.tflite` including int8; the exports run in the
 TensorFlow-free runtime). For each garment it reports:
 
-- the **main colour the model read** (`ColourAttentionPooling`: the last
-  three values of the garment embedding, scaled OKLab), as hex, OKLCH and a
-  plain name (`neipalette_tf.colour.names`);
+- its **colour**, as hex, OKLCH and a plain name (`neipalette_tf.colour.names`):
+  the dominant colour of its **palette** (up to three colours with their
+  shares, `neipalette_tf.colour.palette`, also listed), or where a model has no
+  palette the main colour its head reads (`ColourAttentionPooling`: the last
+  three values of the garment embedding, the attention-weighted mean; always
+  in the JSON as `mean`);
 - its **attention map** over the photo (the exports' `attention` graph);
 - the **harmony rule's reading** of the two read colours in one sentence
-  (`neipalette_tf.colour.harmony`, rule v1);
+  (`neipalette_tf.colour.harmony`, rule v1) and, for people-trained models,
+  people's (both on the colours shown);
 - for a pair the model calls clashing (p < threshold): the **nearest
   colours** (OKLab distance from the garment's read colour, lightness kept)
   for the top and for the bottom that the head scores p >= `--target`
@@ -75,6 +79,8 @@ def _print_text(result, out_png):
         c = result["colours"][role]
         L, C, h = c["oklch"]
         print(f"{role:6s}: {c['name']:12s} {c['hex']}  oklch({L:.3f} {C:.3f} {h:.1f}°)")
+        if c.get("palette") and len(c["palette"]) > 1:
+            print("        palette: " + ", ".join(f"{e['hex']} {e['share']:.0%}" for e in c["palette"]))
     print(f"verdict: p(harmonious) = {result['p_harmonious']:.4f} -> {result['label']}")
     if "people" in result:
         print(f"people: {result['people']['reading']} (the model's rating: {result['rating']:.2f})")

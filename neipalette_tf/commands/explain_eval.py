@@ -4,9 +4,10 @@ Two figures, on the synthetic test split (`--data`, default `data/synth`,
 whose `pairs.csv` records every garment's main colour in OKLCH) and on a
 real manifest (`--real`, e.g. `../shared/real-pairs-dev/pairs.csv`):
 
-1. **Read colour**: the OKLab distance (ΔE) between the main colour the
-   model read (`neipalette_tf.explain`) and the recorded one: median, 90th
-   percentile and the share within 0.05. Real manifests record no main
+1. **Read colour**: the OKLab distance (ΔE) between the colour `explain`
+   shows for a garment (its palette's dominant colour) and the recorded one:
+   median, 90th percentile and the share within 0.05; `mean colour`: the same
+   for the model's main colour (the attention-weighted mean it scores). Real manifests record no main
    colours; there the read colour is compared with the display heuristic
    `neipalette_tf.colour.estimate` (a rough reference, not a measurement),
    and the rule's verdict on the two read colours is compared with the
@@ -49,7 +50,8 @@ def parse_args(argv):
 
 def _print(name, s):
     print(f"{name}: {s['pairs']} pairs ({s['manifest']}), {s['seconds']} s")
-    for key in ("read_colour_vs_recorded", "read_colour_vs_heuristic_estimate"):
+    for key in ("read_colour_vs_recorded", "mean_colour_vs_recorded", "read_colour_vs_heuristic_estimate",
+                "mean_colour_vs_heuristic_estimate"):
         if key in s:
             c = s[key]
             print(f"  {key.replace('_', ' ')}: median ΔE {c['median_delta_e']}, p90 {c['p90_delta_e']}, "

@@ -43,9 +43,10 @@ def load_backend(path, threads=None):
 
 
 def read_garments(backend, images, palettes=False):
-    """Embeddings `[N, D]`, read colours (OKLab `[N, 3]`) and attention maps `[N, h, w]` (or None);
-    with `palettes`, also each garment's palette, `[{"hex", "share"}]` largest first (or None;
-    `neipalette_tf.colour.palette`), from the same pass."""
+    """Embeddings `[N, D]`, the model's main colours (the embeddings' attention-weighted means, OKLab
+    `[N, 3]`) and attention maps `[N, h, w]` (or None); with `palettes`, also each garment's raw
+    palette `[N, K, 4]` (or None; `neipalette_tf.colour.palette.read_palette` reads it), from the
+    same pass."""
     images = np.asarray(images)
     raw = None
     try:
@@ -61,10 +62,21 @@ def read_garments(backend, images, palettes=False):
         embeddings, attention = backend.embed_batch(images), None
     embeddings = np.asarray(embeddings, np.float32)
     if palettes:
-        return embeddings, embedding_colours(embeddings), attention, \
-            None if raw is None else [palette.as_json(r) for r in raw]
+        return embeddings, embedding_colours(embeddings), attention, None if raw is None else np.asarray(raw)
     return embeddings, embedding_colours(embeddings), attention
 
+
+def shown_colours(means, raw_palettes):
+    """The colour shown for each garment, OKLab `[N, 3]`: its palette's dominant colour (largest share,
+    `palette.read_palette`) where there is a palette, else the model's main colour (the mean).
+
+    For a plain garment the two agree (docs/explain.md gives the figures); for a striped shirt the
+    mean is a blend nobody wears. The model's head, the suggestion search and the recolouring keep
+    the mean: it is what the model scores.
+    """
+    if raw_palettes is None:
+        return np.asarray(means, np.float64)
+    return np.stack([palette.read_palette(raw)[0][0] for raw in raw_palettes])
 
 
 def _label(p, threshold):
@@ -99,7 +111,7 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     float formats, 1e-5 apart; one pass less).
     """
     images = np.stack([top, bottom])
-    embeddings, labs, attention, garment_palettes = read_garments(backend, images, palettes=True)
+    embeddings, labs, attention, raw_palettes = read_garments(backend, images, palettes=True)
     p_head = float(backend.score_batch(embeddings[:1], embeddings[1:])[0])
     people_model = people.default() if getattr(backend, "has_rating", False) else None
     rating = None
@@ -111,13 +123,16 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
         p = float(backend.predict_batch(images[:1], images[1:])[0])
     else:
         p = p_head
-    garments = {role: colour_info(labs[i]) for i, role in enumerate(ROLES)}
+    shown = shown_colours(labs, raw_palettes)  # what the readings name; `labs` is what the model scores
+    garments = {role: colour_info(shown[i]) for i, role in enumerate(ROLES)}
     for i, role in enumerate(ROLES):
-        garments[role]["palette"] = None if garment_palettes is None else garment_palettes[i]
+        garments[role]["read_as"] = "mean" if raw_palettes is None else "dominant"
+        garments[role]["mean"] = {"hex": palette.hex_colour(labs[i]), "oklab": [round(float(v), 4) for v in labs[i]]}
+        garments[role]["palette"] = None if raw_palettes is None else palette.as_json(raw_palettes[i])
         garments[role]["attention_map"] = None if attention is None else {
             "shape": list(attention[i].shape), "peak": [int(v) for v in np.unravel_index(attention[i].argmax(),
                                                                                          attention[i].shape)]}
-    lchs = oklab_to_oklch(labs)
+    lchs = oklab_to_oklch(shown)
     rule_ok, sentence = rule_reading(lchs[0], lchs[1], (garments["top"]["name"], garments["bottom"]["name"]))
     result = {
         "model": {"path": backend.path, "format": backend.format, "image_size": int(backend.image_size)},
@@ -131,7 +146,7 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     read = (f"it read the top as {garments['top']['name']} ({garments['top']['hex']}) and the bottom as "
             f"{garments['bottom']['name']} ({garments['bottom']['hex']})")
     if people_model is not None:
-        reading = people_reading(labs[0], labs[1], (garments["top"]["name"], garments["bottom"]["name"]),
+        reading = people_reading(shown[0], shown[1], (garments["top"]["name"], garments["bottom"]["name"]),
                                  people_model)
         # the model's own rating output when the full graph ran; else the people model on the read colours
         result["rating"] = round(rating if rating is not None else reading["rating"], 4)
@@ -170,9 +185,9 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
             if len(best) >= k and not check_all:
                 break
         for role in ROLES:
-            result["fixes"][role] = [_suggestion_json(s, labs, threshold) for s in fixes[role]]
+            result["fixes"][role] = [_suggestion_json(s, shown, threshold) for s in fixes[role]]
         for s in best[:k]:
-            result["suggestions"].append(_suggestion_json(s, labs, threshold))
+            result["suggestions"].append(_suggestion_json(s, shown, threshold))
             hidden["_previews"].append(s["preview"])
     if previews:
         result.update(hidden)
@@ -206,9 +221,11 @@ def _check_on_pixels(backend, batch, images, embeddings, attention, labs, region
             s["rating_pixels"] = float(r)
 
 
-def _suggestion_json(s, labs, threshold):
+def _suggestion_json(s, shown, threshold):
+    """One fix as JSON: `from` is the garment's colour as shown (`shown_colours`), `delta_e` the distance
+    from the model's main colour (the search's)."""
     i = ROLES.index(s["role"])
-    info, current = colour_info(s["oklab"]), colour_info(labs[i])
+    info, current = colour_info(s["oklab"]), colour_info(shown[i])
     checked = "p_pixels" in s
     people_keys = {}
     if "rating" in s:

@@ -42,6 +42,7 @@ def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
     rows = manifest.rows[:limit] if limit else manifest.rows
     recorded = all(_recorded(r, "top") is not None for r in rows)
     delta_e, delta_heuristic, rule_agrees = [], [], []
+    mean_delta_e, mean_heuristic = [], []  # the model's main colour (the mean), beside the colour shown
     flips = {"pairs": 0, "with_suggestion": 0, "model_flips": 0, "rule_harmonious": 0, "both": 0}
     people_model = people.default() if getattr(backend, "has_rating", False) else None
     # People models: the pairs the model calls clashing; does the top suggestion, on the photo, lift
@@ -56,12 +57,11 @@ def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
         if people_model is not None and result["label"] == "clashing":
             _people_lift(backend, people_model, row, images, result, recorded, lifts)
         reads = np.array([result["colours"][role]["oklab"] for role in ROLES])
+        means = _means(result)
         for i, role in enumerate(ROLES):
-            if recorded:
-                delta_e.append(float(np.linalg.norm(reads[i] - oklch_to_oklab(_recorded(row, role)))))
-            else:
-                heuristic = srgb_to_oklab(estimate_main_colour(images[i]))
-                delta_heuristic.append(float(np.linalg.norm(reads[i] - heuristic)))
+            truth = oklch_to_oklab(_recorded(row, role)) if recorded else srgb_to_oklab(estimate_main_colour(images[i]))
+            (delta_e if recorded else delta_heuristic).append(float(np.linalg.norm(reads[i] - truth)))
+            (mean_delta_e if recorded else mean_heuristic).append(float(np.linalg.norm(means[i] - truth)))
         rule_agrees.append(bool(result["rule"]["harmonious"]) != clashing)
         if not clashing:
             continue
@@ -72,7 +72,7 @@ def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
         flips["with_suggestion"] += 1
         flip = _model_over_on_photo(backend, images, result, s)
         if recorded:
-            truth = _moved_truth(row, reads, s)
+            truth = _moved_truth(row, means, s)
             rule_ok = bool(harmonious(oklab_to_oklch(truth[0]), oklab_to_oklch(truth[1])))
         else:
             rule_ok = bool(s["rule_harmonious"])
@@ -86,8 +86,10 @@ def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
                "rule_on_read_colours_matches_label": round(float(np.mean(rule_agrees)), 4)}
     if recorded:
         summary["read_colour_vs_recorded"] = _colour_stats(delta_e)
+        summary["mean_colour_vs_recorded"] = _colour_stats(mean_delta_e)
     else:
         summary["read_colour_vs_heuristic_estimate"] = _colour_stats(delta_heuristic)
+        summary["mean_colour_vs_heuristic_estimate"] = _colour_stats(mean_heuristic)
     if people_model is not None:
         n_people = max(lifts["pairs"], 1)
         summary["people_suggestions"] = {
@@ -113,8 +115,7 @@ def _people_lift(backend, model, row, images, result, recorded, lifts):
     lifts["with_suggestion"] += 1
     over = _model_over_on_photo(backend, images, result, s)
     if recorded:
-        reads = np.array([result["colours"][role]["oklab"] for role in ROLES])
-        truth = _moved_truth(row, reads, s)
+        truth = _moved_truth(row, _means(result), s)
         people_ok = float(model.rate(truth[0], truth[1])) >= people.RATING_THRESHOLD
     else:
         people_ok = (s.get("rating_pixels") or 0.0) >= people.RATING_THRESHOLD
@@ -134,8 +135,15 @@ def _model_over_on_photo(backend, images, result, s):
     return float(backend.predict_batch(*pair)[0]) >= result["threshold"]
 
 
+def _means(result):
+    """The model's main colours (OKLab `[2, 3]`): what the suggestion search and the recolouring start
+    from (`colours.<role>.mean`; the colour shown is the palette's dominant one)."""
+    return np.array([result["colours"][role]["mean"]["oklab"] for role in ROLES])
+
+
 def _moved_truth(row, reads, s):
-    """The recorded colours (OKLab) with suggestion `s` applied as the recolouring moved the photo."""
+    """The recorded colours (OKLab) with suggestion `s` applied as the recolouring moved the photo
+    (`reads`: the colours the recolouring moved from, the model's main colours)."""
     i = ROLES.index(s["role"])
     truth = [oklch_to_oklab(_recorded(row, role)) for role in ROLES]
     moved = truth[i].copy()

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
-from explain_stand_ins import GREEN, RED, SIZE, RuleBackend, garment
+from explain_stand_ins import GREEN, NAVY, RED, SIZE, MeanBackend, RuleBackend, garment, striped
 from PIL import Image
 
 from neipalette_tf.commands import explain as explain_cli
@@ -22,7 +22,7 @@ from neipalette_tf.colour import harmony, space
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core import cli
 from neipalette_tf.explanation import explain
-from neipalette_tf.explanation.fixes import candidate_colours
+from neipalette_tf.explanation.fixes import candidate_colours, nearest_fixes
 
 
 def test_a_clashing_pair_gets_the_nearest_fixes_checked_on_pixels():
@@ -84,6 +84,29 @@ def test_a_harmonious_pair_gets_no_suggestions_unless_asked():
     assert "navy / denim neutral" in r["rule"]["reading"]
     r = explain.explain_images(backend, top, bottom, always_suggest=True)
     assert r["fixes"]["top"]
+
+
+def test_the_readings_name_the_dominant_colour_and_the_model_keeps_the_mean():
+    backend = MeanBackend()
+    top, bottom = striped(NAVY, RED), garment(GREEN, kind="bottom")  # 2/3 navy, 1/3 red stripes
+    r = explain.explain_images(backend, top, bottom, always_suggest=True)
+    c = r["colours"]["top"]
+    assert c["read_as"] == "dominant" and c["palette"][0]["hex"] == c["hex"] == "#1f2d54" and c["name"] == "navy"
+    assert [e["hex"] for e in c["palette"]] == ["#1f2d54", "#c81e28"]
+    assert c["mean"]["hex"] != c["hex"]  # the mean: a blend of the stripes nobody wears
+    assert np.linalg.norm(np.subtract(c["mean"]["oklab"], c["oklab"])) > 0.1
+    # the rule reads the dominant colour: the navy top is a neutral
+    assert r["rule"]["reading"].startswith("harmonious: the navy top is a navy / denim neutral")
+    lch = [space.oklab_to_oklch(np.array(r["colours"][role]["oklab"])) for role in explain.ROLES]
+    assert r["rule"]["harmonious"] == bool(harmony.harmonious(*lch))
+    # the head and the suggestion search keep the model's colour (the mean in the embedding)
+    e = backend.embed_batch(np.stack([top, bottom]))
+    want = nearest_fixes(backend, e[0], e[1])
+    assert [f["colour"]["oklab"] for f in r["fixes"]["top"]] == [
+        [round(float(v), 4) for v in f["oklab"]] for f in want["top"]]
+    assert all(s["from"]["hex"] == c["hex"] for s in r["suggestions"] if s["role"] == "top")
+    plain = r["colours"]["bottom"]  # a plain garment: dominant and mean agree
+    assert plain["read_as"] == "dominant" and np.linalg.norm(np.subtract(plain["mean"]["oklab"], plain["oklab"])) < 0.02
 
 
 # --------------------------------------------------------------------------

@@ -9,8 +9,10 @@
 // neipalette_tf/core/preprocessing.load_image, so the graphs see the pixels Python would give them;
 // normalisation is inside the graphs. Image inputs are [1, S, S, 3] RGB (uint8 in the int8 files,
 // float32 0..255 otherwise); the embedding's last three values are the garment's main colour
-// (OKLab, scaled by OKLAB_SCALE of neipalette_tf/colour/space.py); the head gives `harmony` (p) and,
-// for people-trained models, `rating`.
+// (OKLab, scaled by OKLAB_SCALE of neipalette_tf/colour/space.py), the graph's `palette` output its raw
+// palette (read by `readPalette`, the port of neipalette_tf/colour/palette.read_palette: the colour
+// shown is its dominant entry, as the service's); the head gives `harmony` (p) and, for
+// people-trained models, `rating`.
 
 import { loadImage } from "./letterbox.js";
 
@@ -117,28 +119,85 @@ async function embed(entry, pixels, size) {
   const data = d.dtype === "uint8" ? pixels : Float32Array.from(pixels);
   const out = await runGraph(entry.embed, { image: new rt.lib.Tensor(data, [1, size, size, 3]) });
   if (!out.embedding) throw new Error("the embedding graph gave no 'embedding' output");
-  return out.embedding;
+  return out;
 }
+
+const oklch = ([L, a, b]) => [L, Math.hypot(a, b), (Math.atan2(b, a) * 180 / Math.PI + 360) % 360];
 
 // The main colour in an embedding (its last three values), as OKLCH [L, C, h°].
 export function colourOf(embedding) {
   const n = embedding.length;
-  const L = embedding[n - 3] / OKLAB_SCALE[0], a = embedding[n - 2] / OKLAB_SCALE[1], b = embedding[n - 1] / OKLAB_SCALE[2];
-  const h = (Math.atan2(b, a) * 180 / Math.PI + 360) % 360;
-  return [L, Math.hypot(a, b), h];
+  return oklch([embedding[n - 3] / OKLAB_SCALE[0], embedding[n - 2] / OKLAB_SCALE[1], embedding[n - 1] / OKLAB_SCALE[2]]);
+}
+
+// The port of neipalette_tf/colour/palette.read_palette (its defaults; OKLab distances, lightness weight 1):
+// a garment's raw palette (the attention graph's `palette` output, K x [L, a, b, share]) -> [{lab, share}],
+// largest share first. Entries closer than MERGE merge; of three, one on the segment between the
+// other two (within BLEND) is their edges' blend; entries under MIN_SHARE go.
+export const PALETTE = { merge: 0.07, blend: 0.03, minShare: 0.06 };
+const dist = (p, q) => Math.hypot(p[0] - q[0], p[1] - q[1], p[2] - q[2]);
+
+function splitBlend(entries) {
+  for (let i = 0; i < 3; i++) {
+    const [j, k] = [0, 1, 2].filter((n) => n !== i);
+    const a = entries[j].lab, b = entries[k].lab, c = entries[i].lab;
+    const ab = [0, 1, 2].map((n) => b[n] - a[n]);
+    const t = [0, 1, 2].reduce((s, n) => s + (c[n] - a[n]) * ab[n], 0)
+      / Math.max(ab.reduce((s, v) => s + v * v, 0), 1e-12);
+    if (t > 0.15 && t < 0.85 && dist([0, 1, 2].map((n) => a[n] + t * ab[n]), c) < PALETTE.blend) {
+      const s = entries[i].share;
+      return [{ lab: a, share: entries[j].share + (1 - t) * s }, { lab: b, share: entries[k].share + t * s }]
+        .sort((x, y) => y.share - x.share);
+    }
+  }
+  return entries;
+}
+
+export function readPalette(raw) {
+  let entries = [];
+  for (let i = 0; i + 3 < raw.length; i += 4) entries.push({ lab: [raw[i], raw[i + 1], raw[i + 2]], share: Math.max(raw[i + 3], 0) });
+  while (entries.length > 1) {
+    let best = null;  // the closest pair, the first in (i, j) order on ties (Python's min over tuples)
+    for (let i = 0; i < entries.length; i++) {
+      for (let j = i + 1; j < entries.length; j++) {
+        const d = dist(entries[i].lab, entries[j].lab);
+        if (best === null || d < best[0]) best = [d, i, j];
+      }
+    }
+    const [d, i, j] = best;
+    if (d >= PALETTE.merge) break;
+    const p = entries[i], q = entries[j], total = p.share + q.share;
+    const lab = p.lab.map((v, n) => total > 0 ? (v * p.share + q.lab[n] * q.share) / total : (v + q.lab[n]) / 2);
+    entries = entries.filter((_, n) => n !== i && n !== j).concat([{ lab, share: total }]);
+  }
+  entries.sort((x, y) => y.share - x.share);  // stable, as Python's
+  if (entries.length === 3 && PALETTE.blend > 0) entries = splitBlend(entries);
+  let kept = entries.filter((e) => e.share >= PALETTE.minShare);
+  if (!kept.length) kept = entries.slice(0, 1);
+  const total = kept.reduce((s, e) => s + e.share, 0) || 1;
+  return kept.map((e) => ({ lab: e.lab, share: e.share / total }));
+}
+
+// A garment's colour as the service shows it (neipalette_tf.explanation.explain.shown_colours): its
+// palette's dominant colour where the graph gives a palette, else the embedding's main colour; OKLCH.
+export function shownColour(out) {
+  return out.palette ? oklch(readPalette(out.palette)[0].lab) : colourOf(out.embedding);
 }
 
 // The graphs on already letterboxed pixels (Uint8Array size*size*3 each) -> {p, rating, colours, ms}.
 export async function run(entry, top, bottom, size) {
   const rt = runtime;
   const t0 = performance.now();
-  const eTop = await embed(entry, top, size), eBottom = await embed(entry, bottom, size);
+  const gTop = await embed(entry, top, size), gBottom = await embed(entry, bottom, size);
+  const eTop = gTop.embedding, eBottom = gBottom.embedding;
   const dims = [1, eTop.length];
   const out = await runGraph(entry.head, { top_embedding: new rt.lib.Tensor(eTop, dims),
                                            bottom_embedding: new rt.lib.Tensor(eBottom, dims) });
   if (!out.harmony) throw new Error("the head gave no 'harmony' output");
+  const palettes = { top: gTop.palette ? readPalette(gTop.palette) : null,
+                     bottom: gBottom.palette ? readPalette(gBottom.palette) : null };
   return { p: out.harmony[0], rating: out.rating ? out.rating[0] : null,
-           colours: { top: colourOf(eTop), bottom: colourOf(eBottom) }, ms: performance.now() - t0 };
+           colours: { top: shownColour(gTop), bottom: shownColour(gBottom) }, palettes, ms: performance.now() - t0 };
 }
 
 // Score two photos (File / Blob) in the page. `info`: /v1/model's on_device block.
@@ -150,7 +209,7 @@ export async function score(info, topFile, bottomFile) {
   const t2 = performance.now();
   const r = await run(entry, top, bottom, info.image_size);
   const t3 = performance.now();
-  return { p: r.p, rating: r.rating, colours: r.colours, label: r.p >= info.threshold ? "harmonious" : "clashing",
+  return { p: r.p, rating: r.rating, colours: r.colours, palettes: r.palettes, label: r.p >= info.threshold ? "harmonious" : "clashing",
            backend: backendName(entry), files: entry.files,
            ms: { load: t1 - t0, preprocess: t2 - t1, model: r.ms, pair: t3 - t1 } };
 }
