@@ -15,7 +15,7 @@ from neipalette_tf.commands import ALSO, COMMANDS
 SPELLINGS = {c.spelling for c in COMMANDS.values()}
 # `python -m` modules that are not NeiPalette commands: tools the docs tell you to run, and the
 # placeholder of "`python -m MODULE --help`".
-NOT_COMMANDS = {"pytest", "pip", "venv", "MODULE"}
+NOT_COMMANDS = {"pytest", "pip", "venv", "MODULE", "neipalette_tf"}  # `python -m neipalette_tf --help`: the command list
 OTHER_SPELLINGS = "## Other spellings"  # docs/cli.md's one section on the console script and `ALSO`
 
 PYTHON_M = re.compile(r"\bpython3? +-m +([\w.]*\w)")
