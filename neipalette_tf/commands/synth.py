@@ -1,7 +1,7 @@
 """Render the synthetic data set: argparse and one call to `generate`: `python -m neipalette_tf.data.synth`.
 
     python -m neipalette_tf.data.synth --out data/synth --pairs 6000 \\
-        --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2] [--multicolour 0.5]
+        --seed 0 --image-size 96 [--label-noise 0.05] [--workers 2] [--multicolour 0.5] [--hard-scenes 0.3]
 """
 
 import argparse
@@ -9,7 +9,7 @@ import sys
 
 from neipalette_tf.core import cli
 from neipalette_tf.core.vocabulary import HARMONY_SOURCES, SPLIT_FRACTIONS, SYNTH_DEFAULTS
-from neipalette_tf.data.synth.dataset import generate, validate
+from neipalette_tf.data.synth.dataset import check_share, generate, validate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,15 +41,22 @@ def main(argv=None):
     parser.add_argument("--multicolour", type=float, default=0.0,
                         help="share of garments drawn multi-colour: stripes, checks, colour-blocking, florals, "
                              "small prints, their palettes recorded in pairs.csv (default 0: none)")
+    parser.add_argument("--hard-scenes", type=float, default=0.0, metavar="SHARE",
+                        help="share of photos drawn as hard scenes: small off-centre garments, coloured light, "
+                             "hard shadows, busy rugs and bedding, recorded per photo in pairs.csv (default 0: none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    try:
+        check_share("--hard-scenes", args.hard_scenes)
+    except ValueError as e:
+        parser.error(str(e))
     try:
         validate(args.pairs, args.seed, args.image_size, args.label_noise, SPLIT_FRACTIONS,
                  args.workers, args.hue_margin, args.chroma_margin, args.harmony)
         generate(args.out, pairs=args.pairs, seed=args.seed, image_size=args.image_size,
                  label_noise=args.label_noise, workers=args.workers, progress=not args.no_progress,
                  hue_margin=args.hue_margin, chroma_margin=args.chroma_margin, harmony=args.harmony,
-                 multicolour=args.multicolour)
+                 multicolour=args.multicolour, hard_scenes=args.hard_scenes)
     except ValueError as e:
         raise cli.UserError(str(e)) from None
     return 0

@@ -23,6 +23,7 @@ Pure NumPy + Pillow (no TensorFlow).
 Modules, one job each: `colours` (colour helpers, main colours clear of the
 rule's boundaries), `shapes` (garment geometry), `drawing` (drawing helpers,
 noise), `backgrounds` (scenes), `prints` (prints, trims, details, hanger),
+`hard` (hard scenes: small off-centre garments, coloured light, hard shadows, busy backgrounds),
 `render` (one photo, one pair), `dataset` (planning, validation, reuse,
 `generate`, worker processes, summary), `cli` and `__main__` (the command
 line). This package exports the public API of all of them but the command line.
@@ -32,6 +33,7 @@ from neipalette_tf.data.synth.backgrounds import (
     ASPECT_P,
     ASPECTS,
     BG_KINDS,
+    busy_scene,
     sample_scene,
 )
 from neipalette_tf.data.synth.colours import (
@@ -53,6 +55,15 @@ from neipalette_tf.data.synth.dataset import (
     dataset_info,
     generate,
     split_counts,
+)
+from neipalette_tf.data.synth.hard import (
+    COOL_K,
+    HARD_CONDITIONS,
+    SHADOW_DEPTH,
+    SMALL_HEIGHT,
+    TINT_C,
+    WARM_K,
+    sample_hard_scene,
 )
 from neipalette_tf.data.synth.prints import (
     BOTTOM_STYLE_P,
@@ -88,7 +99,9 @@ __all__ = [
     "sample_pair_colours", "sample_people_pair_colours", "near_neutral_boundary", "near_hue_boundary",
     "L_RANGE", "HARMONY_REASONS", "HARMONY_REASON_P",
     # scenes (backgrounds.py)
-    "sample_scene", "BG_KINDS", "ASPECTS", "ASPECT_P",
+    "sample_scene", "BG_KINDS", "ASPECTS", "ASPECT_P", "busy_scene",
+    # hard scenes (hard.py, `hard_scenes`)
+    "sample_hard_scene", "HARD_CONDITIONS", "SMALL_HEIGHT", "WARM_K", "COOL_K", "TINT_C", "SHADOW_DEPTH",
     # garments (shapes.py) and what is printed on them (prints.py)
     "TOP_CATEGORIES", "TOP_CATEGORY_P", "BOTTOM_CATEGORIES",
     "MAX_PRINT_FRACTION", "PRINT_P", "TOP_STYLES", "TOP_STYLE_P", "BOTTOM_STYLES", "BOTTOM_STYLE_P",

@@ -60,25 +60,68 @@ def sample_scene(rng):
         spec["angle"] = 45.0 if rng.random() < 0.12 else rng.uniform(-6, 6)
         spec["grout"] = lch_rgb(rng.uniform(0.45, 0.95), rng.uniform(0, 0.02), rng.uniform(0, 360))
     elif kind == "sheet":
-        if u < 0.5:
-            spec["colour"] = random_rgb(rng, L=(0.82, 0.97), sat=(0.0, 0.35))
-        elif u < 0.8:
-            spec["colour"] = random_rgb(rng, L=(0.55, 0.9), sat=(0.1, 0.6))
-        else:
-            spec["colour"] = random_rgb(rng, L=(0.3, 0.85), sat=(0.3, 1.0))
-        spec["pattern"] = str(rng.choice(["none", "stripes", "dots", "flowers", "checks"],
-                                         p=[0.35, 0.2, 0.15, 0.2, 0.1]))
-        spec["ink"] = [random_rgb(rng, L=(0.3, 0.95), sat=(0.1, 1.0)) for _ in range(3)]
-        spec["scale"] = rng.uniform(0.04, 0.14)
+        _sheet(rng, spec, u)
     else:  # rug
-        spec["style"] = str(rng.choice(["shaggy", "plaid", "geometric"], p=[0.45, 0.35, 0.2]))
-        if spec["style"] == "shaggy":
-            spec["colour"] = lch_rgb(rng.uniform(0.45, 0.82), rng.uniform(0, 0.04), rng.uniform(0, 360))
-        else:
-            spec["colour"] = random_rgb(rng, L=(0.3, 0.75), sat=(0.4, 1.0))
-        spec["ink"] = [random_rgb(rng, L=(0.2, 0.95), sat=(0.0, 1.0)) for _ in range(3)]
-        spec["scale"] = rng.uniform(0.08, 0.25)
+        _rug(rng, spec)
     return spec
+
+
+SHEET_PATTERNS = ("none", "stripes", "dots", "flowers", "checks")
+SHEET_PATTERN_P = (0.35, 0.2, 0.15, 0.2, 0.1)
+RUG_STYLES = ("shaggy", "plaid", "geometric")
+RUG_STYLE_P = (0.45, 0.35, 0.2)
+
+
+def _patterned(names, p, busy):
+    """The choices and their probabilities; `busy`: the patterned ones only (plain "none" / "shaggy" left out)."""
+    if not busy:
+        return list(names), list(p)
+    keep = [(n, q) for n, q in zip(names, p) if n not in ("none", "shaggy")]
+    total = sum(q for _, q in keep)
+    return [n for n, _ in keep], [q / total for _, q in keep]
+
+
+def _sheet(rng, spec, u, busy=False):
+    if u < 0.5:
+        spec["colour"] = random_rgb(rng, L=(0.82, 0.97), sat=(0.0, 0.35))
+    elif u < 0.8:
+        spec["colour"] = random_rgb(rng, L=(0.55, 0.9), sat=(0.1, 0.6))
+    else:
+        spec["colour"] = random_rgb(rng, L=(0.3, 0.85), sat=(0.3, 1.0))
+    names, p = _patterned(SHEET_PATTERNS, SHEET_PATTERN_P, busy)
+    spec["pattern"] = str(rng.choice(names, p=p))
+    spec["ink"] = [random_rgb(rng, L=(0.3, 0.95), sat=(0.1, 1.0)) for _ in range(3)]
+    spec["scale"] = rng.uniform(0.04, 0.14)
+
+
+def _rug(rng, spec, busy=False):
+    names, p = _patterned(RUG_STYLES, RUG_STYLE_P, busy)
+    spec["style"] = str(rng.choice(names, p=p))
+    if spec["style"] == "shaggy":
+        spec["colour"] = lch_rgb(rng.uniform(0.45, 0.82), rng.uniform(0, 0.04), rng.uniform(0, 360))
+    else:
+        spec["colour"] = random_rgb(rng, L=(0.3, 0.75), sat=(0.4, 1.0))
+    spec["ink"] = [random_rgb(rng, L=(0.2, 0.95), sat=(0.0, 1.0)) for _ in range(3)]
+    spec["scale"] = rng.uniform(0.08, 0.25)
+
+
+def busy_scene(rng, scene):
+    """`scene` with a busy background (`synth --hard-scenes`): a patterned bed sheet (stripes, dots,
+    flowers, checks) or, for a garment lying flat, as often a plaid or geometric rug. Aspect and
+    hanging are kept."""
+    spec = {"aspect": scene["aspect"], "hanging": scene["hanging"]}
+    if scene["hanging"] or rng.random() < 0.5:
+        spec["kind"] = "sheet"
+        _sheet(rng, spec, rng.random(), busy=True)
+    else:
+        spec["kind"] = "rug"
+        _rug(rng, spec, busy=True)
+    return spec
+
+
+def busy_text(scene):
+    """What a busy background is, e.g. "sheet/flowers" or "rug/plaid"."""
+    return f"{scene['kind']}/{scene.get('pattern', scene.get('style'))}"
 
 
 def _rotated_pattern(size, angle, colour, draw_fn):

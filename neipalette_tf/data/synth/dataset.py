@@ -27,9 +27,12 @@ from neipalette_tf.data.synth.folder import (  # noqa: F401 - GENERATOR_* re-exp
     remove_stale,
     reusable,
 )
+from neipalette_tf.data.synth.hard import CONDITIONS as HARD_CONDITIONS
+from neipalette_tf.data.synth.hard import scene_info_text, scene_text
 from neipalette_tf.data.synth.prints import MAX_PRINT_FRACTION
 from neipalette_tf.data.synth.table import (  # noqa: F401 - re-exported
     CSV_COLUMNS,
+    HARD_SCENE_COLUMNS,
     PALETTE_COLUMNS,
     PEOPLE_COLUMNS,
     format_palette,
@@ -52,9 +55,9 @@ except ImportError:  # pragma: no cover - tqdm is a dependency
 
 def _render_task(args):
     """Render pair `index` and write its two JPEGs (in a worker); returns its pairs.csv facts."""
-    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony, multicolour = args
+    seed, index, image_size, target, hue_margin, chroma_margin, image_dir, width, harmony, multicolour, hard = args
     r = render_pair(seed, index, image_size, target, hue_margin, chroma_margin, harmony=harmony,
-                    multicolour=multicolour)
+                    multicolour=multicolour, hard_scenes=hard)
     names = {}
     for part in ("top", "bottom"):
         name = f"{index:0{width}d}_{part}.jpg"
@@ -110,7 +113,8 @@ def validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue
         raise ValueError(f"margins must be in 0..10 degrees and 0..0.02 chroma, got {hue_margin}, {chroma_margin}")
 
 
-def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony, multicolour=0.0):
+def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony, multicolour=0.0,
+            hard_scenes=0.0):
     from neipalette_tf.colour import people
 
     return {
@@ -126,6 +130,7 @@ def _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, c
         "chroma_margin": float(chroma_margin),
         # only when asked for: a data set without them keeps the parameters (and files) it had
         **({"multicolour": float(multicolour)} if multicolour > 0 else {}),
+        **({"hard_scenes": float(hard_scenes)} if hard_scenes > 0 else {}),
     }
 
 
@@ -216,9 +221,24 @@ def _summary(params, counts, splits, labels, flipped, results, image_size):
             "hanging": int(sum(i["hanging"] for i in infos)),
             "print_styles": _counter(i["print_style"] for i in infos),
             **({"patterns": _counter(i["pattern"] for i in infos)} if "multicolour" in params else {}),
+            **({"hard_scenes": _hard_stats(infos)} if "hard_scenes" in params else {}),
             "print_fraction": _counter(_fraction_bin(i["print_fraction"]) for i in infos),
         },
     }
+
+
+def _hard_stats(infos):
+    """Photos per hard condition (a photo with several counts in each), and photos with none."""
+    applied = [i["hard_scene"]["conditions"] for i in infos if "hard_scene" in i]
+    return {"photos": len(applied), "none": len(infos) - len(applied),
+            **{c: sum(c in a for a in applied) for c in HARD_CONDITIONS}}
+
+
+def check_share(name, value):
+    """Raise ValueError (one line) unless `value` is a number in 0..1."""
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+    if not ok:
+        raise ValueError(f"{name} must be a share in 0..1, got {value!r}")
 
 
 def dataset_info(path):
@@ -232,7 +252,7 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
              image_size=SYNTH_DEFAULTS["image_size"], label_noise=SYNTH_DEFAULTS["label_noise"],
              split_fractions=SPLIT_FRACTIONS, workers=None, progress=True,
              hue_margin=SYNTH_DEFAULTS["hue_margin"], chroma_margin=SYNTH_DEFAULTS["chroma_margin"],
-             harmony="people", multicolour=0.0):
+             harmony="people", multicolour=0.0, hard_scenes=0.0):
     """Render the synthetic data set into out_dir; returns the path of pairs.csv.
 
     A folder that already holds a complete data set made with the same
@@ -245,12 +265,15 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
     `neipalette_tf.colour.people`, CC BY-NC-SA: pairs.csv gains a `rating` column) or "rule-v1".
     `multicolour` (0..1): the share of garments drawn multi-colour (stripes, checks, colour-blocking,
     florals, small prints; `render.render_pair`); pairs.csv gains `PALETTE_COLUMNS`.
+    `hard_scenes` (0..1): the share of photos drawn as hard scenes (small and off-centre garments,
+    coloured light, hard shadows, busy backgrounds; `hard`); pairs.csv gains `HARD_SCENE_COLUMNS`.
     """
     if not isinstance(multicolour, (int, float)) or not 0.0 <= multicolour <= 1.0:
         raise ValueError(f"multicolour must be a share in 0..1, got {multicolour!r}")
+    check_share("hard_scenes", hard_scenes)
     validate(pairs, seed, image_size, label_noise, split_fractions, workers, hue_margin, chroma_margin, harmony)
     params = _params(pairs, seed, image_size, label_noise, split_fractions, hue_margin, chroma_margin, harmony,
-                     multicolour)
+                     multicolour, hard_scenes)
     out = Path(out_dir)
     if reusable(out, params):
         print(f"synth: reusing {out} ({pairs} pairs, same parameters, all files present)")
@@ -273,7 +296,7 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
     try:
         (tmp / "images").mkdir(parents=True)
         tasks = [(seed, i, image_size, int(targets[i]), hue_margin, chroma_margin, str(tmp / "images"), width,
-                  harmony, multicolour) for i in range(pairs)]
+                  harmony, multicolour, float(hard_scenes)) for i in range(pairs)]
         results = []
         bar = _progress(pairs, progress)
         try:
@@ -293,7 +316,9 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
             writer = csv.writer(f, lineterminator="\n")
             people = harmony == "people"
             multi = multicolour > 0
-            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()) + (PALETTE_COLUMNS if multi else ()))
+            hard = hard_scenes > 0
+            writer.writerow(CSV_COLUMNS + (PEOPLE_COLUMNS if people else ()) + (PALETTE_COLUMNS if multi else ())
+                            + (HARD_SCENE_COLUMNS if hard else ()))
             for i, r in enumerate(results):
                 writer.writerow([
                     r["top"], r["bottom"], LABELS[labels[i]], splits[i],
@@ -302,7 +327,8 @@ def generate(out_dir, pairs=SYNTH_DEFAULTS["pairs"], seed=SYNTH_DEFAULTS["seed"]
                     int(flipped[i]),
                 ] + ([f"{r['rating']:.4f}"] if people else [])
                   + ([r["info"][0]["pattern"], format_palette(r["palettes"][0]),
-                      r["info"][1]["pattern"], format_palette(r["palettes"][1])] if multi else []))
+                      r["info"][1]["pattern"], format_palette(r["palettes"][1])] if multi else [])
+                  + ([f(i) for i in r["info"] for f in (scene_text, scene_info_text)] if hard else []))
         summary = _summary(params, counts, splits, labels, flipped, results, image_size)
         with open(tmp / "dataset.json", "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, sort_keys=False)

@@ -7,8 +7,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from neipalette_tf.colour.harmony import NEUTRAL_ZONES
+from neipalette_tf.data.synth import hard as hard_scenes_
 from neipalette_tf.data.synth.backgrounds import (
     ASPECTS,
+    busy_scene,
+    busy_text,
     draw_background,
     draw_object,
     sample_scene,
@@ -63,7 +66,8 @@ def supersampling(image_size):
     return int(max(1, min(3, round(384 / image_size))))
 
 
-def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True, with_masks=False, pattern=None):
+def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True, with_masks=False, pattern=None,
+                   hard=None):
     """Render one garment photo; returns a dict with the JPEG bytes and info.
 
     Args:
@@ -79,8 +83,20 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
         pattern: a `patterns.sample_pattern` dict: a multi-colour garment (no prints or
             details in other colours); `info["palette"]` records each colour (OKLCH, the main
             colour first) and its exact share of the garment.
+        hard: a `hard.sample_hard_scene` dict: a hard scene (small and off-centre, coloured light, a hard
+            shadow, a busy background); `info["hard_scene"]` records what was applied. The garment's own
+            draws from rng stay the same, so without `busy` it is the same garment in the same scene;
+            None: the photo as without hard scenes, the same pixels.
     """
     scene = scene if scene is not None else sample_scene(rng)
+    applied = None
+    if hard is not None:
+        hr = np.random.default_rng(hard["seed"])  # this photo's own hard draws (the same on every re-render)
+        applied = {"conditions": list(hard["conditions"])}
+        if hard["busy"]:
+            scene = busy_scene(hr, scene)
+            applied["busy"] = busy_text(scene)
+    small = hard["small"] if hard is not None else None
     W, H = canvas_size(scene["aspect"], image_size)
     ss = supersampling(image_size)
     Ww, Hw = W * ss, H * ss
@@ -94,9 +110,14 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
     bw, bh = hi - lo
     hook = 0.16 if hanging else 0.0
     hf = rng.uniform(0.5, 0.8) if hanging else rng.uniform(0.5, 0.9)
-    scale = min(hf * Hw / (bh + hook), rng.uniform(0.85, 1.0) * Ww / bw)
-    if rng.random() < 0.1:  # a little cut off by the frame
-        scale *= rng.uniform(1.0, 1.12)
+    if small is None:
+        scale = min(hf * Hw / (bh + hook), rng.uniform(0.85, 1.0) * Ww / bw)
+        if rng.random() < 0.1:  # a little cut off by the frame
+            scale *= rng.uniform(1.0, 1.12)
+    else:  # the garment itself small_height of the frame (less where the frame is too narrow), never cut off
+        scale = min(small["height"] * Hw / bh, rng.uniform(0.85, 1.0) * Ww / bw)
+        if rng.random() < 0.1:
+            rng.uniform(1.0, 1.12)  # drawn all the same: the garment's other draws stay as they were
     theta = rng.uniform(-3, 3) if hanging else rng.uniform(-12, 12)
     centre = (lo + hi) / 2
     q = np.array(Xf(scale, theta, centre, (0, 0))(pts))
@@ -108,6 +129,15 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
         cy = top_px + (qhi[1] - qlo[1]) / 2
     else:
         cy = Hw / 2 + rng.uniform(-0.4, 0.4) * free[1]
+    if small is not None:  # anywhere it fits: uniform over the free room on both axes
+        fx, fy = small["at"]
+        cx = Ww / 2 + (fx - 0.5) * free[0]
+        if hanging:
+            room = max(Hw - hook * scale - (qhi[1] - qlo[1]), 0.0)
+            cy = hook * scale + fy * room + (qhi[1] - qlo[1]) / 2
+        else:
+            cy = Hw / 2 + (fy - 0.5) * free[1]
+        applied["small"] = {"height": float((qhi[1] - qlo[1]) / Hw), "centre": (float(cx / Ww), float(cy / Hw))}
     xf = Xf(scale, theta, centre, (cx - (qlo[0] + qhi[0]) / 2, cy - (qlo[1] + qhi[1]) / 2))
 
     # working canvas: background, objects, hanger, garment, prints
@@ -174,6 +204,15 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
 
     lin = to_linear(np.asarray(canvas))
     lin = lin * (alpha * G + (1.0 - alpha) * bfield * shadow)[..., None]
+    hard_shadow = None
+    if hard is not None and hard["shadow"] is not None:  # the scene's light: the whole photo, garment too
+        s = hard["shadow"]
+        hard_shadow, on_garment, on_background = hard_scenes_.shadow_mask(hr, s["kind"], (W, H), ss, alpha)
+        lin = lin * (1.0 - s["depth"] * hard_shadow)[..., None].astype(np.float32)
+        applied["shadow"] = {**s, "garment": on_garment, "background": on_background}
+    if hard is not None and hard["light"] is not None:
+        lin = lin * np.asarray(hard["light"]["gains"], dtype=np.float32)
+        applied["light"] = hard["light"]
     Y = np.maximum(lin @ LUM, 1e-3)
     vignette = 1.0 - rng.uniform(0.0, 0.3) * ((xx - 0.5 * W / max(H, W)) ** 2 + (yy - 0.5 * H / max(H, W)) ** 2) / 0.5
     F = rng.uniform(0.88, 1.12) * vignette * np.power(Y / 0.18, rng.uniform(-0.08, 0.08))
@@ -208,10 +247,14 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
     }
     if pattern is not None:
         result["info"]["palette_shares"] = palette_shares
+    if applied is not None:
+        result["info"]["hard_scene"] = applied
     if with_masks:
         acc = Image.fromarray(printer.acc.astype(np.uint8) * 255)
         result["alpha"] = np.asarray(gmask, dtype=np.uint8)
         result["print_alpha"] = np.asarray(acc.reduce(ss) if ss > 1 else acc, dtype=np.uint8)
+        if hard_shadow is not None:
+            result["shadow_alpha"] = np.round(hard_shadow * 255).astype(np.uint8)
     return result
 
 
@@ -288,7 +331,7 @@ def _render_multicolour(rng, tops, bottoms, top, bottom, multicolour, harmony, h
 
 
 def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chroma_margin=0.012,
-                prints=True, with_masks=False, harmony="rule-v1", multicolour=0.0):
+                prints=True, with_masks=False, harmony="rule-v1", multicolour=0.0, hard_scenes=0.0):
     """Everything about pair `index` of a data set with this seed.
 
     Returns a dict: `top_lch`, `bottom_lch` (main colours, OKLCH), `reason`
@@ -300,6 +343,11 @@ def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chro
     `multicolour`: the share of garments drawn multi-colour (`patterns`; 0: the data set as
     before, the same pixels). Their pairs' labels: people's rating of the outfit palette (shares
     as weights) for people labels; the main colour, kept >= 70 % of each garment, for rule v1.
+
+    `hard_scenes`: the share of photos drawn as hard scenes (`hard`; 0: the data set as before, the
+    same pixels). Each photo's draw and conditions come from the pair's own hard-scene stream, so a
+    photo hard at a share stays hard, with the same conditions, at every larger share. Labels and
+    recorded colours are the garment's own.
     """
     rc, rt, rb, rs = _pair_rngs(seed, index)
     rating = None
@@ -311,9 +359,17 @@ def render_pair(seed, index, image_size, harmonious_target, hue_margin=5.0, chro
     top_cat, bottom_cat = _choose_categories(rc, bottom)
     scene = sample_scene(rs) if rs.random() < 0.3 else None  # both photos in the same place
     cats = {id(rt): top_cat, id(rb): bottom_cat}
+    hards = {id(rt): None, id(rb): None}
+    if hard_scenes > 0:
+        rh = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 2]))  # hard scenes' own
+        for g in (rt, rb):
+            drawn = rh.random() < hard_scenes
+            spec = hard_scenes_.sample_hard_scene(rh)  # drawn either way: the same conditions at any share
+            hards[id(g)] = spec if drawn else None
 
     def render(rng, lch, pattern):
-        out = render_garment(rng, quantise(lch)[0], cats[id(rng)], image_size, scene, prints, with_masks, pattern)
+        out = render_garment(rng, quantise(lch)[0], cats[id(rng)], image_size, scene, prints, with_masks, pattern,
+                             hards[id(rng)])
         if pattern is not None:
             out["info"]["palette_colours"] = [tuple(lch)] + [tuple(c) for c in pattern["colours"]]
         return out

@@ -10,6 +10,9 @@ PEOPLE_COLUMNS = ("rating",)  # people-labelled sets only: people's predicted ra
 # Sets with multi-colour garments only (`multicolour` > 0): each garment's pattern ("none" when plain)
 # and palette, "L C h share" per colour joined by ";", the main colour first (`format_palette`).
 PALETTE_COLUMNS = ("top_pattern", "top_palette", "bottom_pattern", "bottom_palette")
+# Sets with hard scenes only (`hard_scenes` > 0): each photo's hard conditions ("small+light", "none" when
+# none) and its scene facts ("background=...;small=...;light=...;shadow=...;busy=...", `hard.scene_info_text`).
+HARD_SCENE_COLUMNS = ("top_scene", "top_scene_info", "bottom_scene", "bottom_scene_info")
 
 
 def format_palette(palette):
