@@ -31,11 +31,12 @@ SMALL_HEIGHT = (0.25, 0.50)  # garment bounding box / frame height
 # What auto white balance leaves of the light, as the colour temperature (kelvin) a white sheet looks on a
 # photo balanced for D65: tungsten / warm LED at 2700-3200 K is 160-215 mired from D65, and phones keep a
 # fifth to a third of a warm shift on purpose (incomplete adaptation: a lamp-lit room should look warm),
-# i.e. a residual 4200-5600 K; shade and overcast sky (7500-12000 K) are corrected more fully, leaving
-# 7000-9000 K. Other casts (a green fluorescent tube, a magenta LED, light bounced off a coloured wall) are
-# mostly removed: a mid grey's OKLab chroma 0.008-0.025 in any direction. For scale, a mid grey (linear 0.18)
-# lit at 4200 K has OKLab chroma 0.044, at 5600 K 0.014, at 7000 K 0.006, at 9000 K 0.024
-# (`white_chroma`; docs/synthetic_data.md#hard-scenes).
+# i.e. a residual of about 4400-5400 K (drawn: 4200-5600 K); shade and overcast sky (7500-12000 K, 20-70
+# mired from D65) keep 10-43 mired: 7000-9000 K (the shares kept are an assumption, not a measurement).
+# Other casts (a green fluorescent tube, a magenta LED, light bounced off a coloured wall) are mostly
+# removed: a mid grey's OKLab chroma 0.008-0.025 in any direction. For scale, a mid grey (linear 0.18) lit
+# at 4200 K has OKLab chroma 0.044, at 5600 K 0.014, at 7000 K 0.006, at 9000 K 0.024 (`white_chroma`;
+# docs/synthetic_data.md#hard-scenes).
 WARM_K = (4200.0, 5600.0)
 COOL_K = (7000.0, 9000.0)
 TINT_C = (0.008, 0.025)
@@ -168,7 +169,8 @@ def _shadow_polygons(rng, kind, w, h, target):
                 x1 = -pw / 2 + (i + 1) * pw / nx - bar / 2
                 y0 = -ph / 2 + j * ph / ny + bar / 2
                 y1 = -ph / 2 + (j + 1) * ph / ny - bar / 2
-                quad = np.array([[x0 + skew * y0, y0], [x1 + skew * y0, y0], [x1 + skew * y1, y1], [x0 + skew * y1, y1]])
+                quad = np.array([[x0 + skew * y0, y0], [x1 + skew * y0, y0],
+                                 [x1 + skew * y1, y1], [x0 + skew * y1, y1]])
                 polys.append(_rotate(quad + (cx, cy), ang, np.array([cx, cy])))
         return polys, True
     if kind == "person":

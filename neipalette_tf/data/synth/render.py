@@ -114,12 +114,16 @@ def render_garment(rng, main_rgb, category, image_size, scene=None, prints=True,
         scale = min(hf * Hw / (bh + hook), rng.uniform(0.85, 1.0) * Ww / bw)
         if rng.random() < 0.1:  # a little cut off by the frame
             scale *= rng.uniform(1.0, 1.12)
-    else:  # the garment itself small_height of the frame (less where the frame is too narrow), never cut off
-        scale = min(small["height"] * Hw / bh, rng.uniform(0.85, 1.0) * Ww / bw)
+    else:  # the draws all the same (the garment's other draws stay as they were); the scale below
+        width_share = rng.uniform(0.85, 1.0)
         if rng.random() < 0.1:
-            rng.uniform(1.0, 1.12)  # drawn all the same: the garment's other draws stay as they were
+            rng.uniform(1.0, 1.12)
     theta = rng.uniform(-3, 3) if hanging else rng.uniform(-12, 12)
     centre = (lo + hi) / 2
+    if small is not None:  # the rotated garment's box `height` of the frame (less where the frame is narrow)
+        unit = np.array(Xf(1.0, theta, centre, (0, 0))(pts))
+        ext = unit.max(axis=0) - unit.min(axis=0)
+        scale = min(small["height"] * Hw / ext[1], width_share * Ww / ext[0])
     q = np.array(Xf(scale, theta, centre, (0, 0))(pts))
     qlo, qhi = q.min(axis=0), q.max(axis=0)
     free = np.maximum(np.array([Ww, Hw]) - (qhi - qlo), 0)
