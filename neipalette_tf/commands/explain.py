@@ -27,7 +27,13 @@ TensorFlow-free runtime). For each garment it reports:
   the three nearest that reach the target on the recoloured photo (those
   the rule also accepts first), each with its preview: every suggestion is
   checked on pixels, not only in the head (whose backbone features still
-  see the old colour).
+  see the old colour);
+- for a **multi-colour garment** (people-trained models; its palette's
+  second colour covers >= 20 %): **palette suggestions**, each recolouring
+  one colour of its palette on the photo (`make the second colour of the
+  top ... instead`), ranked by people's rating of the outfit palette read
+  again from the recoloured photo (`palette_suggestions` in the JSON;
+  `neipalette_tf/explanation/palette_fixes.py`).
 
 `--out DIR` writes `DIR/explain.png` (both photos with the attention
 overlay, swatches, verdict and the three suggestions with their previews
@@ -98,6 +104,13 @@ def _print_text(result, out_png):
               f"{s['p_pixels']:.3f} on the recoloured photo; "
               + (f"people: {s['rating_pixels']:.2f} / 5 on the photo; " if s.get("rating_pixels") is not None else "")
               + f"rule: {'harmonious' if s['rule_harmonious'] else 'clashing'}")
+    if "palette_suggestions" in result:  # a multi-colour garment (people-trained models)
+        found = result["palette_suggestions"]
+        print(f"outfit palette: people would rate it {result['palette_rating']:.2f} / 5" + (
+            "" if found else "; no nearby colour for one of its colours lifts that over the line"))
+        for i, s in enumerate(found, 1):
+            print(f"palette suggestion {i}: {s['text']} (ΔE {s['delta_e']:.3f}): people {s['rating_pixels']:.2f} / 5 "
+                  f"on the recoloured photo's palette; the model's p {s['p_pixels']:.3f}")
     if out_png:
         print(f"figure: {out_png}")
 

@@ -19,7 +19,11 @@ real manifest (`--real`, e.g. `../shared/real-pairs-dev/pairs.csv`):
    synthetic pairs the rule sees the recorded colours, the recoloured
    garment's moved the way `recolour` moves its pixels (`recolour.shift_ab`);
    on real pairs, the suggested colour and the other garment's read colour.
-   A pair without any suggestion counts as a miss.
+   A pair without any suggestion counts as a miss. People-trained models,
+   clashing pairs with a multi-colour garment: the share with a palette
+   suggestion (`explain`'s `palette_suggestions`), its ΔE, people's outfit
+   palette rating before and on the recoloured photo, and how often the
+   model's p there is over the threshold.
 
 Prints one table (and `--json`); the figures in docs/explain.md come from it.
 """
@@ -61,6 +65,13 @@ def _print(name, s):
     print(f"  clashing pairs: {f['pairs']}; a suggestion (p >= {f['target_p']} on the recoloured photo): "
           f"{f['share_with_suggestion']:.1%}; top suggestion on pixels flips the model: {f['share_model_flips']:.1%}, "
           f"harmonious under the rule: {f['share_rule_harmonious']:.1%}, both: {f['share_flips_model_and_rule']:.1%}")
+    if s.get("palette_suggestions", {}).get("pairs"):
+        f = s["palette_suggestions"]
+        print(f"  clashing pairs with a multi-colour garment: {f['pairs']}; a palette suggestion: "
+              f"{f['share_with_suggestion']:.1%}" + (
+                  f" (median ΔE {f['median_delta_e']}); people's outfit palette rating {f['median_rating_before']} "
+                  f"-> {f['median_rating_on_photo']} on the recoloured photo (medians); the model's p over the "
+                  f"threshold there: {f['share_model_over']:.1%} of them" if f["with_suggestion"] else ""))
     if "people_suggestions" in s:
         f = s["people_suggestions"]
         print(f"  pairs the model calls clashing: {f['pairs']}; a suggestion: {f['share_with_suggestion']:.1%}; "

@@ -2,12 +2,12 @@
 
 The command, its flags and what it writes are described in `neipalette_tf/commands/explain.py`;
 this module puts one explanation together, callable from Python. Its parts, one module each:
-`readings` (colours, the rule and people in words), `fixes` (candidate colours through the head),
-`recolour` (a garment's colour region moved on the photo), `figure` (the heat overlay and
-`explain.png`).
+`readings` (the garments' pass through the model, their colours, the rule and people in words),
+`fixes` (candidate colours through the head), `recolour` (a garment's colour region moved on the
+photo), `palette_fixes` (a multi-colour garment: recolour one palette entry), `figure` (the heat
+overlay and `explain.png`).
 """
 
-import math
 import os
 
 import numpy as np
@@ -15,9 +15,9 @@ import numpy as np
 from neipalette_tf.colour import palette, people
 from neipalette_tf.colour.harmony import RULE_VERSION
 from neipalette_tf.colour.space import oklab_to_oklch
-from neipalette_tf.core.errors import ArtifactError
 from neipalette_tf.core.preprocessing import load_image
 from neipalette_tf.core.vocabulary import THRESHOLD  # the service and CLIs read explain.THRESHOLD, TARGET_P, ROLES
+from neipalette_tf.explanation import palette_fixes
 from neipalette_tf.explanation.fixes import (
     MIN_SUGGESTION_SPACING,
     PEOPLE_MARGIN,
@@ -31,7 +31,9 @@ from neipalette_tf.explanation.readings import (
     colour_info,
     embedding_colours,
     people_reading,
+    read_garments,
     rule_reading,
+    shown_colours,
 )
 from neipalette_tf.explanation.recolour import colour_region, recolour
 from neipalette_tf.predictors import load_predictor
@@ -42,49 +44,12 @@ def load_backend(path, threads=None):
     return load_predictor(path, threads=threads, embeddings=True)
 
 
-def read_garments(backend, images, palettes=False):
-    """Embeddings `[N, D]`, the model's main colours (the embeddings' attention-weighted means, OKLab
-    `[N, 3]`) and attention maps `[N, h, w]` (or None); with `palettes`, also each garment's raw
-    palette `[N, K, 4]` (or None; `neipalette_tf.colour.palette.read_palette` reads it), from the
-    same pass."""
-    images = np.asarray(images)
-    raw = None
-    try:
-        if hasattr(backend, "attend_details"):  # every Predictor; stand-ins may only attend
-            out = backend.attend_details(images)
-            embeddings, attention, raw = out["embedding"], out["attention"], out["palette"]
-        else:
-            embeddings, attention = backend.attend_batch(images)
-            raw = palette.palettes_from_attention(images, attention)
-        side = math.isqrt(attention.shape[1])
-        attention = np.asarray(attention, np.float64).reshape(len(images), side, side)
-    except ArtifactError:  # no attention graph (an export made before it existed)
-        embeddings, attention = backend.embed_batch(images), None
-    embeddings = np.asarray(embeddings, np.float32)
-    if palettes:
-        return embeddings, embedding_colours(embeddings), attention, None if raw is None else np.asarray(raw)
-    return embeddings, embedding_colours(embeddings), attention
-
-
-def shown_colours(means, raw_palettes):
-    """The colour shown for each garment, OKLab `[N, 3]`: its palette's dominant colour (largest share,
-    `palette.read_palette`) where there is a palette, else the model's main colour (the mean).
-
-    For a plain garment the two agree (docs/explain.md gives the figures); for a striped shirt the
-    mean is a blend nobody wears. The model's head, the suggestion search and the recolouring keep
-    the mean: it is what the model scores.
-    """
-    if raw_palettes is None:
-        return np.asarray(means, np.float64)
-    return np.stack([palette.read_palette(raw)[0][0] for raw in raw_palettes])
-
-
 def _label(p, threshold):
     return "harmonious" if p >= threshold else "clashing"
 
 
 def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k=SUGGESTIONS, previews=True,
-                   always_suggest=False, prefer_rule=True, check_all=True, full_model=True):
+                   always_suggest=False, prefer_rule=True, check_all=True, full_model=True, palette_suggest=True):
     """The explanation of one pair of preprocessed uint8 images `[S, S, 3]`.
 
     Returns a JSON-ready dict (see `--json`); with `previews`, the
@@ -109,6 +74,14 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
     `p_pixels` None. `full_model`: p from the full model graph; otherwise
     p is the head's on the embeddings just read (the same computation in
     float formats, 1e-5 apart; one pass less).
+
+    `palette_suggest` (people-trained models): when a garment is
+    multi-colour (`palette_fixes.is_multi_colour`: its palette's second
+    entry covers >= `palette_fixes.MULTI_COLOUR_SHARE` of it), fixes that
+    recolour one palette entry of it, checked on the photo, are added as
+    `palette_suggestions` (with `palette_rating`, people's rating of the
+    outfit palette now, and their photos under `_palette_previews`);
+    plain garments add nothing and cost nothing.
     """
     images = np.stack([top, bottom])
     embeddings, labs, attention, raw_palettes = read_garments(backend, images, palettes=True)
@@ -189,10 +162,32 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
         for s in best[:k]:
             result["suggestions"].append(_suggestion_json(s, shown, threshold))
             hidden["_previews"].append(s["preview"])
+        if palette_suggest and people_model is not None and raw_palettes is not None:
+            _suggest_on_palettes(backend, images, embeddings, attention, raw_palettes, k, people_model, threshold,
+                                 always_suggest, result, hidden)
     if previews:
         result.update(hidden)
     return result
 
+
+def _suggest_on_palettes(backend, images, embeddings, attention, raw_palettes, k, people_model, threshold,
+                         always_suggest, result, hidden):
+    """`palette_suggestions` (and `palette_rating`, `_palette_previews`) when a garment is multi-colour
+    (`palette_fixes.is_multi_colour`); plain garments: nothing added, nothing run. An outfit palette
+    people already rate over the line gets none unless `always_suggest`."""
+    read = [palette.read_palette(raw) for raw in raw_palettes]
+    multi = [g for g in range(len(ROLES)) if palette_fixes.is_multi_colour(read[g])]
+    if not multi:
+        return
+    now = palette_fixes.outfit_rating(read, people_model)
+    result["palette_rating"] = round(now, 4)
+    result["palette_suggestions"], hidden["_palette_previews"] = [], []
+    if now >= people.RATING_THRESHOLD + PEOPLE_MARGIN and not always_suggest:
+        return
+    good, _, shots = palette_fixes.palette_suggestions(backend, images, embeddings, attention.reshape(len(ROLES), -1),
+                                                       read, multi, k, model=people_model)
+    result["palette_suggestions"] = [palette_fixes.suggestion_json(c, threshold) for c in good]
+    hidden["_palette_previews"] = shots
 
 
 def _check_on_pixels(backend, batch, images, embeddings, attention, labs, regions, people_model=None):
@@ -251,5 +246,5 @@ def explain_pair(backend, top, bottom, **kwargs):
 
 
 def public(result):
-    """The explanation without its private arrays (`_previews`, `_attention`)."""
+    """The explanation without its private arrays (`_previews`, `_attention`, `_palette_previews`)."""
     return {k: v for k, v in result.items() if not k.startswith("_")}

@@ -31,8 +31,9 @@ def save_figure(result, top, bottom, path):
     from neipalette_tf.evaluation.plots import save_figure as save_png  # matplotlib too: the runtime extra has none
 
     suggestions = result["suggestions"]
+    on_palettes = result.get("palette_suggestions") or []  # a multi-colour garment's, after the others
     attention = result.get("_attention") or [None, None]
-    columns = 2 + max(1, len(suggestions))
+    columns = 2 + max(1, len(suggestions)) + len(on_palettes)
     fig = Figure(figsize=(2.6 * columns, 3.9), layout="constrained")
     axes = fig.subplots(1, columns, squeeze=False)[0]
     for ax, role, image, att in zip(axes, ROLES, (top, bottom), attention):
@@ -55,6 +56,14 @@ def save_figure(result, top, bottom, path):
         ax.set_title(f"#{j + 1} {s['role']} -> {s['colour']['name']} ({s['colour']['hex']})\n"
                      f"p head {s['p_head']:.2f}, p photo {s['p_pixels']:.2f}, ΔE {s['delta_e']:.3f}",
                      fontsize=8, color="#1a7f37" if s["p_pixels"] >= result["threshold"] else "#cf222e")
+    for j, s in enumerate(on_palettes):
+        ax = axes[2 + max(1, len(suggestions)) + j]
+        ax.axis("off")
+        ax.imshow(result["_palette_previews"][j])
+        ax.add_patch(_swatch(ax, s["colour"]["hex"]))
+        ax.set_title(f"palette #{j + 1} {s['role']} {s['from']['name']} ({round(100 * s['share'])} %)\n"
+                     f"-> {s['colour']['name']} ({s['colour']['hex']}): people {s['rating_pixels']:.1f} / 5, "
+                     f"p {s['p_pixels']:.2f}", fontsize=8)
     verdict = f"p(harmonious) = {result['p_harmonious']:.3f}: {result['label']}"
     reading = result["rule"]["reading"]
     if "people" in result:

@@ -49,11 +49,16 @@ def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
     # both the model and the people model (on the recorded colours, moved as the photo was) over
     # the threshold?
     lifts = {"pairs": 0, "with_suggestion": 0, "model_over": 0, "people_over": 0, "both": 0}
+    # People models, pairs labelled clashing with a multi-colour garment: palette suggestions
+    on_palettes = {"pairs": 0, "with_suggestion": 0, "model_over": 0, "delta_e": [], "rating_before": [],
+                   "rating_after": []}
     start = time.perf_counter()
     for n, row in enumerate(rows):
         images = [load_image(row[role], backend.image_size) for role in ROLES]
         clashing = int(row["label"]) == LABEL_NAMES.index("clashing")
         result = explain.explain_images(backend, *images, target=target, k=1, always_suggest=clashing)
+        if clashing and "palette_suggestions" in result:
+            _palette_lift(result, on_palettes)
         if people_model is not None and result["label"] == "clashing":
             _people_lift(backend, people_model, row, images, result, recorded, lifts)
         reads = np.array([result["colours"][role]["oklab"] for role in ROLES])
@@ -98,6 +103,8 @@ def evaluate(backend, manifest, limit=None, target=TARGET_P, log=print):
             "share_people_over": round(lifts["people_over"] / n_people, 4),
             "share_both": round(lifts["both"] / n_people, 4),
             "rating_threshold": people.RATING_THRESHOLD, "target_p": target}
+    if people_model is not None:
+        summary["palette_suggestions"] = _palette_summary(on_palettes)
     summary["suggestions"] = {**flips, "share_flips_model_and_rule": round(flips["both"] / pairs, 4),
                               "share_with_suggestion": round(flips["with_suggestion"] / pairs, 4),
                               "share_model_flips": round(flips["model_flips"] / pairs, 4),
@@ -122,6 +129,32 @@ def _people_lift(backend, model, row, images, result, recorded, lifts):
     lifts["model_over"] += over
     lifts["people_over"] += people_ok
     lifts["both"] += over and people_ok
+
+
+def _palette_lift(result, tally):
+    """Count one clashing pair with a multi-colour garment: its top palette suggestion, if any."""
+    tally["pairs"] += 1
+    if not result["palette_suggestions"]:
+        return
+    s = result["palette_suggestions"][0]
+    tally["with_suggestion"] += 1
+    tally["model_over"] += s["p_pixels"] >= result["threshold"]
+    tally["delta_e"].append(s["delta_e"])
+    tally["rating_before"].append(result["palette_rating"])
+    tally["rating_after"].append(s["rating_pixels"])
+
+
+def _palette_summary(tally):
+    """Palette suggestions on clashing pairs with a multi-colour garment (`explain`'s `palette_suggestions`):
+    the share with one; of the top ones, the model's p on the photo over the threshold, the median
+    ΔE of the change and people's outfit palette rating before and on the recoloured photo."""
+    n, found = max(tally["pairs"], 1), max(tally["with_suggestion"], 1)
+    median = lambda xs: round(float(np.median(xs)), 4) if xs else None  # noqa: E731
+    return {"pairs": tally["pairs"], "with_suggestion": tally["with_suggestion"],
+            "share_with_suggestion": round(tally["with_suggestion"] / n, 4),
+            "share_model_over": round(tally["model_over"] / found, 4),
+            "median_delta_e": median(tally["delta_e"]), "median_rating_before": median(tally["rating_before"]),
+            "median_rating_on_photo": median(tally["rating_after"])}
 
 
 def _model_over_on_photo(backend, images, result, s):

@@ -1,24 +1,29 @@
 """Suggestions on palettes: recolour one palette entry of one garment ("make the stripes navy").
 
-Today's suggestions (`explain`) recolour a garment's main colour. For a multi-colour garment the
-fix may be one of its *other* colours: this module proposes, for each entry of each garment's
-palette (`neipalette_tf.colour.palette`), the nearest colours that lift people's rating of the
-**outfit palette** (`people.palette_rating`, every colour weighted by half its garment share)
-over the line, recolours **only that entry's pixels** on the photo (the pixels of the garment,
-by the palette's support, nearest to that entry) and re-scores the photo as `explain` does: the
-model's p and rating on the recoloured photo, and people's palette rating on the palette read
-again from it.
+`explain` recolours a garment's main colour. For a **multi-colour** garment (its palette's second
+entry holds at least `MULTI_COLOUR_SHARE` of it; `neipalette_tf.colour.palette`) the fix may be one
+of its colours instead: for each entry of each multi-colour garment this module proposes the
+nearest colours that lift people's rating of the **outfit palette** (`people.palette_rating`,
+every colour of both garments weighted by half its share) over the line, recolours **only that
+entry's pixels** on the photo (`entry_region`: the garment's pixels, by the palette's support,
+nearest to that entry) and re-scores the photo as `explain` re-scores its suggestions: the
+recoloured garment through the encoder, with the other garment's embedding through the head
+(`p_pixels`), and people's palette rating on the palette read again from the recoloured photo
+(`rating_pixels`). A suggestion's recoloured photo keeps that rating over the line.
 
 Why the people palette rating ranks the candidates, not the model's head: the head compares the
 attention-weighted *mean* colours, and the attention of today's models looks away from a print's
-other colours, so recolouring the stripes barely moves p (docs/palette.md). The re-scored p is
-reported beside the rating, so that limit is visible per suggestion.
+other colours, so recolouring the stripes barely moves p (docs/palette.md). `p_pixels` is
+reported beside the rating, so that limit is visible per suggestion. The rating is people's, so
+`explain` asks for palette suggestions for people-trained models only (a rule-v1 model's
+explanation keeps clear of the people model, as its labels do).
 
-Example (any siamese model, any format):
+`explain.explain_images` adds them (`palette_suggestions`) when a garment is multi-colour; plain
+garments cost nothing. In Python, on two preprocessed uint8 images `[S, S, 3]`:
 
     from neipalette_tf.explanation import explain, palette_fixes
     backend = explain.load_backend("runs/people-default/model.keras")
-    palette_fixes.suggest(backend, top_image, bottom_image)  # preprocessed uint8 [S, S, 3] each
+    palette_fixes.suggest(backend, top_image, bottom_image)
 """
 
 import numpy as np
@@ -31,11 +36,21 @@ from neipalette_tf.explanation.fixes import (
     PEOPLE_MARGIN,
     candidate_colours,
 )
-from neipalette_tf.explanation.readings import ROLES, colour_info
+from neipalette_tf.explanation.readings import ROLES, colour_info, read_garments
 from neipalette_tf.explanation.recolour import LIGHTNESS_WEIGHT, REGION_FAR, REGION_NEAR, recolour
 
+# A garment is multi-colour when its palette's second entry covers at least this share of it: a
+# fifth of the garment is a colour the eye reads (a small print's ~6-15 % is texture, not a colour
+# to change on its own).
+MULTI_COLOUR_SHARE = 0.2
 PER_ENTRY = 2  # candidates per palette entry checked on the photo
 SUGGESTIONS = 3
+ENTRY_WORDS = ("main colour", "second colour", "third colour")
+
+
+def is_multi_colour(entries):
+    """Whether a read palette `[(OKLab, share)]` (largest first) is a multi-colour garment's."""
+    return len(entries) > 1 and entries[1][1] >= MULTI_COLOUR_SHARE
 
 
 def outfit_rating(palettes, model=None):
@@ -45,6 +60,25 @@ def outfit_rating(palettes, model=None):
     labs = np.array([lab for lab, _ in entries])
     weights = np.array([0.5 * share for _, share in entries])
     return model.palette_rating(labs, weights)
+
+
+def ratings_with_entry(palettes, g, j, targets, model):
+    """`outfit_rating` with entry `j` of garment `g` replaced by each of `targets` `[M, 3]` -> `[M]`.
+
+    The pairs without that entry are rated once; the pairs with it, for every target at once.
+    """
+    entries = [e for p in palettes for e in p]
+    index = sum(len(p) for p in palettes[:g]) + j
+    labs = np.array([lab for lab, _ in entries], np.float64)
+    w = np.array([0.5 * share for _, share in entries], np.float64)
+    i1, i2 = np.triu_indices(len(labs), k=1)
+    fixed = (i1 != index) & (i2 != index)
+    pw = w[i1] * w[i2]
+    base = float(np.sum(pw[fixed] * model.rate(labs[i1[fixed]], labs[i2[fixed]], clip=False)))
+    others = np.array([e for e in range(len(labs)) if e != index])
+    targets = np.asarray(targets, np.float64)
+    moving = model.rate(targets[:, None, :], labs[others][None], clip=False) @ (w[index] * w[others])
+    return np.clip((base + moving) / pw.sum(), *people.RATING_RANGE)
 
 
 def entry_region(image, attention, entries, index):
@@ -68,58 +102,91 @@ def entry_region(image, attention, entries, index):
     return garment * nearest * near
 
 
-def suggest(backend, top, bottom, k=SUGGESTIONS, per_entry=PER_ENTRY, model=None):
-    """Palette-entry fixes for one pair of preprocessed uint8 images, best first.
+def _candidates(read, garments, per_entry, model):
+    """Per entry of each garment in `garments`: the `per_entry` nearest visible changes (at least
+    MIN_SUGGESTION_SPACING away, and apart) that lift the outfit palette rating over the line."""
+    line = people.RATING_THRESHOLD + PEOPLE_MARGIN
+    out = []
+    for g in garments:
+        for j, (lab, share) in enumerate(read[g]):
+            targets = candidate_colours(lab, PEOPLE_LIGHTNESS_STEPS)
+            distance = np.linalg.norm(targets - lab, axis=-1)
+            ratings = ratings_with_entry(read, g, j, targets, model)
+            picked = []
+            for n in np.argsort(distance, kind="stable"):
+                if len(picked) == per_entry:
+                    break
+                if ratings[n] >= line and distance[n] >= MIN_SUGGESTION_SPACING and all(
+                        np.linalg.norm(targets[n] - targets[m]) >= MIN_SUGGESTION_SPACING for m in picked):
+                    picked.append(n)
+            out += [{"g": g, "role": ROLES[g], "j": j, "lab": lab, "share": share, "target": targets[n],
+                     "delta_e": float(distance[n]), "rating_palette": float(ratings[n])} for n in picked]
+    return sorted(out, key=lambda c: c["delta_e"])
+
+
+def palette_suggestions(backend, images, embeddings, attention, read, garments, k=SUGGESTIONS,
+                        per_entry=PER_ENTRY, model=None):
+    """Palette-entry fixes for the garments `garments` (indices into ROLES), nearest first.
+
+    `images` `[2, S, S, 3]` uint8, `embeddings` `[2, D]`, `attention` `[2, P]` and `read` (each
+    garment's read palette, `[(OKLab, share)]`) as `explain` read them. Returns `(suggestions,
+    checked, previews)`: up to `k` fixes whose recoloured photo keeps people's outfit palette
+    rating over the line, every checked candidate, and the suggestions' recoloured photos.
+    All checked candidates go through the encoder in one batch and the head in one more.
+    """
+    model = model or people.default()
+    line = people.RATING_THRESHOLD + PEOPLE_MARGIN
+    candidates = _candidates(read, garments, per_entry, model)
+    if not candidates:
+        return [], [], []
+    for c in candidates:
+        region = entry_region(images[c["g"]], attention[c["g"]], read[c["g"]], c["j"])
+        c["preview"] = recolour(images[c["g"]], region, c["lab"], c["target"])
+        c["region_share"] = float(region.mean())
+    moved, _, _, raw = read_garments(backend, np.stack([c["preview"] for c in candidates]), palettes=True)
+    roles = np.array([c["g"] for c in candidates])
+    e_tops = np.where((roles == 0)[:, None], moved, embeddings[0][None]).astype(np.float32)
+    e_bottoms = np.where((roles == 1)[:, None], moved, embeddings[1][None]).astype(np.float32)
+    p = backend.score_batch(e_tops, e_bottoms)
+    for n, c in enumerate(candidates):
+        reread = list(read)
+        reread[c["g"]] = palette.read_palette(raw[n]) if raw is not None else read[c["g"]]
+        c["rating_pixels"] = float(outfit_rating(reread, model))
+        c["p_pixels"] = float(p[n])
+    good = [c for c in candidates if c["rating_pixels"] >= line][:k]
+    return good, candidates, [c["preview"] for c in good]
+
+
+def suggestion_json(c, threshold=None):
+    """One palette suggestion as JSON (`explain`'s `palette_suggestions`)."""
+    info, current = colour_info(c["target"]), colour_info(c["lab"])
+    part = ENTRY_WORDS[c["j"]] if c["j"] < len(ENTRY_WORDS) else f"colour {c['j'] + 1}"
+    return {"role": c["role"], "entry": int(c["j"]), "share": round(float(c["share"]), 3), "from": current,
+            "colour": info, "delta_e": round(c["delta_e"], 4), "rating_palette": round(c["rating_palette"], 4),
+            "rating_pixels": round(c["rating_pixels"], 4), "p_pixels": round(c["p_pixels"], 6),
+            **({"label_pixels": "harmonious" if c["p_pixels"] >= threshold else "clashing"}
+               if threshold is not None else {}),
+            "region_share": round(c["region_share"], 4),
+            "text": (f"make the {part} of the {c['role']} ({current['name']}, {round(100 * c['share'])} % of it) "
+                     f"{info['name']} ({info['hex']}) instead")}
+
+
+def suggest(backend, top, bottom, k=SUGGESTIONS, per_entry=PER_ENTRY, model=None, garments=None):
+    """Palette-entry fixes for one pair of preprocessed uint8 images, best first (a pass of its own).
 
     Returns a dict: `palettes` (each garment's read palette, JSON), `rating` (people's outfit
-    palette rating now), `suggestions`: up to `k` of `{"role", "entry", "from", "colour",
-    "delta_e", "rating_palette", "rating_pixels", "p_pixels", "rating_model_pixels"}` whose
-    recoloured photo keeps people's palette rating over the line (threshold + margin), nearest
-    first; the checked candidates that did not are under `checked`.
+    palette rating now), `threshold` (the line), `suggestions` (see `suggestion_json`) and
+    `checked` (the candidates that were recoloured and did not make it). `garments`: which
+    garments' entries to recolour (default: both).
     """
     model = model or people.default()
     images = np.stack([top, bottom])
-    out = backend.attend_details(images)
-    read = [palette.read_palette(r) for r in out["palette"]]
-    now = outfit_rating(read, model)
-    line = people.RATING_THRESHOLD + PEOPLE_MARGIN
-    candidates = []
-    for g, role in enumerate(ROLES):
-        for j, (lab, share) in enumerate(read[g]):
-            found = []
-            for target in candidate_colours(lab, PEOPLE_LIGHTNESS_STEPS):
-                moved = [list(p) for p in read]
-                moved[g] = [(target if n == j else c, s) for n, (c, s) in enumerate(read[g])]
-                rating = outfit_rating(moved, model)
-                if rating >= line:
-                    found.append((float(np.linalg.norm(target - lab)), target, rating))
-            found.sort(key=lambda f: f[0])
-            picked = []
-            for d, target, rating in found:
-                if all(np.linalg.norm(target - t) >= MIN_SUGGESTION_SPACING for _, t, _ in picked):
-                    picked.append((d, target, rating))
-                if len(picked) == per_entry:
-                    break
-            candidates += [{"g": g, "role": role, "j": j, "lab": lab, "share": share, "delta_e": d,
-                            "target": t, "rating_palette": r} for d, t, r in picked]
-    checked = []
-    for c in sorted(candidates, key=lambda c: c["delta_e"]):
-        region = entry_region(images[c["g"]], out["attention"][c["g"]], read[c["g"]], c["j"])
-        photo = images.copy()
-        photo[c["g"]] = recolour(images[c["g"]], region, c["lab"], c["target"])
-        details = backend.predict_details(photo[:1], photo[1:])
-        again = backend.attend_details(photo[c["g"]:c["g"] + 1])["palette"][0]
-        reread = list(read)
-        reread[c["g"]] = palette.read_palette(again)
-        checked.append({
-            "role": c["role"], "entry": {"hex": palette.hex_colour(c["lab"]), "share": round(c["share"], 3)},
-            "from": colour_info(c["lab"]), "colour": colour_info(c["target"]), "delta_e": round(c["delta_e"], 4),
-            "rating_palette": round(c["rating_palette"], 4),
-            "rating_pixels": round(outfit_rating(reread, model), 4),
-            "p_pixels": round(float(details["p"][0]), 6),
-            "rating_model_pixels": None if details["rating"] is None else round(float(details["rating"][0]), 4),
-        })
-    good = [s for s in checked if s["rating_pixels"] >= line]
-    return {"palettes": {role: palette.as_json(r) for role, r in zip(ROLES, out["palette"])},
-            "rating": round(now, 4), "threshold": line, "suggestions": good[:k],
-            "checked": [s for s in checked if s not in good[:k]]}
+    embeddings, _, attention, raw = read_garments(backend, images, palettes=True)
+    read = [palette.read_palette(r) for r in raw]
+    flat = attention.reshape(len(images), -1)
+    good, checked, _ = palette_suggestions(backend, images, embeddings, flat, read,
+                                           range(len(ROLES)) if garments is None else garments, k, per_entry, model)
+    return {"palettes": {role: palette.as_json(r) for role, r in zip(ROLES, raw)},
+            "rating": round(outfit_rating(read, model), 4), "threshold": people.RATING_THRESHOLD + PEOPLE_MARGIN,
+            "suggestions": [suggestion_json(c) for c in good],
+            "checked": [suggestion_json(c) for c in checked if not any(c is g for g in good)]}

@@ -1,13 +1,20 @@
-"""What the model read, in words: a colour's hex / OKLCH / name, the rule's reading of two colours
-and people's rating of them with its reasons (`explain` reports them; `recommend --explain` too).
+"""What the model read about each garment, and in words.
+
+`read_garments`: one pass of the backend's attention graph over garment photos (embeddings,
+the model's main colours, attention maps, palettes); `shown_colours`: the colour shown for each
+garment (its palette's dominant colour). In words: a colour's hex / OKLCH / name, the rule's
+reading of two colours and people's rating of them with its reasons (`explain` reports them;
+`recommend --explain` too).
 
 The main colour of a garment embedding is its last three values (scaled OKLab,
-`ColourAttentionPooling`): `embedding_colours`.
+`ColourAttentionPooling`, the attention-weighted mean): `embedding_colours`.
 """
+
+import math
 
 import numpy as np
 
-from neipalette_tf.colour import people
+from neipalette_tf.colour import palette, people
 from neipalette_tf.colour.harmony import (
     ANALOGOUS_MAX_DEG,
     COMPLEMENTARY_MIN_DEG,
@@ -17,6 +24,7 @@ from neipalette_tf.colour.harmony import (
 )
 from neipalette_tf.colour.names import colour_name_of_oklab, hex_of_srgb
 from neipalette_tf.colour.space import OKLAB_SCALE, oklab_to_oklch, oklch_to_srgb
+from neipalette_tf.core.errors import ArtifactError
 
 ROLES = ("top", "bottom")
 
@@ -25,6 +33,42 @@ def embedding_colours(embeddings):
     """The main colours in garment embeddings (their last three values), as OKLab `[N, 3]`."""
     return np.asarray(embeddings, np.float64)[:, -3:] / np.asarray(OKLAB_SCALE)
 
+
+def read_garments(backend, images, palettes=False):
+    """Embeddings `[N, D]`, the model's main colours (the embeddings' attention-weighted means, OKLab
+    `[N, 3]`) and attention maps `[N, h, w]` (or None); with `palettes`, also each garment's raw
+    palette `[N, K, 4]` (or None; `neipalette_tf.colour.palette.read_palette` reads it), from the
+    same pass."""
+    images = np.asarray(images)
+    raw = None
+    try:
+        if hasattr(backend, "attend_details"):  # every Predictor; stand-ins may only attend
+            out = backend.attend_details(images)
+            embeddings, attention, raw = out["embedding"], out["attention"], out["palette"]
+        else:
+            embeddings, attention = backend.attend_batch(images)
+            raw = palette.palettes_from_attention(images, attention)
+        side = math.isqrt(attention.shape[1])
+        attention = np.asarray(attention, np.float64).reshape(len(images), side, side)
+    except ArtifactError:  # no attention graph (an export made before it existed)
+        embeddings, attention = backend.embed_batch(images), None
+    embeddings = np.asarray(embeddings, np.float32)
+    if palettes:
+        return embeddings, embedding_colours(embeddings), attention, None if raw is None else np.asarray(raw)
+    return embeddings, embedding_colours(embeddings), attention
+
+
+def shown_colours(means, raw_palettes):
+    """The colour shown for each garment, OKLab `[N, 3]`: its palette's dominant colour (largest share,
+    `palette.read_palette`) where there is a palette, else the model's main colour (the mean).
+
+    For a plain garment the two agree (docs/explain.md gives the figures); for a striped shirt the
+    mean is a blend nobody wears. The model's head, the suggestion search and the recolouring keep
+    the mean: it is what the model scores.
+    """
+    if raw_palettes is None:
+        return np.asarray(means, np.float64)
+    return np.stack([palette.read_palette(raw)[0][0] for raw in raw_palettes])
 
 
 # --------------------------------------------------------------------------

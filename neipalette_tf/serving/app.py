@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from neipalette_tf.core import cli
 from neipalette_tf.explanation import explain
 from neipalette_tf.explanation.figure import heat_overlay
-from neipalette_tf.explanation.readings import colour_info
+from neipalette_tf.explanation.readings import colour_info, read_garments
 from neipalette_tf.ranking.diversity import mmr
 from neipalette_tf.serving import images, web_runtime
 from neipalette_tf.serving.guards import RETRY_AFTER_S, BodyLimit, HTTPError, RequestGuard
@@ -275,6 +275,8 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
                     "bottom": _png_data_url(heat_overlay(bottom, att[1])),
                     "top_photo": _png_data_url(top), "bottom_photo": _png_data_url(bottom),
                     "previews": [_png_data_url(p) for p in result["_previews"]]}
+                if "_palette_previews" in result:  # a multi-colour garment's palette suggestions
+                    out["images"]["palette_previews"] = [_png_data_url(p) for p in result["_palette_previews"]]
             return out
 
         out = await pool.run(work)
@@ -312,7 +314,7 @@ def create_app(model, workers=None, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_
         decoded = await decoder.decode([("query", query)] + [(f"garments[{i}]", f) for i, f in enumerate(garments)])
 
         def work(backend):
-            embeddings, labs, _ = explain.read_garments(backend, np.stack(decoded))
+            embeddings, labs, _ = read_garments(backend, np.stack(decoded))
             e_q, e_g = np.broadcast_to(embeddings[0], embeddings[1:].shape), embeddings[1:]
             p = backend.score_batch(e_q, e_g) if role == "top" else backend.score_batch(e_g, e_q)
             order = mmr(p, labs[1:], k) if diverse else list(np.argsort(-p, kind="stable")[:k])

@@ -76,4 +76,13 @@ def striped(a, b, background=(236, 236, 232)):
     return img
 
 
-NAVY = (31, 45, 84)
+NAVY, PURPLE = (31, 45, 84), (120, 60, 160)
+
+
+class PeopleBackend(MeanBackend):
+    """A people-trained model's answers (`has_rating`): palette suggestions are for such models."""
+
+    has_rating = True
+
+    def predict_details(self, tops, bottoms):
+        return {"p": self.predict_batch(tops, bottoms), "rating": None}

@@ -14,14 +14,14 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
-from explain_stand_ins import GREEN, NAVY, RED, SIZE, MeanBackend, RuleBackend, garment, striped
+from explain_stand_ins import GREEN, NAVY, PURPLE, RED, SIZE, MeanBackend, PeopleBackend, RuleBackend, garment, striped
 from PIL import Image
 
 from neipalette_tf.commands import explain as explain_cli
-from neipalette_tf.colour import harmony, space
+from neipalette_tf.colour import harmony, people, space
 from neipalette_tf.colour.estimate import estimate_main_colour
 from neipalette_tf.core import cli
-from neipalette_tf.explanation import explain
+from neipalette_tf.explanation import explain, palette_fixes
 from neipalette_tf.explanation.fixes import candidate_colours, nearest_fixes
 
 
@@ -107,6 +107,57 @@ def test_the_readings_name_the_dominant_colour_and_the_model_keeps_the_mean():
     assert all(s["from"]["hex"] == c["hex"] for s in r["suggestions"] if s["role"] == "top")
     plain = r["colours"]["bottom"]  # a plain garment: dominant and mean agree
     assert plain["read_as"] == "dominant" and np.linalg.norm(np.subtract(plain["mean"]["oklab"], plain["oklab"])) < 0.02
+
+
+def test_a_multi_colour_garment_gets_suggestions_that_recolour_one_palette_entry():
+    top, bottom = striped(NAVY, RED), garment(PURPLE, kind="bottom")  # 2/3 navy, 1/3 red stripes
+    r = explain.explain_images(PeopleBackend(), top, bottom)
+    assert r["label"] == "clashing"
+    found = r["palette_suggestions"]
+    assert found and len(found) <= explain.SUGGESTIONS and len(r["_palette_previews"]) == len(found)
+    assert r["palette_rating"] == pytest.approx(palette_fixes.outfit_rating(
+        [[(np.array(space.srgb_to_oklab(np.array(c, float))), s) for c, s in ((NAVY, 2 / 3), (RED, 1 / 3))],
+         [(space.srgb_to_oklab(np.array(PURPLE, float)), 1.0)]], people.default()), abs=0.05)
+    line = people.RATING_THRESHOLD + palette_fixes.PEOPLE_MARGIN
+    stripes = {0: np.array([(y - 4) % 6 < 4 for y in range(4, 28)])}
+    stripes[1] = ~stripes[0]
+    for s, preview in zip(found, r["_palette_previews"]):
+        assert s["role"] == "top" and s["rating_pixels"] >= line and 0.0 <= s["p_pixels"] <= 1.0
+        entry = r["colours"]["top"]["palette"][s["entry"]]
+        assert s["from"]["hex"] == entry["hex"] and s["share"] == entry["share"]
+        assert s["text"] == (f"make the {palette_fixes.ENTRY_WORDS[s['entry']]} of the top ({s['from']['name']}, "
+                             f"{round(100 * s['share'])} % of it) {s['colour']['name']} ({s['colour']['hex']}) instead")
+        # only that entry's pixels moved, to the suggested colour; the other stripes and the background stay
+        rows = np.arange(4, 28)
+        assert (preview[rows[~stripes[s['entry']]]] == top[rows[~stripes[s['entry']]]]).all()
+        assert (preview[:4] == top[:4]).all() and (preview[:, :8] == top[:, :8]).all()
+        moved = space.srgb_to_oklab(preview[rows[stripes[s['entry']]], 8:24].reshape(-1, 3)).mean(axis=0)
+        assert np.linalg.norm(moved - np.array(s["colour"]["oklab"])) < 0.02
+    assert "_palette_previews" not in explain.public(r)
+    json.dumps(explain.public(r))
+
+
+def test_the_text_output_lists_the_palette_and_its_suggestions(capsys):
+    r = explain.explain_images(PeopleBackend(), striped(NAVY, RED), garment(PURPLE, kind="bottom"))
+    explain_cli._print_text(r, None)
+    text = capsys.readouterr().out
+    assert "        palette: #1f2d54 67%, #c81e28 33%" in text
+    assert f"outfit palette: people would rate it {r['palette_rating']:.2f} / 5\n" in text
+    assert f"palette suggestion 1: {r['palette_suggestions'][0]['text']} (ΔE " in text
+
+
+def test_plain_garments_and_rule_models_get_no_palette_suggestions_and_do_no_palette_work(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("palette suggestions searched")
+
+    striped_pair = (striped(NAVY, RED), garment(PURPLE, kind="bottom"))
+    assert explain.explain_images(PeopleBackend(), *striped_pair, always_suggest=True)["palette_suggestions"]
+    monkeypatch.setattr(palette_fixes, "palette_suggestions", refuse)
+    plain = explain.explain_images(PeopleBackend(), garment(RED), garment(GREEN, kind="bottom"), always_suggest=True)
+    assert "palette_suggestions" not in plain and "palette_rating" not in plain and plain["suggestions"]
+    # a rule-v1 model's explanation keeps clear of the people model: no palette suggestions either
+    rule = explain.explain_images(MeanBackend(), *striped_pair, always_suggest=True)
+    assert "palette_suggestions" not in rule and len(rule["colours"]["top"]["palette"]) == 2
 
 
 # --------------------------------------------------------------------------

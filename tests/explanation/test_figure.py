@@ -29,3 +29,15 @@ def test_save_figure_draws_the_photos_and_each_suggestion(tmp_path):
     figure.save_figure(result, top, bottom, path)
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 100 * (2 + len(result["suggestions"]))
+
+
+def test_save_figure_adds_a_column_per_palette_suggestion(tmp_path):
+    from explain_stand_ins import NAVY, PURPLE, PeopleBackend, striped
+
+    top, bottom = striped(NAVY, RED), garment(PURPLE, kind="bottom")
+    result = explain.explain_images(PeopleBackend(), top, bottom)
+    assert result["palette_suggestions"]
+    figure.save_figure(result, top, bottom, tmp_path / "with.png")
+    figure.save_figure({**result, "palette_suggestions": []}, top, bottom, tmp_path / "without.png")
+    with Image.open(tmp_path / "with.png") as a, Image.open(tmp_path / "without.png") as b:
+        assert a.size[0] > b.size[0] + 100 * (len(result["palette_suggestions"]) - 1)

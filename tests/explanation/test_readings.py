@@ -55,3 +55,27 @@ def test_people_reading_is_the_people_models_rating_with_its_largest_terms():
     assert sum(r["terms"].values()) + r["average_theme"] == pytest.approx(
         float(model.rate(red, green, clip=False)), abs=1e-3)
     assert r["reading"].startswith(f"people would rate this pair about {r['rating']:.1f} / 5")
+
+
+def test_read_garments_and_the_colour_shown_with_and_without_an_attention_graph():
+    from explain_stand_ins import NAVY, RED, MeanBackend, striped
+
+    from neipalette_tf.core.errors import ArtifactError
+
+    images = np.stack([striped(NAVY, RED), striped(RED, NAVY)])
+    embeddings, means, attention, raw = readings.read_garments(MeanBackend(), images, palettes=True)
+    assert embeddings.shape == (2, 7) and attention.shape == (2, 16, 16) and raw.shape == (2, 3, 4)
+    shown = readings.shown_colours(means, raw)
+    want = space.srgb_to_oklab(np.array([NAVY, RED], np.float64))  # the 2/3 stripes of each
+    assert np.linalg.norm(shown - want, axis=-1).max() < 0.01 < np.linalg.norm(means - want, axis=-1).min()
+
+    class Old(MeanBackend):  # an export made before the attention graph: embeddings only
+        def attend_batch(self, images):
+            raise ArtifactError("no attention graph")
+
+        def embed_batch(self, images):
+            return MeanBackend.attend_batch(self, images)[0]
+
+    embeddings, means_old, attention, raw = readings.read_garments(Old(), images, palettes=True)
+    assert attention is None and raw is None and np.allclose(means_old, means, atol=1e-6)
+    assert (readings.shown_colours(means_old, raw) == means_old).all()
