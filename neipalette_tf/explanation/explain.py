@@ -157,10 +157,11 @@ def explain_images(backend, top, bottom, threshold=THRESHOLD, target=TARGET_P, k
                     best.append(s)
             if len(best) >= k and not check_all:
                 break
+        infos = {}
         for role in ROLES:
-            result["fixes"][role] = [_suggestion_json(s, shown, threshold) for s in fixes[role]]
+            result["fixes"][role] = [_suggestion_json(s, shown, threshold, infos) for s in fixes[role]]
         for s in best[:k]:
-            result["suggestions"].append(_suggestion_json(s, shown, threshold))
+            result["suggestions"].append(_suggestion_json(s, shown, threshold, infos))
             hidden["_previews"].append(s["preview"])
         if palette_suggest and people_model is not None and raw_palettes is not None:
             _suggest_on_palettes(backend, images, embeddings, attention, raw_palettes, k, people_model, threshold,
@@ -216,11 +217,20 @@ def _check_on_pixels(backend, batch, images, embeddings, attention, labs, region
             s["rating_pixels"] = float(r)
 
 
-def _suggestion_json(s, shown, threshold):
+def _info(lab, cache):
+    """`colour_info(lab)`, each colour worked out once per explanation (a copy per use)."""
+    key = tuple(np.asarray(lab, np.float64).tolist())
+    if key not in cache:
+        cache[key] = colour_info(lab)
+    return dict(cache[key])
+
+
+def _suggestion_json(s, shown, threshold, cache=None):
     """One fix as JSON: `from` is the garment's colour as shown (`shown_colours`), `delta_e` the distance
-    from the model's main colour (the search's)."""
+    from the model's main colour (the search's). `cache`: colour infos already worked out (a dict)."""
     i = ROLES.index(s["role"])
-    info, current = colour_info(s["oklab"]), colour_info(shown[i])
+    cache = {} if cache is None else cache
+    info, current = _info(s["oklab"], cache), _info(shown[i], cache)
     checked = "p_pixels" in s
     people_keys = {}
     if "rating" in s:
