@@ -109,6 +109,9 @@ def main(argv=None):
     print(f"latency p50 {r['p50_ms']:.1f} ms, p90 {r['p90_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
           f"max {r['max_ms']:.1f} ms; {r['requests_per_s']:.1f} requests/s; errors: {r['errors']} "
           f"{r['error_kinds'] or ''}")
+    if r["processes"] > 1:
+        print(f"the {r['clients']} connections fell {'/'.join(map(str, r['connections_per_process']))} on the "
+              f"{r['processes']} server processes")
     print(f"server memory: {r['rss_before_mb']:.0f} MB after warm-up -> {r['rss_after_mb']:.0f} MB ({growth}; "
           f"bound +{MAX_MEMORY_GROWTH:.0%}); p99 goal <= {GOAL_P99_MS:.0f} ms: "
           f"{'met' if r['p99_ms'] <= GOAL_P99_MS else 'NOT met'}")

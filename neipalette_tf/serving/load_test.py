@@ -4,6 +4,7 @@ The command, its flags and what it writes are described in `neipalette_tf/comman
 this module holds the work, callable from Python.
 """
 
+import collections
 import http.client
 import io
 import json
@@ -99,8 +100,13 @@ def wait_healthy(port, process, timeout=120.0, processes=1):
     raise cli.UserError(f"the server did not answer /healthz from {processes} process(es) within {timeout:.0f} s")
 
 
-def client(port, bodies, n, offset, latencies, errors, lock):
+def client(port, bodies, n, offset, latencies, errors, lock, pids=None):
+    """`n` requests on one kept-alive connection (a new one after an error); with `pids`, first asks
+    `/healthz` on it which server process holds the connection (appended to `pids`)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    if pids is not None:
+        conn.request("GET", "/healthz")
+        pids.append(json.loads(conn.getresponse().read()).get("pid"))
     for i in range(n):
         body, ctype = bodies[(offset + i) % len(bodies)]
         start = time.perf_counter()
@@ -162,9 +168,9 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
         for t in warmers:
             t.join()
         rss_before = rss_bytes(process.pid)
-        latencies, errors = [], []
-        threads = [threading.Thread(target=client, args=(port, bodies, requests, c * 7, latencies, errors, lock))
-                   for c in range(clients)]
+        latencies, errors, held_by = [], [], []
+        threads = [threading.Thread(target=client, args=(port, bodies, requests, c * 7, latencies, errors, lock,
+                                                         held_by)) for c in range(clients)]
         start = time.perf_counter()
         for t in threads:
             t.start()
@@ -185,4 +191,7 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
             "rss_after_mb": rss_after / 2**20 if rss_after else None, "memory_growth": growth,
             "server_alive": alive, "images": images, "suggest": suggest, "workers": workers, "processes": processes,
             "server_pids_answering": len(pids),
+            # how the clients' kept-alive connections fell on the server processes (the kernel's choice;
+            # with --processes 2, a 5/3 or 6/2 split queues more requests on one core: docs/serving.md)
+            "connections_per_process": sorted(collections.Counter(held_by).values(), reverse=True),
             "cpu": cpu_summary(as_dict=True), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}

@@ -147,5 +147,6 @@ def test_small_load_run_has_no_errors(explain_export, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["errors"] == 0 and r["requests"] == 40 and r["server_alive"], r
     assert r["processes"] == 2 and r["server_pids_answering"] == 2  # `serve --processes 2`: both answer
+    assert sum(r["connections_per_process"]) == 4 and 1 <= len(r["connections_per_process"]) <= 2, r
     assert r["p99_ms"] > 0 and r["rss_before_mb"] > 0
     assert rc == (1 if (r["memory_growth"] or 0) > MAX_MEMORY_GROWTH else 0)

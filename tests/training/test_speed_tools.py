@@ -63,8 +63,9 @@ def test_peer_benchmark_measures_both_frameworks(tiny_synth):
 def test_peer_benchmark_without_torch_is_one_line(monkeypatch, capsys):
     from neipalette_tf.commands import peer_bench as cli_module
     from neipalette_tf.core import cli
+    from neipalette_tf.training import peer_bench  # the command imports it after its flags are checked
 
-    monkeypatch.setattr(cli_module.peer_bench, "torch_available", lambda: False)
+    monkeypatch.setattr(peer_bench, "torch_available", lambda: False)
     with pytest.raises(SystemExit) as e:
         cli.run(cli_module.main, [])
     err = capsys.readouterr().err.strip()
