@@ -78,17 +78,17 @@ def test_train_evaluate_export_predict_on_the_other_kernel_set(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_ENABLE_ONEDNN_OPTS=other, TF_CPP_MIN_LOG_LEVEL="2")
     report = tmp_path / "portability.json"
     done = subprocess.run([sys.executable, "-m", "neipalette_tf.portability", "--out", str(tmp_path / "work"),
-                           "--only", "train,evaluate,export,predict (keras),predict (onnx),predict (saved_model),"
-                           "recommend", "--json", str(report),
-                           # int8 / float16 conversion peaks at several GB: beside the suite's own process
-                           # it was once OOM-killed on a 24 GiB machine. TFLite is left out too: neither its
-                           # runtime nor ONNX Runtime runs TensorFlow's kernels, the set under test here
-                           # (ONNX stays for `recommend`, which reads an export folder's model.onnx)
-                           "--formats", "savedmodel,onnx"],
+                           "--only", "train,evaluate,export,predict (keras),predict (saved_model)",
+                           "--json", str(report),
+                           # The paths that run TensorFlow's kernels, the set under test here: LiteRT and
+                           # ONNX Runtime run their own (and `recommend` reads an export's model.onnx), so
+                           # those formats and paths are left to the rest of the suite. int8 / float16
+                           # conversion also peaks at several GB: beside the suite's own process it was once
+                           # OOM-killed on a 24 GiB machine.
+                           "--formats", "savedmodel"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(report.read_text())
     assert result["cpu"]["onednn"] is (other == "1")
-    assert {"train", "evaluate", "export", "predict (keras)", "predict (onnx)", "predict (saved_model)",
-            "recommend"} == set(result["paths"])
+    assert {"train", "evaluate", "export", "predict (keras)", "predict (saved_model)"} == set(result["paths"])
     assert all(r["ok"] for r in result["paths"].values())
