@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from neipalette_tf.core import cli  # noqa: E402
 from neipalette_tf.core.cpu_info import cpu_summary  # noqa: E402
 from neipalette_tf.core.preprocessing import load_image  # noqa: E402
 from neipalette_tf.explanation import explain  # noqa: E402
@@ -29,11 +30,13 @@ from neipalette_tf.predictors import runtime  # noqa: E402
 from neipalette_tf.serving.load_test import PHOTOS, garment_photo  # noqa: E402
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="model.onnx, model*.tflite or an export folder")
     p.add_argument("--rounds", type=int, default=3)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if args.rounds < 1:
+        raise cli.UserError(f"--rounds must be at least 1, got {args.rounds}")
     spent = collections.defaultdict(lambda: [0, 0.0, 0])  # graph file -> calls, CPU seconds, rows
     for graph_type in set(runtime.GRAPH_TYPES.values()):
         real = graph_type.run
@@ -70,7 +73,8 @@ def main():
         graphs += 1e3 * seconds / n
         print(f"  {name}: {calls / n:.2f} runs, {rows / calls:.0f} rows per run, {1e3 * seconds / n:.2f} ms")
     print(f"  everything else (NumPy, Python): {total - graphs:.2f} ms")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))  # a bad --model or --rounds: one line, exit 2

@@ -105,8 +105,13 @@ def client(port, bodies, n, offset, latencies, errors, lock, pids=None):
     `/healthz` on it which server process holds the connection (appended to `pids`)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     if pids is not None:
-        conn.request("GET", "/healthz")
-        pids.append(json.loads(conn.getresponse().read()).get("pid"))
+        try:
+            conn.request("GET", "/healthz")
+            pids.append(json.loads(conn.getresponse().read()).get("pid"))
+        except (OSError, http.client.HTTPException, ValueError):  # counted as unknown; the requests still run
+            pids.append(None)
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for i in range(n):
         body, ctype = bodies[(offset + i) % len(bodies)]
         start = time.perf_counter()
