@@ -111,7 +111,9 @@ def main(argv=None):
           f"{r['error_kinds'] or ''}")
     if r["processes"] > 1:
         print(f"the {r['clients']} connections fell {'/'.join(map(str, r['connections_per_process']))} on the "
-              f"{r['processes']} server processes")
+              f"{r['processes']} server processes at the start, "
+              f"{'/'.join(map(str, r['connections_per_process_halfway']))} halfway; the server closed "
+              f"{r['server_closes']} kept-alive connection(s) to even them out")
     print(f"server memory: {r['rss_before_mb']:.0f} MB after warm-up -> {r['rss_after_mb']:.0f} MB ({growth}; "
           f"bound +{MAX_MEMORY_GROWTH:.0%}); p99 goal <= {GOAL_P99_MS:.0f} ms: "
           f"{'met' if r['p99_ms'] <= GOAL_P99_MS else 'NOT met'}")

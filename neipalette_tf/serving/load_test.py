@@ -100,19 +100,27 @@ def wait_healthy(port, process, timeout=120.0, processes=1):
     raise cli.UserError(f"the server did not answer /healthz from {processes} process(es) within {timeout:.0f} s")
 
 
-def client(port, bodies, n, offset, latencies, errors, lock, pids=None):
-    """`n` requests on one kept-alive connection (a new one after an error); with `pids`, first asks
-    `/healthz` on it which server process holds the connection (appended to `pids`)."""
+def _holder(conn, port):
+    """(pid of the server process holding `conn` (None: unknown), the connection to go on with)."""
+    try:
+        conn.request("GET", "/healthz")
+        return json.loads(conn.getresponse().read()).get("pid"), conn
+    except (OSError, http.client.HTTPException, ValueError):  # counted as unknown; the requests still run
+        conn.close()
+        return None, http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+
+def client(port, bodies, n, offset, latencies, errors, lock, pids=None, closes=None):
+    """`n` requests on one kept-alive connection (a new one after an error, or after the server answered
+    `Connection: close`: counted in `closes`); with `pids`, asks `/healthz` before the first and the middle
+    request which server process holds the connection (appended to `pids` as a pair: at the middle every
+    client is still running, so the pairs of all clients show the split while they all send)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     if pids is not None:
-        try:
-            conn.request("GET", "/healthz")
-            pids.append(json.loads(conn.getresponse().read()).get("pid"))
-        except (OSError, http.client.HTTPException, ValueError):  # counted as unknown; the requests still run
-            pids.append(None)
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        first, conn = _holder(conn, port)
     for i in range(n):
+        if pids is not None and i == n // 2:
+            middle, conn = _holder(conn, port)
         body, ctype = bodies[(offset + i) % len(bodies)]
         start = time.perf_counter()
         try:
@@ -121,6 +129,9 @@ def client(port, bodies, n, offset, latencies, errors, lock, pids=None):
             response.read()
             ok = response.status == 200
             status = response.status
+            if closes is not None and response.will_close:  # http.client reconnects for the next request
+                with lock:
+                    closes.append(1)
         except (OSError, http.client.HTTPException) as e:
             ok, status = False, type(e).__name__
             conn.close()
@@ -130,6 +141,8 @@ def client(port, bodies, n, offset, latencies, errors, lock, pids=None):
             latencies.append(elapsed)
             if not ok:
                 errors.append(status)
+    if pids is not None:
+        pids.append((first, middle if n else None))
     conn.close()
 
 
@@ -173,9 +186,9 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
         for t in warmers:
             t.join()
         rss_before = rss_bytes(process.pid)
-        latencies, errors, held_by = [], [], []
+        latencies, errors, held_by, closes = [], [], [], []
         threads = [threading.Thread(target=client, args=(port, bodies, requests, c * 7, latencies, errors, lock,
-                                                         held_by)) for c in range(clients)]
+                                                         held_by, closes)) for c in range(clients)]
         start = time.perf_counter()
         for t in threads:
             t.start()
@@ -197,6 +210,10 @@ def bench(model, clients=8, requests=200, warmup=80, workers=None, images=False,
             "server_alive": alive, "images": images, "suggest": suggest, "workers": workers, "processes": processes,
             "server_pids_answering": len(pids),
             # how the clients' kept-alive connections fell on the server processes (the kernel's choice;
-            # with --processes 2, a 5/3 or 6/2 split queues more requests on one core: docs/serving.md)
-            "connections_per_process": sorted(collections.Counter(held_by).values(), reverse=True),
+            # with --processes 2, a 5/3 or 6/2 split queues more requests on one core: docs/serving.md),
+            # at the start and halfway (the server evens them out: `neipalette_tf.serving.balance`)
+            "connections_per_process": sorted(collections.Counter(a for a, _ in held_by).values(), reverse=True),
+            "connections_per_process_halfway": sorted(collections.Counter(b for _, b in held_by).values(),
+                                                     reverse=True),
+            "server_closes": len(closes),
             "cpu": cpu_summary(as_dict=True), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}

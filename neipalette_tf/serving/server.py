@@ -28,6 +28,10 @@ many). `GuardedHttpToolsProtocol` is uvicorn's httptools protocol
   seconds or `LINGER_BYTES` bytes, as nginx does: closing with unread
   data would send a reset, and the client's system may drop the answer.
 
+With `--processes N`, kept-alive connections are evened out across the
+processes (`neipalette_tf.serving.balance`): a process over its share
+answers a request with `Connection: close`, and the client reconnects.
+
 Requests in flight, each request's whole time and its body's pace are
 bounded in the app (`neipalette_tf.serving.guards.RequestGuard`).
 The limits reach each server process through `CONNECTION_LIMITS_ENV`.
@@ -41,6 +45,7 @@ import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from neipalette_tf.serving.balance import ConnectionTable, shared_table
 from neipalette_tf.serving.guards import error_body, error_headers
 
 CONNECTION_LIMITS_ENV = "NEIPALETTE_SERVE_CONNECTIONS"
@@ -89,12 +94,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a header timeout, header limits and a connection limit (module doc)."""
 
     _limits = None  # read once per process
+    _table = False  # this process's slot in the connection table (None: unbalanced), claimed once
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if GuardedHttpToolsProtocol._limits is None:
             GuardedHttpToolsProtocol._limits = connection_limits()
+        if GuardedHttpToolsProtocol._table is False:
+            GuardedHttpToolsProtocol._table = ConnectionTable.from_env()
         self.limits = GuardedHttpToolsProtocol._limits
+        self.table = GuardedHttpToolsProtocol._table
+        self._asked_to_close = False  # answered with `Connection: close` to even out the processes
         self._header_timer = None
         self._awaiting_headers = True
         self._header_raw = 0     # bytes received while the current request's headers were incomplete
@@ -110,6 +120,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport):
         super().connection_made(transport)
+        if self.table is not None:
+            self.table.opened()
         self._waiting_since = self.loop.time()
         self._arm_header_timer()
         if len(self.connections) > self.limits["max_connections"]:
@@ -119,6 +131,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
+        if self.table is not None:
+            self.table.closed(self._asked_to_close)
         super().connection_lost(exc)
 
     def _linger_close(self):
@@ -242,6 +256,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:
             self.cycle.transport = _LingeringTransport(self)
+            if (self.table is not None and self.cycle.keep_alive and not self._asked_to_close
+                    and self.table.should_close()):
+                self.cycle.keep_alive = False  # over this process's share: the client reconnects
+                self._asked_to_close = True
 
     def on_message_complete(self):
         super().on_message_complete()
@@ -291,4 +309,5 @@ def run(app, host, port, processes, limits, factory=False):
     if processes == 1:
         uvicorn.run(app, **server)
     else:
-        uvicorn.run(app, factory=factory, workers=processes, **server)
+        with shared_table(processes):  # read by each process's protocol through BALANCE_ENV
+            uvicorn.run(app, factory=factory, workers=processes, **server)

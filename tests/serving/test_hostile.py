@@ -48,6 +48,34 @@ def watched(port, attack, *args, busy_ok=False):
     return result
 
 
+def test_kept_alive_connections_are_evened_out(server):
+    """8 kept-alive clients end 4/4 on the 2 processes, whichever way the kernel first placed them: a process
+    over its share answers `Connection: close` and the client reconnects (`neipalette_tf.serving.balance`)."""
+    import collections
+    import http.client
+    import json
+
+    conns = [http.client.HTTPConnection("127.0.0.1", server[0], timeout=5) for _ in range(8)]
+    rounds = []
+    try:
+        for _ in range(40):
+            held, closes = [], 0
+            for conn in conns:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                held.append(json.loads(response.read())["pid"])
+                closes += response.will_close  # http.client opens a new connection for the next request
+            rounds.append((sorted(collections.Counter(held).values()), closes))
+            if not closes and len(rounds) > 1:
+                break
+    finally:
+        for conn in conns:
+            conn.close()
+    assert rounds[-1] == ([4, 4], 0), rounds
+    first = rounds[0][0]
+    assert first == [4, 4] or sum(c for _, c in rounds) > 0, rounds  # an uneven start was evened out by closes
+
+
 def test_slowloris_connections_are_closed_and_do_not_starve_health(server):
     """80 connections (2 x the connection limit) send a never-ending header, a byte each 0.1 s."""
     r = watched(server[0], attacks.slowloris, 80)
