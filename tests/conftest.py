@@ -131,6 +131,14 @@ def sample_pairs(pairs_csv):
 HEAVY_FIXTURES = {"tiny_run", "tiny_export", "explain_export"}
 
 
+def _module_fixtures(item):
+    """Names of the module-scoped fixtures `item` uses that its own test module defines."""
+    module = item.nodeid.split("::")[0]
+    info = getattr(item, "_fixtureinfo", None)
+    return {name for name, defs in (info.name2fixturedefs.items() if info else ())
+            if defs and defs[-1].scope in ("module", "class") and defs[-1].baseid == module}
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -139,6 +147,10 @@ def pytest_collection_modifyitems(config, items):
             # With pytest-xdist (`-n 2 --dist loadgroup`, the README's command) every test of the shared
             # trained model runs in one worker, so the session builds and exports it once.
             item.add_marker(pytest.mark.xdist_group("tiny_model"))
+        elif _module_fixtures(item):
+            # likewise the tests of one module sharing a module fixture (a model, an export, a server):
+            # split over two workers, each would build it (test_recommend's export: twice 48 s)
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -5,15 +5,17 @@ epoch, then two fine-tuning epochs; 32 synthetic pairs plus 3 bad rows,
 `--on-bad-input skip`, `--deterministic`) is run:
 
 A. uninterrupted;
-B. the same command again: metrics.json, history.csv, predictions.csv and
-   report.md must be byte-identical to A's;
 C. the same command, killed with SIGKILL during epoch 3 (after the backup
    of epoch 2), then the same command with `--resume`: it continues with
-   epoch 3 and must end with A's files, byte for byte (tolerance: none).
+   epoch 3 and must end with A's files (metrics.json, history.csv,
+   predictions.csv, report.md), byte for byte (tolerance: none).
 
-A, B and C run at the same time, each in its own working folder with the
-same relative `--out run`, so even the path fields of metrics.json are the
-same string.
+C's first process trains epochs 1 and 2 on its own and its second one epoch
+3, so C equal to A is also the same command run twice giving the same bytes
+(a separate uninterrupted run B, compared with A, was dropped as redundant
+to keep the suite short). A and C run at the same time, each in its own
+working folder with the same relative `--out run`, so even the path fields
+of metrics.json are the same string.
 """
 
 import csv
@@ -76,13 +78,13 @@ def _finish(process):
 
 @pytest.fixture(scope="module")
 def runs(setup):
-    """A and B uninterrupted; C killed in epoch 3, all three at once (2 cores: tracing is single-threaded).
+    """A uninterrupted and C killed in epoch 3, at the same time (2 cores: tracing is single-threaded).
 
     Each runs in its own working folder with `--out run`, so the path fields
     of metrics.json are the same string in all of them.
     """
     root, args = setup["root"], setup["args"]
-    a, b = _train(root / "A", args), _train(root / "B", args)
+    a = _train(root / "A", args)
     c = _train(root / "C", args, start_new_session=True)
     staged = root / "C" / f".run.staging-{c.pid}"  # a run is written here and swapped in when complete
     backup = staged / "backup"
@@ -97,11 +99,10 @@ def runs(setup):
     killed = {"returncode": c.returncode, "state": read_state(backup), "files": sorted(os.listdir(staged)),
               "staged": staged, "target_exists": (root / "C" / "run").exists()}
     _finish(a)
-    _finish(b)
-    return {name: root / name / "run" for name in "ABC"} | {"killed": killed}
+    return {name: root / name / "run" for name in "AC"} | {"killed": killed}
 
 
-def test_the_same_command_twice_gives_identical_metrics(runs):
+def test_metrics_record_what_was_made_and_the_skipped_rows(runs):
     a = runs["A"]
     metrics = json.loads((a / "metrics.json").read_text())
     # metrics.json: what was made, with what, from which data -- and no timings (those are in timing.json).
@@ -120,8 +121,6 @@ def test_the_same_command_twice_gives_identical_metrics(runs):
     assert "top image not found" in skipped[0]["reason"] and "top image unreadable" in skipped[1]["reason"]
     assert "unknown label 'perhaps'" in skipped[2]["reason"]
     assert not (a / "backup").exists()  # removed once every output is written
-    for name in COMPARED:
-        assert (a / name).read_bytes() == (runs["B"] / name).read_bytes(), name
 
 
 def test_kill_during_an_epoch_then_resume_reaches_the_uninterrupted_result(setup, runs, capsys):
