@@ -73,7 +73,8 @@ def parse_args(argv):
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--processes", type=int, default=1,
-                   help="server processes (each its own Python, so its own GIL; default 1)")
+                   help="server processes (each its own Python, so its own GIL; their kept-alive connections "
+                        "are evened out; default 1)")
     p.add_argument("--workers", type=int,
                    help="requests each process computes at once (default: CPUs, at most 4, shared by the processes)")
     p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, help="per image file (default 10)")
