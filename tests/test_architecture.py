@@ -11,6 +11,7 @@ a function body are deliberately deferred and do not count) and checks:
 """
 
 import ast
+import re
 import pathlib
 
 from neipalette_tf.commands import COMMANDS
@@ -265,3 +266,82 @@ def test_where_to_add_things_names_every_registry_and_its_contract_test():
                    "neipalette_tf/commands/__init__.py", "COMMANDS", "tests/commands/test_commands.py",
                    "core/vocabulary.py", "tests/core/test_vocabulary.py", "DEFAULTS", "tests/training/test_config.py"):
         assert needed in text, f"docs/architecture.md's 'Where to add things' does not name {needed}"
+
+
+# Modules whose tests live in a file not named after them (one file covering several modules, or the
+# workflow tested through its command). Every other library module has `tests/**/test_<its name>.py`.
+# `test_every_module_has_its_tests` checks both ways: a module without either fails (a new module needs
+# its test file or an entry here), and an entry whose file does not name the module, or that now has its
+# own file, fails too. The command modules and `python -m` forwards are tested through the commands
+# registry (tests/commands/test_commands.py runs each one).
+TESTED_UNDER = {
+    "neipalette_tf.colour.estimate": "tests/evaluation/test_report.py",
+    "neipalette_tf.colour.names": "tests/colour/test_colour_names.py",
+    "neipalette_tf.colour.people_fit": "tests/colour/test_people.py",
+    "neipalette_tf.core.cli": "tests/test_bad_input_cli.py",
+    "neipalette_tf.core.cpu_info": "tests/test_portability.py",
+    "neipalette_tf.core.errors": "tests/training/test_config.py",
+    "neipalette_tf.core.io_utils": "tests/test_bad_input_cli.py",
+    "neipalette_tf.core.provenance": "tests/test_bad_input_cli.py",
+    "neipalette_tf.data.bad_input": "tests/test_bad_input_cli.py",
+    "neipalette_tf.data.synth.colours": "tests/data/test_synth_hard_scenes.py",
+    "neipalette_tf.data.synth.dataset": "tests/data/test_synth.py",
+    "neipalette_tf.data.synth.hard": "tests/data/test_synth_hard_scenes.py",
+    "neipalette_tf.data.synth.patterns": "tests/data/test_synth_patterns.py",
+    "neipalette_tf.data.synth.render": "tests/data/test_synth_patterns.py",
+    "neipalette_tf.evaluation.plots": "tests/evaluation/test_report.py",
+    "neipalette_tf.export.arm64_worker": "tests/export/test_arm64.py",
+    "neipalette_tf.export.bench_workers": "tests/export/test_bench.py",
+    "neipalette_tf.export.flatbuffer": "tests/export/test_tflite.py",
+    "neipalette_tf.models.classic.linear": "tests/training/test_classic.py",
+    "neipalette_tf.models.classic.probe": "tests/training/test_classic.py",
+    "neipalette_tf.models.head": "tests/models/test_harmony_classifier.py",
+    "neipalette_tf.predictors.keras": "tests/models/test_people_rating.py",
+    "neipalette_tf.predictors.saved_model": "tests/export/test_savedmodel.py",
+    "neipalette_tf.ranking.diversity": "tests/ranking/test_diverse_explain.py",
+    "neipalette_tf.ranking.rank": "tests/ranking/test_recommend.py",
+    "neipalette_tf.serving.app": "tests/serving/test_serve.py",
+    "neipalette_tf.serving.attacks": "tests/serving/test_hostile.py",
+    "neipalette_tf.serving.images": "tests/serving/test_refusals.py",
+    "neipalette_tf.serving.load_test": "tests/serving/test_serve.py",
+    "neipalette_tf.serving.web_runtime": "tests/serving/test_serve_browser_on_device.py",
+    "neipalette_tf.training.distribute": "tests/training/test_training.py",
+    "neipalette_tf.training.loop": "tests/training/test_training.py",
+    "neipalette_tf.training.peer_bench": "tests/training/test_speed_tools.py",
+    "neipalette_tf.training.resume": "tests/training/test_resume_determinism.py",
+    "neipalette_tf.training.run": "tests/training/test_multiworker.py",
+    "neipalette_tf.training.step_profile": "tests/training/test_speed_tools.py",
+}
+
+
+def _library_modules():
+    return {name: path for name, path in _modules().items()
+            if name.startswith("neipalette_tf") and path.name not in ("__init__.py", "__main__.py")
+            and name not in CLI_MODULES}
+
+
+def _names_module(text, name):
+    parent, _, stem = name.rpartition(".")
+    return re.search(rf"\b{re.escape(name)}\b|from {re.escape(parent)} import [^\n]*\b{stem}\b", text) is not None
+
+
+def test_every_module_has_its_tests():
+    own = {p.name for p in (ROOT / "tests").rglob("test_*.py")}
+    missing, wrong = [], []
+    for name, path in sorted(_library_modules().items()):
+        mirrored = f"test_{path.stem}.py" in own
+        under = TESTED_UNDER.get(name)
+        if under and mirrored:
+            wrong.append(f"{name} now has its own test_{path.stem}.py: remove its TESTED_UNDER entry")
+        elif under and not ((ROOT / under).is_file() and _names_module((ROOT / under).read_text("utf-8"), name)):
+            wrong.append(f"TESTED_UNDER[{name!r}] = {under!r}: that file does not exist or does not import it")
+        elif not (mirrored or under):
+            missing.append(f"{name}: add tests/.../test_{path.stem}.py (or a TESTED_UNDER entry naming its tests)")
+    wrong += [f"TESTED_UNDER names {n}, not a library module" for n in set(TESTED_UNDER) - set(_library_modules())]
+    assert not (missing or wrong), "\n".join(missing + wrong)
+
+
+def test_the_mirror_check_sees_a_module_without_tests():
+    assert _names_module("from neipalette_tf.serving import guards, images\n", "neipalette_tf.serving.images")
+    assert not _names_module("from neipalette_tf.serving import imagesx\n", "neipalette_tf.serving.images")
+    assert "neipalette_tf.serving.balance" in _library_modules() and "neipalette_tf.train" not in _library_modules()
