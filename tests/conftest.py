@@ -147,7 +147,7 @@ def pytest_collection_modifyitems(config, items):
             # With pytest-xdist (`-n 2 --dist loadgroup`, the README's command) every test of the shared
             # trained model runs in one worker, so the session builds and exports it once.
             item.add_marker(pytest.mark.xdist_group("tiny_model"))
-        elif _module_fixtures(item):
+        elif item.get_closest_marker("xdist_group") is None and _module_fixtures(item):
             # likewise the tests of one module sharing a module fixture (a model, an export, a server):
             # split over two workers, each would build it (test_recommend's export: twice 48 s)
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
