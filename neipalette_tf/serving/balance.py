@@ -31,6 +31,8 @@ import mmap
 import os
 import tempfile
 
+from neipalette_tf.core.staging import pid_alive
+
 try:
     import fcntl
 except ImportError:  # not on Windows: processes stay unbalanced
@@ -41,15 +43,7 @@ SLOT = 2  # int64s per slot: pid, open connections (after one header cell: the n
 
 
 def _alive(pid):
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's (a reused pid): treat it as alive
-        return True
-    return True
+    return pid > 0 and pid_alive(pid)
 
 
 @contextlib.contextmanager
