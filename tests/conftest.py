@@ -173,5 +173,5 @@ def _free_models_after_each_module():
     memory.release()  # gc, then hand freed heap pages back to the system
     # What survived is long-lived (TensorFlow's and Keras' modules, session fixtures): the next
     # module's collections skip it. Without this each module's teardown scanned every object
-    # TensorFlow had loaded: 2.6 s a module on average in a long worker, 395 s in one suite run.
+    # TensorFlow had loaded: 2.6 s a module on average in a long worker, 395 s in one (loaded) suite run.
     gc.freeze()

@@ -35,7 +35,7 @@ from neipalette_tf.core.staging import pid_alive
 
 try:
     import fcntl
-except ImportError:  # not on Windows: processes stay unbalanced
+except ImportError:  # Windows has no fcntl: its processes stay unbalanced
     fcntl = None
 
 BALANCE_ENV = "NEIPALETTE_SERVE_BALANCE"
